@@ -1,0 +1,446 @@
+//! The partial Merkle radix trie that live sync fills chunk by chunk (SPEC §2).
+//!
+//! One type, [`Trie`], serves both roles: a *complete* trie (missing range `None`) that executes blocks and
+//! cuts chunks, and a *partial* trie with one missing suffix range `[s, ∞)` whose boundary is summarised by
+//! stumps. A `Trie` is a persistent value: `clone()` is O(1) and shares every node, and every mutation copies
+//! only the path it touches. Atomicity of `put_chunk` and `apply_diff` (SPEC §2.8) and the exact revert of
+//! SPEC §2.10 both fall out of that: work on a clone, keep it only on success; revert by restoring a clone.
+
+mod chunk;
+mod diff;
+mod edit;
+mod execute;
+mod node;
+mod proof;
+#[cfg(test)]
+mod tests;
+
+pub use chunk::{Chunk, ChunkApplied, ChunkError, Ignored, Invalid};
+pub use diff::{DiffApplied, DiffError, TrieDiff};
+pub use execute::{Op, OpsError};
+pub use proof::{ProofNode, ProofSlot};
+
+use crate::hash::Hash;
+use crate::key::Key;
+use edit::{boundary_path, children_with_keys, Entry};
+use node::{rehash, Link, Node, NodeHash};
+use std::fmt;
+use std::sync::Arc;
+
+/// The longest value, in bytes (SPEC §2.1, §2.12).
+pub const VALUE_MAX: usize = 512;
+/// The most nodes a proof can have: one per key length from ε to `KEY_MAX` (SPEC §2.4).
+pub const PROOF_NODES_MAX: usize = crate::key::KEY_MAX + 1;
+/// The most items a chunk may carry on the wire, whatever a request asked for (SPEC §2.12).
+pub const CHUNK_ITEMS_MAX: usize = 4096;
+/// The most entries a diff may carry on the wire (SPEC §2.12).
+pub const DIFF_ENTRIES_MAX: usize = 4096;
+
+/// `EMPTY_ROOT` = Blake2b-256 of 18 zero bytes: the root of the empty map (SPEC §2.3).
+pub const EMPTY_ROOT: Hash = Hash([
+    0x1c, 0x12, 0xe5, 0x1a, 0x42, 0xfe, 0xfd, 0x22, 0x60, 0x34, 0x8e, 0xbe, 0xd1, 0x2c, 0x8e, 0x82, 0xe4, 0xab, 0xaf,
+    0xba, 0x92, 0xe5, 0x51, 0x46, 0x35, 0x0c, 0x0d, 0xc3, 0x34, 0xc4, 0xfb, 0x4c,
+]);
+
+/// A write the trie cannot take. These are caller errors, never peer input: peers reach the trie only through
+/// `put_chunk` and `apply_diff`, which return their own error values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteError {
+    /// ε never holds a value.
+    EmptyKey,
+    ValueTooLong,
+    /// The key is in the missing range: its value is not held (SPEC §2.9 handles those through diffs).
+    InMissingRange,
+}
+
+/// The state trie: complete, or partial with one missing suffix range (SPEC §2.5).
+#[derive(Clone)]
+pub struct Trie {
+    root: Arc<Node>,
+    /// `None`: complete. `Some(s)`: every key `≥ s` is unknown.
+    missing: Option<Key>,
+    /// No chunk has been applied: no boundary information, the root is unknown.
+    fresh: bool,
+    /// Value-bearing keys held (the known part).
+    len: usize,
+}
+
+impl Default for Trie {
+    fn default() -> Trie {
+        Trie::new()
+    }
+}
+
+impl Trie {
+    /// The complete trie of the empty map.
+    pub fn new() -> Trie {
+        let mut trie = Trie { root: Arc::new(Node::empty()), missing: None, fresh: false, len: 0 };
+        trie.rehash();
+        trie
+    }
+
+    /// A fresh incomplete trie: `s = ε`, only the root, no boundary information (SPEC §2.5).
+    pub fn fresh() -> Trie {
+        let mut trie = Trie { root: Arc::new(Node::empty()), missing: Some(Key::EMPTY), fresh: true, len: 0 };
+        trie.rehash();
+        trie
+    }
+
+    /// A complete trie holding `items` (later duplicates overwrite earlier ones).
+    pub fn from_items<K: AsRef<Key>>(items: impl IntoIterator<Item = (K, Vec<u8>)>) -> Result<Trie, WriteError> {
+        let mut trie = Trie::new();
+        for (key, value) in items {
+            trie.write(key.as_ref(), Some(value.into_boxed_slice()))?;
+        }
+        trie.rehash();
+        Ok(trie)
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.missing.is_none()
+    }
+
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// `s`, the start of the missing range, or `None` when complete.
+    pub fn missing_start(&self) -> Option<&Key> {
+        self.missing.as_ref()
+    }
+
+    /// The number of value-bearing keys held (all of them when complete, the known part otherwise).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether `key` is in the known part (always, when complete).
+    pub fn is_known(&self, key: &Key) -> bool {
+        self.missing.as_ref().is_none_or(|missing| key < missing)
+    }
+
+    /// The root hash when it is computable: not fresh and no unknown stump (SPEC §2.5). Always `Some` when
+    /// complete.
+    pub fn root_if_computable(&self) -> Option<Hash> {
+        match (self.fresh, self.root.hash) {
+            (false, NodeHash::Known(hash)) => Some(hash),
+            (_, NodeHash::Dirty) => unreachable!("public methods leave the trie rehashed"),
+            _ => None,
+        }
+    }
+
+    /// The value of a known key; `None` if it is absent or in the missing range.
+    pub fn get(&self, key: &Key) -> Option<&[u8]> {
+        if !self.is_known(key) {
+            return None;
+        }
+        let nibbles = key.nibbles();
+        let mut node = &self.root;
+        let mut depth = 0;
+        while depth < nibbles.len() {
+            let child = node.child_in_slot(nibbles[depth])?;
+            if !nibbles[depth..].starts_with(child.suffix.nibbles()) {
+                return None;
+            }
+            let Link::Node(next) = &child.link else { return None };
+            depth += child.suffix.len();
+            node = next;
+        }
+        node.value.as_deref()
+    }
+
+    /// Sets a known key (any key, when complete). Returns the old value.
+    pub fn put(&mut self, key: &Key, value: Vec<u8>) -> Result<Option<Vec<u8>>, WriteError> {
+        let old = self.write(key, Some(value.into_boxed_slice()))?;
+        self.rehash();
+        Ok(old)
+    }
+
+    /// Deletes a known key (a no-op when absent). Returns the old value.
+    pub fn delete(&mut self, key: &Key) -> Result<Option<Vec<u8>>, WriteError> {
+        let old = self.write(key, None)?;
+        self.rehash();
+        Ok(old)
+    }
+
+    /// Put or delete without rehashing, keeping the canonical shape (SPEC §2.2).
+    fn write(&mut self, key: &Key, value: Option<Box<[u8]>>) -> Result<Option<Vec<u8>>, WriteError> {
+        if key.is_empty() {
+            return Err(WriteError::EmptyKey);
+        }
+        if !self.is_known(key) {
+            return Err(WriteError::InMissingRange);
+        }
+        let is_put = value.is_some();
+        let old = match value {
+            Some(value) if value.len() > VALUE_MAX => return Err(WriteError::ValueTooLong),
+            Some(value) => match edit::insert(&mut self.root, 0, key.nibbles(), Entry::Value(value)) {
+                Ok(old) => old,
+                Err(conflict) => unreachable!("a known key never overlaps a stump: {conflict:?}"),
+            },
+            None if self.get(key).is_none() => None,
+            None => edit::remove(&mut self.root, 0, key.nibbles()),
+        };
+        match (is_put, &old) {
+            (true, None) => self.len += 1,
+            (false, Some(_)) => self.len -= 1,
+            _ => {}
+        }
+        Ok(old.map(Vec::from))
+    }
+
+    fn rehash(&mut self) {
+        let mut key = Key::EMPTY;
+        let mut scratch = Vec::with_capacity(1024);
+        rehash(&mut self.root, &mut key, &mut scratch);
+    }
+
+    /// The greatest value-bearing key below `key`, if any (SPEC §2.4). Searches the known part only.
+    pub fn predecessor(&self, key: &Key) -> Option<Key> {
+        let target = key.nibbles();
+        let mut best = None;
+        let mut node = &self.root;
+        let mut prefix = Key::EMPTY;
+        loop {
+            if node.value.is_some() && prefix.len() < target.len() {
+                best = Some(prefix.clone());
+            }
+            if prefix.len() >= target.len() {
+                return best;
+            }
+            let next_nibble = target[prefix.len()];
+            for (child_key, child) in children_with_keys(&prefix, node) {
+                if child.suffix.nibbles()[0] < next_nibble {
+                    best = max_key(child_key, child).or(best);
+                }
+            }
+            let Some(child) = node.child_in_slot(next_nibble) else { return best };
+            let mut child_key = prefix.clone();
+            child_key.extend(child.suffix.nibbles());
+            if child_key.is_proper_prefix_of(key) {
+                let Link::Node(next) = &child.link else { return best };
+                node = next;
+                prefix = child_key;
+            } else if child_key < *key && !key.starts_with(&child_key) {
+                return max_key(child_key, child).or(best);
+            } else {
+                return best;
+            }
+        }
+    }
+
+    /// Every known value-bearing key in order, with its value.
+    pub fn items(&self) -> Vec<(Key, Vec<u8>)> {
+        let mut items = Vec::with_capacity(self.len);
+        let mut prefix = Key::EMPTY;
+        collect_items(&self.root, &mut prefix, &Key::EMPTY, usize::MAX, &mut items);
+        items
+    }
+
+    /// The structure is identical, node for node, including stumps, hashes, the missing range and freshness:
+    /// what "byte-identical" means for atomicity and exact revert (SPEC §2.8, §2.10).
+    pub fn same_as(&self, other: &Trie) -> bool {
+        self.missing == other.missing
+            && self.fresh == other.fresh
+            && self.len == other.len
+            && node::same_subtree(&self.root, &other.root)
+    }
+
+    /// The cheap part of SPEC §5.1 S2, fit for every step: the nodes on the boundary path are canonical and
+    /// hashed, their stumps lie at or beyond `s`, and freshness and completeness are consistent.
+    /// Internal invariants: a failure is a bug in this crate.
+    pub fn check_invariants(&self) {
+        assert!(self.root.hash != NodeHash::Dirty, "no dirty root between calls");
+        assert!(self.root.value.is_none(), "ε never holds a value");
+        if self.fresh {
+            assert_eq!(self.missing, Some(Key::EMPTY), "a fresh trie misses everything");
+            assert_eq!(self.len, 0, "a fresh trie holds nothing");
+        }
+        let Some(missing) = &self.missing else {
+            assert!(self.root_if_computable().is_some(), "a complete trie has a computable root");
+            return;
+        };
+        let mut unknown_stumps = 0;
+        boundary_path(&self.root, missing.nibbles(), |depth, node| {
+            assert!(depth == 0 || !node.is_redundant(), "canonical shape on the boundary path");
+            let prefix = missing.prefix(depth);
+            for (child_key, child) in children_with_keys(&prefix, node) {
+                if child.link.is_stump() {
+                    assert!(child_key >= *missing, "a stump {child_key} below s = {missing}");
+                    unknown_stumps += usize::from(matches!(child.link, Link::UnknownStump));
+                } else {
+                    assert!(child_key < *missing, "a stored node {child_key} at or beyond s = {missing}");
+                }
+            }
+        });
+        let root_unknown = self.root.hash == NodeHash::Unknown;
+        assert_eq!(unknown_stumps > 0, root_unknown, "unknown stumps and only they make the root unknown");
+    }
+
+    /// All of SPEC §5.1 S2, walking every node: canonical shape, hashes that match the node bytes, no stored
+    /// node at or beyond `s`, stumps only on the boundary path, the known count exact. O(size): for tests and
+    /// the simulator's periodic deep checks.
+    pub fn check_invariants_full(&self) {
+        self.check_invariants();
+        let mut boundary_nodes = Vec::new();
+        if let Some(missing) = &self.missing {
+            boundary_path(&self.root, missing.nibbles(), |_, node| boundary_nodes.push(node as *const Node));
+        }
+        let mut prefix = Key::EMPTY;
+        let mut counted = 0;
+        check_node(self, &self.root, &mut prefix, &boundary_nodes, &mut counted);
+        assert_eq!(counted, self.len, "the known count drifted from the stored values");
+    }
+
+    /// A copy that shares no node with `self`: the reference against which tests check that later writes
+    /// never reach a snapshot.
+    #[cfg(test)]
+    pub(crate) fn deep_copy(&self) -> Trie {
+        fn copy(node: &Node) -> Arc<Node> {
+            let mut fresh = node.clone();
+            for child in &mut fresh.children {
+                if let Link::Node(next) = &child.link {
+                    child.link = Link::Node(copy(next));
+                }
+            }
+            Arc::new(fresh)
+        }
+        Trie { root: copy(&self.root), missing: self.missing.clone(), fresh: self.fresh, len: self.len }
+    }
+
+    /// A readable dump for tests and debugging: one node per line, stumps marked.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        render_node(&self.root, &mut Key::EMPTY.clone(), 0, &mut out);
+        match &self.missing {
+            None => out.push_str("complete\n"),
+            Some(missing) => {
+                out.push_str(&format!("missing: [{missing}, ∞){}\n", if self.fresh { " fresh" } else { "" }))
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Debug for Trie {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Trie")
+            .field("missing", &self.missing)
+            .field("fresh", &self.fresh)
+            .field("len", &self.len)
+            .field("root", &self.root_if_computable())
+            .finish()
+    }
+}
+
+impl AsRef<Key> for Key {
+    fn as_ref(&self) -> &Key {
+        self
+    }
+}
+
+/// The greatest value-bearing key in `child`'s subtree (`child_key` is its key). `None` for a stump.
+fn max_key(mut child_key: Key, child: &node::Child) -> Option<Key> {
+    let Link::Node(node) = &child.link else { return None };
+    let mut node: &Arc<Node> = node;
+    loop {
+        match node.children.last() {
+            None => return node.value.as_ref().map(|_| child_key),
+            Some(last) => {
+                child_key.extend(last.suffix.nibbles());
+                let Link::Node(next) = &last.link else { return None };
+                node = next;
+            }
+        }
+    }
+}
+
+/// Pre-order collection of value-bearing keys `≥ start`, stopping at `want` items. Subtrees entirely below
+/// `start` are skipped without being visited.
+fn collect_items(node: &Node, prefix: &mut Key, start: &Key, want: usize, out: &mut Vec<(Key, Vec<u8>)>) {
+    if let Some(value) = &node.value {
+        if *prefix >= *start {
+            out.push((prefix.clone(), value.to_vec()));
+        }
+    }
+    for child in &node.children {
+        if out.len() >= want {
+            return;
+        }
+        let Link::Node(next) = &child.link else { continue };
+        let depth = prefix.len();
+        prefix.extend(child.suffix.nibbles());
+        if *prefix >= *start || start.starts_with(prefix) {
+            collect_items(next, prefix, start, want, out);
+        }
+        prefix.truncate(depth);
+    }
+}
+
+fn check_node(trie: &Trie, node: &Arc<Node>, prefix: &mut Key, boundary: &[*const Node], counted: &mut usize) {
+    let is_root = prefix.is_empty();
+    assert!(node.hash != NodeHash::Dirty, "no dirty node between calls ({prefix})");
+    assert!(is_root || !node.is_redundant(), "canonical shape: a valueless node {prefix} with < 2 children");
+    assert!(!is_root || node.value.is_none(), "ε never holds a value");
+    if let Some(missing) = &trie.missing {
+        assert!(*prefix < *missing || (is_root && missing.is_empty()), "a stored node {prefix} at or beyond s");
+    }
+    if node.value.is_some() {
+        *counted += 1;
+    }
+    let mut has_unknown = false;
+    let mut last_slot = None;
+    for child in &node.children {
+        let slot = child.suffix.nibbles().first().copied();
+        assert!(slot.is_some(), "an empty edge suffix below {prefix}");
+        assert!(slot > last_slot, "slots ascend without duplicates below {prefix}");
+        last_slot = slot;
+        let depth = prefix.len();
+        prefix.extend(child.suffix.nibbles());
+        match &child.link {
+            Link::Node(next) => {
+                has_unknown |= next.hash == NodeHash::Unknown;
+                check_node(trie, next, prefix, boundary, counted);
+            }
+            stump => {
+                has_unknown |= matches!(stump, Link::UnknownStump);
+                let on_boundary = boundary.contains(&(Arc::as_ptr(node)));
+                assert!(on_boundary, "a stump {prefix} hangs off the boundary path");
+                let missing = trie.missing.as_ref();
+                assert!(missing.is_some_and(|missing| *prefix >= *missing), "a stump {prefix} below s");
+            }
+        }
+        prefix.truncate(depth);
+    }
+    assert_eq!(has_unknown, node.hash == NodeHash::Unknown, "unknown status propagates to the root ({prefix})");
+    if let NodeHash::Known(hash) = node.hash {
+        let mut recomputed = Arc::clone(node);
+        Arc::make_mut(&mut recomputed).mark_dirty();
+        let mut scratch = Vec::new();
+        let mut key = prefix.clone();
+        assert_eq!(rehash(&mut recomputed, &mut key, &mut scratch), NodeHash::Known(hash), "stale hash at {prefix}");
+    }
+}
+
+fn render_node(node: &Node, prefix: &mut Key, indent: usize, out: &mut String) {
+    let value = node.value.as_ref().map(|value| format!(" = {}", String::from_utf8_lossy(value))).unwrap_or_default();
+    out.push_str(&format!("{:indent$}{prefix}{value}\n", "", indent = indent * 2));
+    for child in &node.children {
+        let depth = prefix.len();
+        prefix.extend(child.suffix.nibbles());
+        match &child.link {
+            Link::Node(next) => render_node(next, prefix, indent + 1, out),
+            Link::ProvenStump(hash) => {
+                out.push_str(&format!("{:indent$}{prefix} stump {hash:?}\n", "", indent = (indent + 1) * 2))
+            }
+            Link::UnknownStump => {
+                out.push_str(&format!("{:indent$}{prefix} stump unknown\n", "", indent = (indent + 1) * 2))
+            }
+        }
+        prefix.truncate(depth);
+    }
+}

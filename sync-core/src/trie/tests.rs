@@ -1,0 +1,633 @@
+//! Boundary facts of SPEC §2.11 and the trie hazards of §5.3, one test each; property tests at the end.
+
+use super::*;
+use crate::codec::{Reader, Writer};
+use crate::hash::blake2b_256;
+use proptest::prelude::*;
+
+fn key(hex: &str) -> Key {
+    Key::from_hex(hex).unwrap()
+}
+
+fn state(items: &[(&str, &str)]) -> Trie {
+    Trie::from_items(items.iter().map(|(k, v)| (key(k), v.as_bytes().to_vec()))).unwrap()
+}
+
+fn root(trie: &Trie) -> Hash {
+    trie.root_if_computable().unwrap()
+}
+
+/// Downloads `full` into a fresh trie chunk by chunk with a fixed limit; returns the trie and the chunk count.
+fn sync_all(full: &Trie, limit: usize) -> (Trie, usize) {
+    let mut partial = Trie::fresh();
+    let mut chunks = 0;
+    while let Some(start) = partial.missing_start().cloned() {
+        let chunk = full.chunk(&start, limit).unwrap();
+        let applied = partial.put_chunk(&start, &chunk, root(full)).unwrap();
+        assert!(matches!(applied, ChunkApplied::Applied { .. }), "{applied:?}");
+        partial.check_invariants_full();
+        chunks += 1;
+    }
+    (partial, chunks)
+}
+
+/// One chunk from a fresh trie: the partial trie at `s = end` of the first chunk.
+fn first_chunk(full: &Trie, limit: usize) -> Trie {
+    let mut partial = Trie::fresh();
+    let chunk = full.chunk(&Key::EMPTY, limit).unwrap();
+    partial.put_chunk(&Key::EMPTY, &chunk, root(full)).unwrap();
+    partial
+}
+
+fn render_chunk(chunk: &Chunk) -> String {
+    let items: Vec<String> = chunk.items.iter().map(|(k, v)| format!("{k}={}", String::from_utf8_lossy(v))).collect();
+    let end = chunk.end.as_ref().map_or("None".to_string(), Key::to_string);
+    format!("items: {}  end: {end}  proof: {} nodes", items.join(" "), chunk.proof.len())
+}
+
+// ---- §2.11 fact 1: the empty root and history independence ----
+
+#[test]
+fn empty_root_is_blake2b_of_eighteen_zero_bytes() {
+    assert_eq!(EMPTY_ROOT, blake2b_256(&[0u8; 18]));
+    assert_eq!(Trie::new().root_if_computable(), Some(EMPTY_ROOT));
+    assert_eq!(Trie::fresh().root_if_computable(), None, "a fresh trie's root is unknown");
+}
+
+#[test]
+fn root_is_a_function_of_the_map_alone() {
+    let forward = state(&[("4a3", "x"), ("4a", "y"), ("4b1", "z"), ("5", "w")]);
+    let mut shuffled = Trie::new();
+    for (k, v) in [("5", "w"), ("77", "junk"), ("4b1", "z"), ("4a3", "x"), ("4a30", "junk"), ("4a", "y")] {
+        shuffled.put(&key(k), v.as_bytes().to_vec()).unwrap();
+    }
+    shuffled.delete(&key("77")).unwrap();
+    shuffled.delete(&key("4a30")).unwrap();
+    shuffled.delete(&key("99")).unwrap();
+    assert_eq!(root(&forward), root(&shuffled));
+    assert!(forward.same_as(&shuffled) || forward.render() == shuffled.render());
+    shuffled.check_invariants_full();
+    let mut emptied = shuffled.clone();
+    for (k, _) in forward.items() {
+        emptied.delete(&k).unwrap();
+    }
+    assert_eq!(root(&emptied), EMPTY_ROOT, "deleting everything merges back to the empty root");
+    emptied.check_invariants_full();
+}
+
+// ---- §2.11 fact 2: empty state, one item, two items ----
+
+#[test]
+fn empty_state_chunk_is_final_and_completes_a_fresh_trie() {
+    let empty = Trie::new();
+    let chunk = empty.chunk(&Key::EMPTY, 10).unwrap();
+    assert_eq!(render_chunk(&chunk), "items:   end: None  proof: 1 nodes");
+    assert!(chunk.proof[0].key.is_empty(), "the root alone");
+    let mut partial = Trie::fresh();
+    let applied = partial.put_chunk(&Key::EMPTY, &chunk, EMPTY_ROOT);
+    assert_eq!(applied, Ok(ChunkApplied::Applied { missing: None }));
+    assert!(partial.is_complete());
+    assert_eq!(partial.root_if_computable(), Some(EMPTY_ROOT));
+}
+
+#[test]
+fn one_item_is_final_and_two_items_need_an_end() {
+    let one = state(&[("4a3", "x")]);
+    assert_eq!(render_chunk(&one.chunk(&Key::EMPTY, 1).unwrap()), "items: 4a3=x  end: None  proof: 2 nodes");
+    let two = state(&[("4a3", "x"), ("4b1", "y")]);
+    assert_eq!(render_chunk(&two.chunk(&Key::EMPTY, 1).unwrap()), "items: 4a3=x  end: 4b  proof: 3 nodes");
+}
+
+// ---- §2.7 facts and §2.11 fact 3: any limits rebuild the root ----
+
+#[test]
+fn a_fixed_limit_takes_ceil_n_over_l_chunks() {
+    let items: Vec<(Key, Vec<u8>)> = (0..37u8).map(|i| (Key::from_bytes(&[i * 7, i]).unwrap(), vec![i])).collect();
+    let full = Trie::from_items(items).unwrap();
+    for limit in [1, 2, 5, 36, 37, 38, 1000] {
+        let (partial, chunks) = sync_all(&full, limit);
+        assert_eq!(chunks, 37usize.div_ceil(limit).max(1), "limit {limit}");
+        assert_eq!(partial.root_if_computable(), full.root_if_computable());
+        assert_eq!(partial.items(), full.items());
+    }
+    let (_, chunks) = sync_all(&Trie::new(), 3);
+    assert_eq!(chunks, 1, "the empty state still takes one chunk");
+}
+
+#[test]
+fn limit_zero_gives_an_empty_non_final_chunk() {
+    let full = state(&[("3", "a"), ("4a3", "b"), ("5", "c")]);
+    let chunk = full.chunk(&key("4"), 0).unwrap();
+    assert!(chunk.items.is_empty());
+    assert_eq!(chunk.end, Some(key("4")), "predecessor 3, next 4a3: the end cuts next after lcp + 1");
+}
+
+// ---- §2.11 fact 4: wrong start, complete trie ----
+
+#[test]
+fn a_chunk_at_the_wrong_start_is_ignored_and_changes_nothing() {
+    let full = state(&[("1", "a"), ("2", "b"), ("3", "c"), ("4", "d")]);
+    let partial = first_chunk(&full, 2);
+    assert_eq!(partial.missing_start(), Some(&key("3")));
+    let before = partial.clone();
+    let mut stale = partial.clone();
+    let from_start = full.chunk(&Key::EMPTY, 2).unwrap();
+    assert_eq!(stale.put_chunk(&Key::EMPTY, &from_start, root(&full)), Ok(ChunkApplied::Ignored(Ignored::Stale)));
+    assert!(stale.same_as(&before));
+    let mut gap = partial.clone();
+    let from_four = full.chunk(&key("4"), 2).unwrap();
+    assert_eq!(gap.put_chunk(&key("4"), &from_four, root(&full)), Ok(ChunkApplied::Ignored(Ignored::Gap)));
+    assert!(gap.same_as(&before));
+    let mut complete = full.clone();
+    assert_eq!(complete.put_chunk(&Key::EMPTY, &from_start, root(&full)), Err(ChunkError::AlreadyComplete));
+}
+
+// ---- §2.11 fact 6: a chunk is bound to its state ----
+
+#[test]
+fn a_chunk_cut_from_one_state_fails_against_another() {
+    let at_b = state(&[("1", "a"), ("2", "b"), ("3", "c")]);
+    let other = state(&[("1", "a"), ("2", "b"), ("3", "changed")]);
+    let chunk = at_b.chunk(&Key::EMPTY, 2).unwrap();
+    let mut partial = Trie::fresh();
+    let result = partial.put_chunk(&Key::EMPTY, &chunk, root(&other));
+    assert!(matches!(result, Err(ChunkError::Invalid(_) | ChunkError::RootMismatch { .. })), "{result:?}");
+    assert!(partial.same_as(&Trie::fresh()));
+}
+
+// ---- §2.11 fact 7: keys that are prefixes of others ----
+
+#[test]
+fn a_boundary_inside_a_hybrids_children() {
+    let full = state(&[("41", "a"), ("413", "hybrid"), ("413b391", "b"), ("413c", "c"), ("5", "d")]);
+    let chunk = full.chunk(&Key::EMPTY, 2).unwrap();
+    assert_eq!(render_chunk(&chunk), "items: 41=a 413=hybrid  end: 413b  proof: 3 nodes");
+    let partial = first_chunk(&full, 2);
+    insta::assert_snapshot!(partial.render(), @"
+    ε
+      41 = a
+        413 = hybrid
+          413b391 stump #2db6ac4211521216
+          413c stump #84de17e962cc4665
+      5 stump #0749507232930d2f
+    missing: [413b, ∞)
+    ");
+    assert_eq!(sync_all(&full, 2).0.root_if_computable(), full.root_if_computable());
+}
+
+#[test]
+fn a_boundary_one_nibble_below_the_root() {
+    let full = state(&[("3ff", "a"), ("4", "hybrid"), ("41", "b")]);
+    let chunk = full.chunk(&Key::EMPTY, 1).unwrap();
+    assert_eq!(render_chunk(&chunk), "items: 3ff=a  end: 4  proof: 2 nodes");
+    let mut partial = first_chunk(&full, 1);
+    assert_eq!(partial.missing_start(), Some(&key("4")));
+    let rest = full.chunk(&key("4"), 5).unwrap();
+    assert_eq!(partial.put_chunk(&key("4"), &rest, root(&full)), Ok(ChunkApplied::Applied { missing: None }));
+    assert_eq!(partial.root_if_computable(), full.root_if_computable());
+}
+
+#[test]
+fn the_spec_end_examples() {
+    // last 4a3, next 4b1 → end 4b
+    let full = state(&[("4a3", "x"), ("4b1", "y")]);
+    assert_eq!(full.chunk(&Key::EMPTY, 1).unwrap().end, Some(key("4b")));
+    // a proper prefix sorts first: 4a < 4a3 < 4b
+    let full = state(&[("4a", "x"), ("4a3", "y"), ("4b", "z")]);
+    assert_eq!(render_chunk(&full.chunk(&Key::EMPTY, 2).unwrap()), "items: 4a=x 4a3=y  end: 4b  proof: 4 nodes");
+}
+
+// ---- §2.11 fact 8 and H3: diffs keep a computable root correct ----
+
+#[test]
+fn a_diff_on_known_keys_keeps_the_root_computable() {
+    let full = state(&[("1", "a"), ("2", "b"), ("3", "c"), ("4", "d")]);
+    let mut partial = first_chunk(&full, 2);
+    let (next, diff) = full.execute(&[Op::Set(key("1"), b"A".to_vec()), Op::Delete(key("2"))]).unwrap();
+    let applied = partial.apply_diff(&diff, root(&next)).unwrap();
+    assert!(applied.root_computable);
+    assert_eq!(partial.root_if_computable(), next.root_if_computable());
+    partial.check_invariants_full();
+}
+
+#[test]
+fn a_diff_inside_a_stump_makes_the_root_unknown_until_the_next_chunk() {
+    let full = state(&[("1", "a"), ("2", "b"), ("31", "c"), ("32", "d")]);
+    let mut partial = first_chunk(&full, 2);
+    assert_eq!(partial.missing_start(), Some(&key("3")));
+    let (next, diff) = full.execute(&[Op::Mix(key("31"), b"salt".to_vec())]).unwrap();
+    let applied = partial.apply_diff(&diff, root(&next)).unwrap();
+    assert!(!applied.root_computable, "31 lies under the stump 3");
+    assert_eq!(partial.root_if_computable(), None);
+    partial.check_invariants_full();
+    let chunk = next.chunk(&key("3"), 10).unwrap();
+    assert_eq!(partial.put_chunk(&key("3"), &chunk, root(&next)), Ok(ChunkApplied::Applied { missing: None }));
+    assert_eq!(partial.items(), next.items());
+}
+
+#[test]
+fn a_wrong_diff_against_a_computable_root_is_refused_atomically() {
+    let full = state(&[("1", "a"), ("2", "b"), ("3", "c")]);
+    let mut partial = first_chunk(&full, 1);
+    let before = partial.clone();
+    let (_, diff) = full.execute(&[Op::Set(key("1"), b"A".to_vec())]).unwrap();
+    let result = partial.apply_diff(&diff, root(&full));
+    assert!(matches!(result, Err(DiffError::RootMismatch { .. })));
+    assert!(partial.same_as(&before));
+}
+
+#[test]
+fn a_new_missing_key_in_an_empty_slot_stays_exact() {
+    let full = state(&[("1", "a"), ("2", "b")]);
+    let mut partial = first_chunk(&full, 1);
+    assert_eq!(partial.missing_start(), Some(&key("2")));
+    let (next, diff) = full.execute(&[Op::Set(key("9"), b"new".to_vec())]).unwrap();
+    assert!(partial.apply_diff(&diff, root(&next)).unwrap().root_computable, "a brand-new leaf's hash is known");
+    assert_eq!(partial.root_if_computable(), next.root_if_computable());
+}
+
+// ---- §5.3 H1, H2 ----
+
+/// H1: deleting the known leaf 4a3 next to the stump at s = 4a5 dissolves node 4a and re-hangs the stump.
+#[test]
+fn h1_deleting_the_last_known_sibling_of_a_stump() {
+    let full = state(&[("4a3", "x"), ("4a51", "y"), ("4a52", "z"), ("5", "w")]);
+    let mut partial = first_chunk(&full, 1);
+    assert_eq!(partial.missing_start(), Some(&key("4a5")));
+    let (next, diff) = full.execute(&[Op::Delete(key("4a3"))]).unwrap();
+    let applied = partial.apply_diff(&diff, root(&next)).unwrap();
+    assert!(applied.root_computable);
+    assert_eq!(partial.root_if_computable(), next.root_if_computable());
+    insta::assert_snapshot!(partial.render(), @"
+    ε
+      4a5 stump #34383959200b6af9
+      5 stump #33defa90f265b03d
+    missing: [4a5, ∞)
+    ");
+    partial.check_invariants_full();
+}
+
+/// H1, second form: clearing the value of a hybrid whose sole remaining child is a stump.
+#[test]
+fn h1_clearing_a_hybrid_above_a_lone_stump() {
+    let full = state(&[("4a", "hybrid"), ("4a51", "y"), ("4a52", "z"), ("5", "w")]);
+    let mut partial = first_chunk(&full, 1);
+    assert_eq!(partial.missing_start(), Some(&key("4a5")));
+    let (next, diff) = full.execute(&[Op::Delete(key("4a"))]).unwrap();
+    partial.apply_diff(&diff, root(&next)).unwrap();
+    assert_eq!(partial.root_if_computable(), next.root_if_computable());
+    partial.check_invariants_full();
+}
+
+/// H2: a missing-part insertion that splits the edge to the known node 4a creates the branch 4 instead of
+/// orphaning 4a; the download then finishes with the right root.
+#[test]
+fn h2_a_missing_insertion_splitting_a_boundary_edge() {
+    let full = state(&[("4a3", "x"), ("4a51", "y"), ("4a52", "z"), ("5", "w")]);
+    let mut partial = first_chunk(&full, 1);
+    let (next, diff) = full.execute(&[Op::Set(key("4b7"), b"new".to_vec())]).unwrap();
+    partial.apply_diff(&diff, root(&next)).unwrap();
+    insta::assert_snapshot!(partial.render(), @"
+    ε
+      4
+        4a
+          4a3 = x
+          4a5 stump #34383959200b6af9
+        4b7 stump #7a888225fed48645
+      5 stump #33defa90f265b03d
+    missing: [4a5, ∞)
+    ");
+    assert_eq!(partial.get(&key("4a3")), Some(&b"x"[..]), "known data survives");
+    assert_eq!(partial.root_if_computable(), next.root_if_computable());
+    let rest = next.chunk(&key("4a5"), 10).unwrap();
+    assert_eq!(partial.put_chunk(&key("4a5"), &rest, root(&next)), Ok(ChunkApplied::Applied { missing: None }));
+    assert_eq!(partial.items(), next.items());
+}
+
+/// H25's precondition: snapshots are persistent, so reverting to one restores the parent's exact state.
+#[test]
+fn a_snapshot_survives_later_chunks_and_diffs() {
+    let full = state(&[("1", "a"), ("2", "b"), ("31", "c"), ("32", "d")]);
+    let mut partial = first_chunk(&full, 1);
+    let snapshot = partial.clone();
+    let copy = snapshot.deep_copy();
+    let (next, diff) = full.execute(&[Op::Set(key("1"), b"A".to_vec()), Op::Mix(key("32"), vec![1])]).unwrap();
+    partial.apply_diff(&diff, root(&next)).unwrap();
+    let chunk = next.chunk(&key("2"), 10).unwrap();
+    partial.put_chunk(&key("2"), &chunk, root(&next)).unwrap();
+    assert!(partial.is_complete());
+    assert!(snapshot.same_as(&copy), "later writes never reach a snapshot's nodes");
+    snapshot.check_invariants_full();
+}
+
+// ---- §2.11 fact 11 and the decoders ----
+
+#[test]
+fn chunk_decoding_rejects_claimed_counts_over_the_bound() {
+    let mut writer = Writer::default();
+    writer.u8(0);
+    writer.u32(u32::MAX);
+    let bytes = writer.into_bytes();
+    assert!(matches!(Chunk::decode(&mut Reader::new(&bytes)), Err(crate::codec::DecodeError::OverBound { .. })));
+}
+
+// ---- property tests ----
+
+/// Keys over a small alphabet and short lengths, so that prefixes, hybrids and shared paths are common.
+fn small_key() -> impl Strategy<Value = Key> {
+    prop::collection::vec(0u8..4, 1..6).prop_map(|nibbles| Key::from_nibbles(&nibbles).unwrap())
+}
+
+fn small_value() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(any::<u8>(), 0..4)
+}
+
+fn small_state() -> impl Strategy<Value = Vec<(Key, Vec<u8>)>> {
+    prop::collection::vec((small_key(), small_value()), 0..40)
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (small_key(), small_value()).prop_map(|(k, v)| Op::Set(k, v)),
+        small_key().prop_map(Op::Delete),
+        (small_key(), small_value()).prop_map(|(k, salt)| Op::Mix(k, salt)),
+    ]
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    Block(Vec<Op>),
+    Chunk(usize),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![prop::collection::vec(op(), 0..6).prop_map(Step::Block), (1usize..6).prop_map(Step::Chunk),]
+}
+
+/// A single mutation of an honest chunk (SPEC §2.11 fact 5).
+#[derive(Clone, Debug)]
+enum Mutation {
+    ItemKey(usize, Key),
+    ItemValue(usize, Vec<u8>),
+    ItemRemoved(usize),
+    ItemAdded(Key, Vec<u8>),
+    ItemsSwapped(usize),
+    ItemDuplicated(usize),
+    End(Option<Key>),
+    ProofNodeDropped(usize),
+    ProofNodesSwapped(usize),
+    ProofSlotHash(usize, u8),
+    ProofSlotSuffix(usize, Key),
+    ProofValue(usize, Option<Vec<u8>>),
+    Start(Key),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), small_key()).prop_map(|(i, k)| Mutation::ItemKey(i, k)),
+        (any::<usize>(), small_value()).prop_map(|(i, v)| Mutation::ItemValue(i, v)),
+        any::<usize>().prop_map(Mutation::ItemRemoved),
+        (small_key(), small_value()).prop_map(|(k, v)| Mutation::ItemAdded(k, v)),
+        any::<usize>().prop_map(Mutation::ItemsSwapped),
+        any::<usize>().prop_map(Mutation::ItemDuplicated),
+        prop::option::of(small_key()).prop_map(Mutation::End),
+        any::<usize>().prop_map(Mutation::ProofNodeDropped),
+        any::<usize>().prop_map(Mutation::ProofNodesSwapped),
+        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::ProofSlotHash(i, b)),
+        (any::<usize>(), small_key()).prop_map(|(i, k)| Mutation::ProofSlotSuffix(i, k)),
+        (any::<usize>(), prop::option::of(small_value())).prop_map(|(i, v)| Mutation::ProofValue(i, v)),
+        small_key().prop_map(Mutation::Start),
+    ]
+}
+
+fn mutate(chunk: &mut Chunk, start: &mut Key, mutation: &Mutation) {
+    let items = chunk.items.len();
+    let nodes = chunk.proof.len();
+    match mutation.clone() {
+        Mutation::ItemKey(i, k) if items > 0 => chunk.items[i % items].0 = k,
+        Mutation::ItemValue(i, v) if items > 0 => chunk.items[i % items].1 = v,
+        Mutation::ItemRemoved(i) if items > 0 => drop(chunk.items.remove(i % items)),
+        Mutation::ItemAdded(k, v) => {
+            let position = chunk.items.partition_point(|(key, _)| *key < k);
+            chunk.items.insert(position, (k, v));
+        }
+        Mutation::ItemsSwapped(i) if items > 1 => chunk.items.swap(i % (items - 1), i % (items - 1) + 1),
+        Mutation::ItemDuplicated(i) if items > 0 => chunk.items.insert(i % items, chunk.items[i % items].clone()),
+        Mutation::End(end) => chunk.end = end,
+        Mutation::ProofNodeDropped(i) if nodes > 0 => drop(chunk.proof.remove(i % nodes)),
+        Mutation::ProofNodesSwapped(i) if nodes > 1 => chunk.proof.swap(i % (nodes - 1), i % (nodes - 1) + 1),
+        Mutation::ProofSlotHash(i, byte) if nodes > 0 => {
+            let node = &mut chunk.proof[i % nodes];
+            if let Some(slot) = node.slots.iter_mut().flatten().next() {
+                slot.hash.0[(byte % 32) as usize] ^= 1 | byte;
+            }
+        }
+        Mutation::ProofSlotSuffix(i, suffix) if nodes > 0 => {
+            let node = &mut chunk.proof[i % nodes];
+            let nibble = suffix.nibbles()[0] as usize;
+            let hash = node.slots.iter().flatten().next().map_or(Hash::ZERO, |slot| slot.hash);
+            node.slots[nibble] = Some(ProofSlot { suffix, hash });
+        }
+        Mutation::ProofValue(i, value) if nodes > 0 => chunk.proof[i % nodes].value = value,
+        Mutation::Start(k) => *start = k,
+        _ => {}
+    }
+}
+
+/// 256 cases by default; `PROPTEST_CASES` raises the count for long runs.
+fn config() -> ProptestConfig {
+    let mut config = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 256;
+    }
+    // Mutations that happen to change nothing and state pairs with equal roots are skipped, not failures.
+    config.max_global_rejects = config.cases.max(1024);
+    config
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Property 1: any split of any state into chunks of any sizes rebuilds the identical trie.
+    #[test]
+    fn any_split_into_chunks_rebuilds_the_root(items in small_state(), limits in prop::collection::vec(1usize..8, 1..6)) {
+        let full = Trie::from_items(items).unwrap();
+        full.check_invariants_full();
+        let mut partial = Trie::fresh();
+        let mut round = 0;
+        while let Some(start) = partial.missing_start().cloned() {
+            let chunk = full.chunk(&start, limits[round % limits.len()]).unwrap();
+            let applied = partial.put_chunk(&start, &chunk, root(&full));
+            prop_assert!(matches!(applied, Ok(ChunkApplied::Applied { .. })), "{:?}", applied);
+            prop_assert_eq!(partial.root_if_computable(), full.root_if_computable());
+            partial.check_invariants_full();
+            round += 1;
+            prop_assert!(round <= full.len() + 1, "every non-final chunk makes progress");
+        }
+        prop_assert_eq!(partial.items(), full.items());
+        prop_assert!(partial.same_as(&full) || partial.render() == full.render());
+    }
+
+    /// Property 2: chunks and block diffs interleaved in any order: a computable root is the head's root,
+    /// and the known part is exactly the head's state below `s` (S1, S3).
+    #[test]
+    fn chunks_and_diffs_interleaved_track_the_head(items in small_state(), steps in prop::collection::vec(step(), 0..24)) {
+        let mut head = Trie::from_items(items).unwrap();
+        let mut partial = Trie::fresh();
+        for step in steps.iter().chain(std::iter::repeat_n(&Step::Chunk(7), 50)) {
+            match step {
+                Step::Block(ops) => {
+                    let (next, diff) = head.execute(ops).unwrap();
+                    let applied = partial.apply_diff(&diff, root(&next));
+                    prop_assert!(applied.is_ok(), "{:?}", applied);
+                    head = next;
+                }
+                Step::Chunk(limit) => {
+                    let Some(start) = partial.missing_start().cloned() else { continue };
+                    let chunk = head.chunk(&start, *limit).unwrap();
+                    let applied = partial.put_chunk(&start, &chunk, root(&head));
+                    prop_assert!(matches!(applied, Ok(ChunkApplied::Applied { .. })), "{:?}", applied);
+                    prop_assert!(partial.root_if_computable().is_some(), "computable right after a chunk");
+                }
+            }
+            partial.check_invariants_full();
+            if let Some(partial_root) = partial.root_if_computable() {
+                prop_assert_eq!(partial_root, root(&head));
+            }
+            let known: Vec<_> = head.items().into_iter().filter(|(k, _)| partial.is_known(k)).collect();
+            prop_assert_eq!(partial.items(), known, "S3: the known part is exact");
+        }
+        prop_assert!(partial.is_complete());
+        prop_assert_eq!(partial.root_if_computable(), head.root_if_computable());
+    }
+
+    /// Property 3: any single mutation of an honest chunk is refused and leaves the trie byte-identical; the
+    /// one exception is an `end` that is itself a correct boundary, which applies and reaches the same root.
+    #[test]
+    fn a_mutated_chunk_is_refused_atomically(
+        items in small_state(),
+        first_limit in 1usize..5,
+        limit in 1usize..6,
+        mutation in mutation(),
+    ) {
+        let full = Trie::from_items(items).unwrap();
+        let mut partial = Trie::fresh();
+        if let Some(start) = partial.missing_start().cloned() {
+            partial.put_chunk(&start, &full.chunk(&start, first_limit).unwrap(), root(&full)).unwrap();
+        }
+        let Some(honest_start) = partial.missing_start().cloned() else { return Ok(()) };
+        let honest = full.chunk(&honest_start, limit).unwrap();
+        let (mut chunk, mut start) = (honest.clone(), honest_start.clone());
+        mutate(&mut chunk, &mut start, &mutation);
+        prop_assume!(chunk != honest || start != honest_start);
+        let before = partial.clone();
+        match partial.put_chunk(&start, &chunk, root(&full)) {
+            Ok(ChunkApplied::Applied { .. }) => {
+                prop_assert!(matches!(mutation, Mutation::End(_)), "only a changed end may be another valid chunk");
+                partial.check_invariants_full();
+                let (rest, _) = continue_sync(partial, &full);
+                prop_assert_eq!(rest.items(), full.items());
+                prop_assert_eq!(rest.root_if_computable(), full.root_if_computable());
+            }
+            Ok(ChunkApplied::Ignored(_)) | Err(_) => prop_assert!(partial.same_as(&before), "refusal is atomic"),
+        }
+    }
+
+    /// Property 4: reverting in LIFO order restores exactly: every snapshot stays byte-identical to a deep copy
+    /// taken when it was made, whatever chunks and diffs came later.
+    #[test]
+    fn snapshots_restore_exactly(items in small_state(), steps in prop::collection::vec(step(), 0..16)) {
+        let mut head = Trie::from_items(items).unwrap();
+        let mut partial = Trie::fresh();
+        let mut undo: Vec<(Trie, Trie, Trie)> = Vec::new(); // (snapshot, its deep copy, the head it matched)
+        for step in &steps {
+            undo.push((partial.clone(), partial.deep_copy(), head.clone()));
+            match step {
+                Step::Block(ops) => {
+                    let (next, diff) = head.execute(ops).unwrap();
+                    partial.apply_diff(&diff, root(&next)).unwrap();
+                    head = next;
+                }
+                Step::Chunk(limit) => {
+                    let Some(start) = partial.missing_start().cloned() else { continue };
+                    partial.put_chunk(&start, &head.chunk(&start, *limit).unwrap(), root(&head)).unwrap();
+                }
+            }
+        }
+        while let Some((snapshot, copy, at_head)) = undo.pop() {
+            partial = snapshot;
+            prop_assert!(partial.same_as(&copy), "the revert restored a changed trie");
+            partial.check_invariants_full();
+            if let Some(partial_root) = partial.root_if_computable() {
+                prop_assert_eq!(partial_root, root(&at_head), "H25: the reverted root is the parent's");
+            }
+        }
+    }
+
+    /// Property 5a: decoding arbitrary bytes as a chunk, proof node, diff, key or op never panics.
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let _ = Chunk::decode(&mut Reader::new(&bytes));
+        let _ = ProofNode::decode(&mut Reader::new(&bytes));
+        let _ = TrieDiff::decode(&mut Reader::new(&bytes));
+        let _ = Key::decode(&mut Reader::new(&bytes));
+        let _ = Op::decode(&mut Reader::new(&bytes));
+    }
+
+    /// Property 5b: honest chunks and diffs round-trip, and every truncation or bit flip of them is either
+    /// rejected or decodes to something that re-encodes to the same bytes.
+    #[test]
+    fn encodings_round_trip(items in small_state(), ops in prop::collection::vec(op(), 0..8), limit in 1usize..6, cut in any::<usize>(), flip in any::<(usize, u8)>()) {
+        let full = Trie::from_items(items).unwrap();
+        let chunk = full.chunk(&Key::EMPTY, limit).unwrap();
+        let mut writer = Writer::default();
+        chunk.encode(&mut writer);
+        let bytes = writer.into_bytes();
+        let mut reader = Reader::new(&bytes);
+        prop_assert_eq!(Chunk::decode(&mut reader), Ok(chunk.clone()));
+        prop_assert!(reader.finish().is_ok());
+        let (_, diff) = full.execute(&ops).unwrap();
+        let mut writer = Writer::default();
+        diff.encode(&mut writer);
+        let diff_bytes = writer.into_bytes();
+        prop_assert_eq!(TrieDiff::decode(&mut Reader::new(&diff_bytes)), Ok(diff));
+        let truncated = &bytes[..cut % bytes.len()];
+        prop_assert!(Chunk::decode(&mut Reader::new(truncated)).is_err() || truncated.len() < bytes.len());
+        let mut flipped = bytes.clone();
+        let index = flip.0 % flipped.len();
+        flipped[index] ^= flip.1 | 1;
+        let mut reader = Reader::new(&flipped);
+        if let Ok(decoded) = Chunk::decode(&mut reader) {
+            let mut writer = Writer::default();
+            decoded.encode(&mut writer);
+            let consumed = flipped.len() - reader.remaining();
+            prop_assert_eq!(&writer.into_bytes()[..], &flipped[..consumed], "decoding is canonical");
+        }
+    }
+
+    /// §2.11 fact 6 as a property: a chunk cut from one state is refused against any other state's root.
+    #[test]
+    fn a_chunk_only_verifies_against_its_own_state(a in small_state(), ops in prop::collection::vec(op(), 1..4), limit in 1usize..5) {
+        let at_a = Trie::from_items(a).unwrap();
+        let (other, _) = at_a.execute(&ops).unwrap();
+        prop_assume!(root(&other) != root(&at_a));
+        let chunk = at_a.chunk(&Key::EMPTY, limit).unwrap();
+        let mut partial = Trie::fresh();
+        let result = partial.put_chunk(&Key::EMPTY, &chunk, root(&other));
+        prop_assert!(matches!(result, Err(ChunkError::Invalid(_) | ChunkError::RootMismatch { .. })), "{:?}", result);
+        prop_assert!(partial.same_as(&Trie::fresh()));
+    }
+}
+
+/// Finishes a download from wherever `partial` stands, with honest chunks of `full`.
+fn continue_sync(mut partial: Trie, full: &Trie) -> (Trie, usize) {
+    let mut chunks = 0;
+    while let Some(start) = partial.missing_start().cloned() {
+        let chunk = full.chunk(&start, 3).unwrap();
+        let applied = partial.put_chunk(&start, &chunk, root(full)).unwrap();
+        assert!(matches!(applied, ChunkApplied::Applied { .. }));
+        chunks += 1;
+        assert!(chunks <= full.len() + 1, "progress");
+    }
+    (partial, chunks)
+}
