@@ -312,6 +312,33 @@ impl Trie {
         Trie { root: copy(&self.root), missing: self.missing.clone(), fresh: self.fresh, len: self.len }
     }
 
+    /// The `node_bytes` of every node this trie does not share with any other snapshot: after an operation on
+    /// a clone, while the original is alive, exactly the nodes that operation hashed. For the bare-hashing
+    /// benchmark (BENCHMARKS.md), not for protocol use.
+    #[doc(hidden)]
+    pub fn unshared_node_bytes(&self) -> Vec<Vec<u8>> {
+        fn walk(node: &Arc<Node>, prefix: &mut Key, out: &mut Vec<Vec<u8>>) {
+            if Arc::strong_count(node) > 1 {
+                return;
+            }
+            let mut bytes = Vec::new();
+            let slots = node.children.iter().map(|child| (child.suffix.nibbles(), child.link.hash().unwrap_or_default()));
+            node::encode_node(prefix.nibbles(), node.value.as_deref(), slots, &mut bytes);
+            out.push(bytes);
+            for child in &node.children {
+                if let Link::Node(next) = &child.link {
+                    let depth = prefix.len();
+                    prefix.extend(child.suffix.nibbles());
+                    walk(next, prefix, out);
+                    prefix.truncate(depth);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, &mut Key::EMPTY.clone(), &mut out);
+        out
+    }
+
     /// A readable dump for tests and debugging: one node per line, stumps marked.
     pub fn render(&self) -> String {
         let mut out = String::new();
