@@ -322,7 +322,8 @@ impl Trie {
                 return;
             }
             let mut bytes = Vec::new();
-            let slots = node.children.iter().map(|child| (child.suffix.nibbles(), child.link.hash().unwrap_or_default()));
+            let slots =
+                node.children.iter().map(|child| (child.suffix.nibbles(), child.link.hash().unwrap_or_default()));
             node::encode_node(prefix.nibbles(), node.value.as_deref(), slots, &mut bytes);
             out.push(bytes);
             for child in &node.children {
