@@ -1,0 +1,394 @@
+//! The engine's minimal local chain (SPEC §1.2, §4.6, §4.7, §4.9): headers and bodies from the checkpoint on,
+//! fork choice, state application (execute when complete, apply the diff when not), rebranch with exact
+//! revert, finalization at macro blocks.
+//!
+//! Revert records are trie snapshots: each main-chain block above the latest macro block keeps the trie as it
+//! was before the block (an O(1) clone, see `Trie`). Reverting blocks newest first down to an ancestor is the
+//! same as restoring the snapshot of the oldest reverted block, and that is exact (SPEC §2.10).
+
+use crate::block::{Block, BlockInvalid};
+use crate::hash::Hash;
+use crate::key::Key;
+use crate::trie::{Chunk, ChunkApplied, ChunkError, Trie, TrieDiff};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug)]
+struct StoredBlock {
+    block: Block,
+    /// The verified or executed diff, kept for serving and for a later rebranch.
+    diff: Option<TrieDiff>,
+    main: bool,
+    /// The trie before this block was applied: its revert record (main chain, above the latest macro).
+    before: Option<Trie>,
+}
+
+/// What pushing one block did (SPEC §4.6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum BlockOutcome {
+    Extended,
+    Rebranched {
+        reverted: Vec<Hash>,
+        adopted: Vec<Hash>,
+    },
+    /// Stored, not adopted.
+    Forked,
+    Known,
+    /// At or below the latest macro height and not on the main chain.
+    Ignored,
+    /// The parent is unknown.
+    Orphan,
+    Invalid(BlockInvalid),
+    /// The trie is (or would become) incomplete and these blocks have no diff: fetch them first (H4, H11).
+    /// Not an error: nobody is penalised.
+    NeedsDiffs(Vec<Hash>),
+}
+
+/// How a block's state is applied, and what stops it.
+enum ApplyError {
+    NeedsDiff,
+    Invalid(BlockInvalid),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Chain {
+    blocks: BTreeMap<Hash, StoredBlock>,
+    main: BTreeMap<u32, Hash>,
+    head: Hash,
+    latest_macro: u32,
+    trie: Trie,
+    bpb: u32,
+    fork_blocks_max: u32,
+    retention_blocks: u32,
+}
+
+impl Chain {
+    /// A chain that starts at `checkpoint` (a trusted macro block) with `trie` as its state.
+    pub(crate) fn new(checkpoint: Block, trie: Trie, bpb: u32, fork_blocks_max: u32, retention_blocks: u32) -> Chain {
+        let hash = checkpoint.hash();
+        let number = checkpoint.number();
+        let mut blocks = BTreeMap::new();
+        blocks.insert(hash, StoredBlock { block: checkpoint, diff: None, main: true, before: None });
+        Chain {
+            blocks,
+            main: BTreeMap::from([(number, hash)]),
+            head: hash,
+            latest_macro: number,
+            trie,
+            bpb,
+            fork_blocks_max,
+            retention_blocks,
+        }
+    }
+
+    pub(crate) fn head(&self) -> &Block {
+        &self.blocks[&self.head].block
+    }
+
+    pub(crate) fn head_hash(&self) -> Hash {
+        self.head
+    }
+
+    pub(crate) fn head_number(&self) -> u32 {
+        self.head().number()
+    }
+
+    pub(crate) fn latest_macro(&self) -> u32 {
+        self.latest_macro
+    }
+
+    pub(crate) fn trie(&self) -> &Trie {
+        &self.trie
+    }
+
+    pub(crate) fn knows(&self, hash: &Hash) -> bool {
+        self.blocks.contains_key(hash)
+    }
+
+    pub(crate) fn block(&self, hash: &Hash) -> Option<&Block> {
+        self.blocks.get(hash).map(|stored| &stored.block)
+    }
+
+    pub(crate) fn diff(&self, hash: &Hash) -> Option<&TrieDiff> {
+        self.blocks.get(hash)?.diff.as_ref()
+    }
+
+    pub(crate) fn has_diff(&self, hash: &Hash) -> bool {
+        self.diff(hash).is_some()
+    }
+
+    pub(crate) fn is_main(&self, hash: &Hash) -> bool {
+        self.blocks.get(hash).is_some_and(|stored| stored.main)
+    }
+
+    pub(crate) fn main_at(&self, number: u32) -> Option<&Block> {
+        self.block(self.main.get(&number)?)
+    }
+
+    pub(crate) fn block_count(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Stores a diff fetched for a block we hold (a fork block, for a later rebranch: H11).
+    pub(crate) fn store_diff(&mut self, hash: &Hash, diff: TrieDiff) {
+        if let Some(stored) = self.blocks.get_mut(hash) {
+            if stored.diff.is_none() && diff.root() == stored.block.header().diff_root {
+                stored.diff = Some(diff);
+            }
+        }
+    }
+
+    /// Locators, newest first: our head, then the main chain back to the latest macro block (SPEC §3.4).
+    pub(crate) fn locators(&self) -> Vec<Hash> {
+        self.main.range(self.latest_macro..).rev().map(|(_, hash)| *hash).collect()
+    }
+
+    /// Pushes one block (SPEC §4.6): parent known → fork choice → state → revert record. `diff` is the verified
+    /// diff the DiffQueue obtained, if any. The chain and trie changes of one block are atomic.
+    pub(crate) fn push(&mut self, block: &Block, diff: Option<&TrieDiff>) -> BlockOutcome {
+        let hash = block.hash();
+        if let Some(stored) = self.blocks.get_mut(&hash) {
+            if stored.diff.is_none() {
+                stored.diff = diff.filter(|diff| diff.root() == block.header().diff_root).cloned();
+            }
+            return BlockOutcome::Known;
+        }
+        let Some(parent) = self.blocks.get(&block.parent_hash()) else { return BlockOutcome::Orphan };
+        if block.number() != parent.block.number().saturating_add(1) {
+            return BlockOutcome::Invalid(BlockInvalid::Number);
+        }
+        if block.number() <= self.latest_macro {
+            return BlockOutcome::Ignored;
+        }
+        if block.parent_hash() == self.head {
+            return self.extend(block, diff);
+        }
+        let Some((ancestor, branch)) = self.fork_branch(block.parent_hash()) else {
+            return BlockOutcome::Invalid(BlockInvalid::ForkBelowMacro);
+        };
+        if block.number() > self.head_number() {
+            return self.rebranch(ancestor, branch, block, diff);
+        }
+        self.blocks.insert(hash, StoredBlock { block: block.clone(), diff: diff.cloned(), main: false, before: None });
+        self.bound_forks();
+        BlockOutcome::Forked
+    }
+
+    fn extend(&mut self, block: &Block, diff: Option<&TrieDiff>) -> BlockOutcome {
+        let before = self.trie.clone();
+        let mut trie = self.trie.clone();
+        match apply_state(&mut trie, block, diff) {
+            Ok(applied_diff) => {
+                self.trie = trie;
+                let hash = block.hash();
+                let stored =
+                    StoredBlock { block: block.clone(), diff: Some(applied_diff), main: true, before: Some(before) };
+                self.blocks.insert(hash, stored);
+                self.main.insert(block.number(), hash);
+                self.head = hash;
+                if block.header().is_macro {
+                    self.finalize(block.number());
+                }
+                BlockOutcome::Extended
+            }
+            Err(ApplyError::NeedsDiff) => BlockOutcome::NeedsDiffs(vec![block.hash()]),
+            Err(ApplyError::Invalid(reason)) => BlockOutcome::Invalid(reason),
+        }
+    }
+
+    /// The fork blocks from the main chain up to `tip` (oldest first) and their main-chain ancestor; `None` if
+    /// the ancestor lies below the latest macro block.
+    fn fork_branch(&self, tip: Hash) -> Option<(Hash, Vec<Hash>)> {
+        let mut branch = Vec::new();
+        let mut cursor = tip;
+        loop {
+            let stored = self.blocks.get(&cursor)?;
+            if stored.main {
+                if stored.block.number() < self.latest_macro {
+                    return None;
+                }
+                branch.reverse();
+                return Some((cursor, branch));
+            }
+            branch.push(cursor);
+            cursor = stored.block.parent_hash();
+        }
+    }
+
+    /// Reverts the main chain down to `ancestor` and adopts `branch` then `block` (SPEC §4.9). Works on copies:
+    /// a failure anywhere leaves chain and trie as they were.
+    fn rebranch(&mut self, ancestor: Hash, branch: Vec<Hash>, block: &Block, diff: Option<&TrieDiff>) -> BlockOutcome {
+        let ancestor_number = self.blocks[&ancestor].block.number();
+        let reverted: Vec<Hash> = self.main.range(ancestor_number + 1..).rev().map(|(_, hash)| *hash).collect();
+        let base = match reverted.last() {
+            Some(oldest) => {
+                let before = self.blocks[oldest].before.clone();
+                assert!(before.is_some(), "blocks above the latest macro keep their revert record");
+                before.unwrap_or_else(|| self.trie.clone())
+            }
+            None => self.trie.clone(),
+        };
+        if let Some(root) = base.root_if_computable() {
+            assert_eq!(
+                root,
+                self.blocks[&ancestor].block.header().state_root,
+                "H25: revert restores the parent's root"
+            );
+        }
+        // Adopted blocks need diffs unless the trie is complete all the way (H11): fetch first, then rebranch.
+        if !base.is_complete() {
+            let lacking: Vec<Hash> = branch.iter().copied().filter(|hash| !self.has_diff(hash)).collect();
+            let lacking_self = diff.is_none();
+            if !lacking.is_empty() || lacking_self {
+                let mut needed = lacking;
+                if lacking_self {
+                    needed.push(block.hash());
+                }
+                return BlockOutcome::NeedsDiffs(needed);
+            }
+        }
+        let mut trie = base;
+        let mut adopted: Vec<(Block, TrieDiff, Trie)> = Vec::with_capacity(branch.len() + 1);
+        for hash in &branch {
+            let fork = self.blocks[hash].block.clone();
+            let before = trie.clone();
+            match apply_state(&mut trie, &fork, self.diff(hash)) {
+                Ok(applied) => adopted.push((fork, applied, before)),
+                Err(ApplyError::NeedsDiff) => return BlockOutcome::NeedsDiffs(vec![*hash]),
+                Err(ApplyError::Invalid(reason)) => {
+                    // A stored fork block fails: forget it (and the block built on it fails with it).
+                    self.blocks.remove(hash);
+                    return BlockOutcome::Invalid(reason);
+                }
+            }
+        }
+        let before = trie.clone();
+        match apply_state(&mut trie, block, diff) {
+            Ok(applied) => adopted.push((block.clone(), applied, before)),
+            Err(ApplyError::NeedsDiff) => return BlockOutcome::NeedsDiffs(vec![block.hash()]),
+            Err(ApplyError::Invalid(reason)) => return BlockOutcome::Invalid(reason),
+        }
+        // Commit: the reverted blocks become forks; the branch becomes the main chain.
+        for hash in &reverted {
+            let stored = self.blocks.get_mut(hash).map(|stored| {
+                stored.main = false;
+                stored.before = None;
+            });
+            assert!(stored.is_some(), "reverted blocks are stored");
+        }
+        self.main.retain(|&number, _| number <= ancestor_number);
+        let mut adopted_hashes = Vec::with_capacity(adopted.len());
+        let mut macro_number = None;
+        for (block, applied, before) in adopted {
+            let hash = block.hash();
+            self.main.insert(block.number(), hash);
+            if block.header().is_macro {
+                macro_number = Some(block.number());
+            }
+            self.blocks.insert(hash, StoredBlock { block, diff: Some(applied), main: true, before: Some(before) });
+            adopted_hashes.push(hash);
+        }
+        self.head = block.hash();
+        self.trie = trie;
+        if let Some(number) = macro_number {
+            self.finalize(number);
+        }
+        self.bound_forks();
+        BlockOutcome::Rebranched { reverted, adopted: adopted_hashes }
+    }
+
+    /// A macro block became final: revert records at or below it go, forks at or below it go, and the main
+    /// chain is kept `retention_blocks` below it (for locators and serving).
+    fn finalize(&mut self, number: u32) {
+        self.latest_macro = self.latest_macro.max(number);
+        let latest = self.latest_macro;
+        let keep_from = latest.saturating_sub(self.retention_blocks);
+        let diff_from = latest.saturating_sub(self.bpb);
+        self.blocks.retain(|_, stored| {
+            let n = stored.block.number();
+            if stored.main {
+                n >= keep_from
+            } else {
+                n > latest
+            }
+        });
+        self.main.retain(|&n, _| n >= keep_from);
+        for stored in self.blocks.values_mut() {
+            if stored.block.number() <= latest {
+                stored.before = None;
+            }
+            if stored.block.number() <= diff_from {
+                stored.diff = None;
+            }
+        }
+    }
+
+    /// At most `fork_blocks_max` fork blocks: the lowest go first.
+    fn bound_forks(&mut self) {
+        let mut forks: Vec<(u32, Hash)> =
+            self.blocks.iter().filter(|(_, s)| !s.main).map(|(h, s)| (s.block.number(), *h)).collect();
+        if forks.len() <= self.fork_blocks_max as usize {
+            return;
+        }
+        forks.sort();
+        for (_, hash) in &forks[..forks.len() - self.fork_blocks_max as usize] {
+            self.blocks.remove(hash);
+        }
+    }
+
+    /// Commits a chunk against the head, if `block_hash` still is the head (H21).
+    pub(crate) fn commit_chunk(
+        &mut self,
+        block_hash: Hash,
+        start: &Key,
+        chunk: &Chunk,
+    ) -> Option<Result<ChunkApplied, ChunkError>> {
+        if block_hash != self.head {
+            return None;
+        }
+        let root = self.head().header().state_root;
+        Some(self.trie.put_chunk(start, chunk, root))
+    }
+
+    pub(crate) fn check_invariants(&self) {
+        let head = self.head();
+        assert!(self.is_main(&self.head), "the head is on the main chain");
+        assert!(head.number() >= self.latest_macro, "S6: the head never goes below the latest macro block");
+        assert_eq!(self.main.get(&head.number()), Some(&self.head), "the main map ends at the head");
+        assert_eq!(self.main.range(head.number() + 1..).count(), 0, "nothing on the main chain above the head");
+        for (number, hash) in &self.main {
+            let stored = &self.blocks[hash];
+            assert!(stored.main && stored.block.number() == *number, "main map and flags agree");
+        }
+        let forks = self.blocks.values().filter(|stored| !stored.main).count();
+        assert!(forks <= self.fork_blocks_max as usize, "fork blocks within fork_blocks_max");
+        if let Some(root) = self.trie.root_if_computable() {
+            assert_eq!(root, head.header().state_root, "S1: a computable root is the head's state root");
+        }
+        self.trie.check_invariants();
+    }
+}
+
+/// Applies `block`'s state change to `trie` (whose state is the parent's): executes the body when the trie is
+/// complete, applies the diff otherwise. Returns the diff that was applied.
+fn apply_state(trie: &mut Trie, block: &Block, diff: Option<&TrieDiff>) -> Result<TrieDiff, ApplyError> {
+    let header = block.header();
+    if trie.is_complete() {
+        if let Some(ops) = block.body() {
+            let (next, executed) = trie.execute(ops).map_err(|_| ApplyError::Invalid(BlockInvalid::Body))?;
+            if next.root_if_computable() != Some(header.state_root) {
+                return Err(ApplyError::Invalid(BlockInvalid::StateRoot));
+            }
+            if executed.root() != header.diff_root || diff.is_some_and(|diff| *diff != executed) {
+                return Err(ApplyError::Invalid(BlockInvalid::Diff));
+            }
+            *trie = next;
+            return Ok(executed);
+        }
+    }
+    let Some(diff) = diff else { return Err(ApplyError::NeedsDiff) };
+    if diff.root() != header.diff_root {
+        return Err(ApplyError::Invalid(BlockInvalid::Diff));
+    }
+    trie.apply_diff(diff, header.state_root).map_err(|_| ApplyError::Invalid(BlockInvalid::StateRoot))?;
+    Ok(diff.clone())
+}

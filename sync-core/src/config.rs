@@ -1,0 +1,140 @@
+//! Every bound and timing of the engine, named (SPEC §4.11, DEVELOPERS.md rule 4). Noun first, unit last.
+
+use crate::trie::CHUNK_ITEMS_MAX;
+use crate::wire::BPB_MAX;
+
+/// The engine's configuration. [`Config::reference`] is the reference's production setting; [`Config::scaled`]
+/// scales every batch-relative bound to a small `bpb` for tests and simulations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Blocks per batch: every block whose number is a multiple of it is a macro block.
+    pub bpb: u32,
+    /// Chunks in the chunk buffer, in total (SPEC §4.5; the reference's name).
+    pub buffer_max: u32,
+    /// Chunks one peer may have in the buffer (H14).
+    pub chunk_buffer_per_peer_max: u32,
+    /// Blocks and chunks above `h + window_ahead_max` are Ahead.
+    pub window_ahead_max: u32,
+    /// Blocks and chunks below `h − tolerate_past_max` are Behind.
+    pub tolerate_past_max: u32,
+    /// Announced and requested blocks carry bodies (needed to execute once complete).
+    pub include_body: bool,
+    /// Items per chunk request; it counts items, not bytes.
+    pub chunk_size_max: u32,
+    /// Chunk requests outstanding at once; more than 1 hedges the same start on several peers.
+    pub chunk_requests_in_flight: u8,
+    pub missing_block_requests_in_flight: u8,
+    pub diff_requests_in_flight: u8,
+    /// The deadline of every request attempt.
+    pub request_timeout_ms: u64,
+    /// Attempts per request are `clamp(peers, attempts_min, attempts_max)` (SPEC §4.2).
+    pub attempts_min: u32,
+    pub attempts_max: u32,
+    /// The first wait after a diff round failed on every peer; doubles up to `diff_backoff_max_ms`.
+    pub diff_backoff_ms: u64,
+    pub diff_backoff_max_ms: u64,
+    /// Diff rounds before a block is given up (`DiffUnavailable`, H10).
+    pub diff_rounds_max: u32,
+    /// The wait before a chunk start that exhausted its attempts is requested again.
+    pub chunk_retry_backoff_ms: u64,
+    /// A peer that answered `IncompleteState` gets no chunk request for this long (H23).
+    pub incomplete_state_cooldown_ms: u64,
+    /// Announced blocks one peer may have buffered per height.
+    pub announced_per_peer_per_height: u8,
+    /// Blocks in the block buffer (H14; the reference has no bound).
+    pub block_buffer_max: u32,
+    /// Blocks handed downstream but not yet pushed (waiting for a diff).
+    pub pending_blocks_max: u32,
+    /// Proven violations before a peer is evicted.
+    pub penalty_evict_threshold: u32,
+    /// Rejected block hashes remembered.
+    pub rejected_hashes_max: u32,
+    /// Fork blocks stored above the latest macro block.
+    pub fork_blocks_max: u32,
+    /// Main-chain blocks kept below the latest macro block (for locators and serving missing blocks).
+    pub chain_retention_blocks: u32,
+    /// Peers in the peer set; further joins are refused.
+    pub peers_max: u32,
+    /// Responder rate limits: requests per peer per `rate_window_ms` (SPEC §3.7).
+    pub rate_window_ms: u64,
+    pub served_chunks_per_window_max: u32,
+    pub served_diffs_per_window_max: u32,
+    pub served_missing_blocks_per_window_max: u32,
+}
+
+/// A configuration that cannot work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub &'static str);
+
+impl Config {
+    /// The reference's production values (`bpb` = 60).
+    pub fn reference() -> Config {
+        Config::scaled(60)
+    }
+
+    /// Every batch-relative bound of SPEC §4.11 scaled to `bpb`; the rest as in the reference.
+    pub fn scaled(bpb: u32) -> Config {
+        let bpb = bpb.clamp(1, BPB_MAX);
+        let buffer_max = 10 * bpb;
+        let window_ahead_max = 2 * bpb;
+        Config {
+            bpb,
+            buffer_max,
+            chunk_buffer_per_peer_max: (buffer_max / 4).max(1),
+            window_ahead_max,
+            tolerate_past_max: bpb,
+            include_body: true,
+            chunk_size_max: 1000,
+            chunk_requests_in_flight: 1,
+            missing_block_requests_in_flight: 5,
+            diff_requests_in_flight: 5,
+            request_timeout_ms: 10_000,
+            attempts_min: 4,
+            attempts_max: 12,
+            diff_backoff_ms: 1_000,
+            diff_backoff_max_ms: 30_000,
+            diff_rounds_max: 6,
+            chunk_retry_backoff_ms: 1_000,
+            incomplete_state_cooldown_ms: 10_000,
+            announced_per_peer_per_height: 5,
+            block_buffer_max: 2 * window_ahead_max,
+            pending_blocks_max: 2 * window_ahead_max,
+            penalty_evict_threshold: 1,
+            rejected_hashes_max: 4 * bpb,
+            fork_blocks_max: 4 * bpb,
+            chain_retention_blocks: 2 * bpb,
+            peers_max: 64,
+            rate_window_ms: 10_000,
+            served_chunks_per_window_max: 5_000,
+            served_diffs_per_window_max: 100,
+            served_missing_blocks_per_window_max: 1_000,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let checks = [
+            (self.bpb >= 1 && self.bpb <= BPB_MAX, "bpb in 1..=BPB_MAX"),
+            (self.chunk_size_max >= 1 && self.chunk_size_max as usize <= CHUNK_ITEMS_MAX, "chunk_size_max"),
+            (self.chunk_requests_in_flight >= 1, "chunk_requests_in_flight ≥ 1"),
+            (self.diff_requests_in_flight >= 1, "diff_requests_in_flight ≥ 1"),
+            (self.missing_block_requests_in_flight >= 1, "missing_block_requests_in_flight ≥ 1"),
+            (self.attempts_min >= 1 && self.attempts_min <= self.attempts_max, "attempts_min ≤ attempts_max"),
+            (self.request_timeout_ms >= 1, "request_timeout_ms ≥ 1"),
+            (self.diff_rounds_max >= 1, "diff_rounds_max ≥ 1"),
+            (self.penalty_evict_threshold >= 1, "penalty_evict_threshold ≥ 1"),
+            (self.buffer_max >= 1 && self.chunk_buffer_per_peer_max >= 1, "chunk buffer bounds ≥ 1"),
+            (self.block_buffer_max >= 1 && self.pending_blocks_max >= 1, "block bounds ≥ 1"),
+            (self.window_ahead_max >= 1, "window_ahead_max ≥ 1"),
+            (self.peers_max >= 1, "peers_max ≥ 1"),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, what)) => Err(ConfigError(what)),
+            None => Ok(()),
+        }
+    }
+
+    /// `clamp(peers, attempts_min, attempts_max)`.
+    pub fn attempts(&self, peers: usize) -> u32 {
+        (peers as u32).clamp(self.attempts_min, self.attempts_max)
+    }
+}

@@ -1,0 +1,354 @@
+//! `SyncEngine`: the live-sync state machine (SPEC §4, §6). Inputs go in with `now`; requests, responses and
+//! events come out of [`SyncEngine::poll_output`]; [`SyncEngine::poll_timeout`] says when to call back.
+//!
+//! The components live in their own modules as `impl SyncEngine` blocks over their own state:
+//! `block_queue` (announcements, missing blocks), `diff_queue` (diffs, ancestry order), `state_queue` (chunk
+//! cursor, requests, buffer), `push` (the executor). They share the peer set, the request table and the chain.
+
+use crate::block::{Block, SealVerifier};
+use crate::block_queue::BlockQueue;
+use crate::chain::Chain;
+use crate::config::{Config, ConfigError};
+use crate::diff_queue::DiffQueue;
+use crate::hash::Hash;
+use crate::interface::{Event, Input, Millis, Output, PeerId, TimeoutReason, Violation};
+use crate::key::Key;
+use crate::peers::PeerSet;
+use crate::requests::{Outstanding, Purpose, Requests};
+use crate::responder::{respond, RateLimiter};
+use crate::state_queue::{Cursor, StateQueue};
+use crate::trie::Trie;
+use crate::wire::{Message, RequestId, Response};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Outputs one input may leave behind before they must be drained: a bound that catches runaway loops.
+const OUTPUTS_MAX: usize = 1 << 16;
+
+/// Counters for the simulator's efficiency figures. Never read by the engine itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub chunk_responses: u64,
+    pub chunks_committed: u64,
+    pub chunk_items_committed: u64,
+    /// Chunks received and then dropped, discarded, or ignored at commit (SPEC §4.5, H12).
+    pub chunks_wasted: u64,
+    pub diffs_received: u64,
+    pub resets: u64,
+    pub requests_sent: u64,
+    pub responses_served: u64,
+}
+
+/// One syncing (or serving) node's engine.
+pub struct SyncEngine {
+    pub(crate) config: Config,
+    pub(crate) seals: Arc<dyn SealVerifier>,
+    pub(crate) now: Millis,
+    pub(crate) chain: Chain,
+    pub(crate) peers: PeerSet,
+    pub(crate) requests: Requests,
+    pub(crate) blocks: BlockQueue,
+    pub(crate) diffs: DiffQueue,
+    pub(crate) state: StateQueue,
+    rate_limiter: RateLimiter,
+    outputs: VecDeque<Output>,
+    pub(crate) stats: EngineStats,
+}
+
+impl std::fmt::Debug for SyncEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncEngine")
+            .field("head", &self.chain.head())
+            .field("cursor", &self.state.cursor)
+            .field("missing", &self.chain.trie().missing_start())
+            .field("peers", &self.peers.len())
+            .finish()
+    }
+}
+
+impl SyncEngine {
+    /// An engine at `checkpoint` (a trusted macro block) with `trie` as its state: `Trie::fresh()` for a
+    /// syncing node, the checkpoint's complete state for a serving one. `seed` only breaks ties.
+    pub fn new(
+        config: Config,
+        seed: u64,
+        checkpoint: Block,
+        seals: Arc<dyn SealVerifier>,
+        trie: Trie,
+    ) -> Result<SyncEngine, ConfigError> {
+        config.validate()?;
+        if !checkpoint.header().is_macro {
+            return Err(ConfigError("the checkpoint is a macro block"));
+        }
+        let complete = trie.is_complete();
+        let chain = Chain::new(checkpoint, trie, config.bpb, config.fork_blocks_max, config.chain_retention_blocks);
+        let state = StateQueue::new(complete, seed);
+        Ok(SyncEngine {
+            blocks: BlockQueue::new(seed),
+            diffs: DiffQueue::new(seed),
+            config,
+            seals,
+            now: Millis(0),
+            chain,
+            peers: PeerSet::default(),
+            requests: Requests::default(),
+            state,
+            rate_limiter: RateLimiter::default(),
+            outputs: VecDeque::new(),
+            stats: EngineStats::default(),
+        })
+    }
+
+    // ---- handle_* -------------------------------------------------------------------------------------------
+
+    /// Feeds one input. Any input is accepted at any time: unknown peers, unknown request ids, late timers.
+    pub fn handle_input(&mut self, now: Millis, input: Input) {
+        self.now = self.now.max(now);
+        match input {
+            Input::PeerJoined { peer } => {
+                self.peers.join(peer, self.config.peers_max);
+            }
+            Input::PeerLeft { peer } => self.remove_peer(peer),
+            Input::Announce { peer, block } => self.on_announce(peer, block),
+            Input::Response { peer, request_id, response } => self.on_response(peer, request_id, response),
+            Input::RequestFailed { peer, request_id } => {
+                if let Some(outstanding) = self.requests.take(peer, request_id) {
+                    self.request_failed(outstanding);
+                }
+            }
+            Input::Request { peer, request_id, request } => self.serve(peer, request_id, request),
+            Input::Bytes { peer, bytes } => match Message::decode(&bytes) {
+                Err(_) => self.penalize(peer, Violation::Undecodable),
+                Ok(Message::Announce(block)) => self.on_announce(peer, block),
+                Ok(Message::Request { request_id, request }) => self.serve(peer, request_id, request),
+                Ok(Message::Response { request_id, response }) => self.on_response(peer, request_id, response),
+            },
+            Input::Timeout => self.on_timeout(),
+        }
+        self.drive();
+        assert!(self.outputs.len() < OUTPUTS_MAX, "outputs are drained after every input");
+    }
+
+    /// The same as `handle_input(now, Input::Timeout)`.
+    pub fn handle_timeout(&mut self, now: Millis) {
+        self.handle_input(now, Input::Timeout);
+    }
+
+    // ---- poll_* ---------------------------------------------------------------------------------------------
+
+    /// The next output, until `None`. Drain after every input.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The earliest deadline: request timeouts, diff backoffs, chunk retry backoff. Ties break by reason.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<(Millis, TimeoutReason)> {
+        let deadlines = [
+            self.requests.earliest_deadline().map(|at| (at, TimeoutReason::RequestDeadline)),
+            self.diffs.next_backoff().map(|at| (at, TimeoutReason::DiffBackoff)),
+            self.state.retry_at.map(|at| (at, TimeoutReason::ChunkRetryBackoff)),
+        ];
+        deadlines.into_iter().flatten().min()
+    }
+
+    // ---- getters for hosts and checkers (SPEC §6) -----------------------------------------------------------
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn head(&self) -> &Block {
+        self.chain.head()
+    }
+
+    pub fn latest_macro(&self) -> u32 {
+        self.chain.latest_macro()
+    }
+
+    pub fn trie(&self) -> &Trie {
+        self.chain.trie()
+    }
+
+    pub fn missing_start(&self) -> Option<&Key> {
+        self.chain.trie().missing_start()
+    }
+
+    pub fn root_if_computable(&self) -> Option<Hash> {
+        self.chain.trie().root_if_computable()
+    }
+
+    pub fn cursor(&self) -> &Cursor {
+        &self.state.cursor
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.state.cursor == Cursor::Complete
+    }
+
+    pub fn chunk_buffer_size(&self) -> u32 {
+        self.state.size
+    }
+
+    pub fn block_buffer_size(&self) -> usize {
+        self.blocks.buffered_count()
+    }
+
+    pub fn pending_blocks(&self) -> usize {
+        self.diffs.len()
+    }
+
+    pub fn peers(&self) -> Vec<PeerId> {
+        self.peers.ordered().collect()
+    }
+
+    pub fn requests_in_flight(&self) -> usize {
+        self.requests.len()
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// Whether this engine holds `hash` (main chain or fork).
+    pub fn knows_block(&self, hash: &Hash) -> bool {
+        self.chain.knows(hash)
+    }
+
+    /// Sizes of everything bounded, with their bounds: `(name, size, bound)`. The simulator checks each.
+    pub fn bounds(&self) -> Vec<(&'static str, usize, usize)> {
+        let config = &self.config;
+        // The main chain from `retention` below the latest macro up to the head (< one batch above it), plus forks.
+        let chain_blocks_max = (config.chain_retention_blocks + config.bpb + 1 + config.fork_blocks_max) as usize;
+        vec![
+            ("chunk buffer", self.state.size as usize, config.buffer_max as usize),
+            ("block buffer", self.blocks.buffered_count(), config.block_buffer_max as usize),
+            ("pending blocks", self.diffs.len(), config.pending_blocks_max as usize),
+            ("rejected hashes", self.blocks.rejected_count(), config.rejected_hashes_max as usize),
+            ("peers", self.peers.len(), config.peers_max as usize),
+            ("chunk requests", self.state_requests(), config.chunk_requests_in_flight as usize),
+            ("diff requests", self.diffs.in_flight(), config.diff_requests_in_flight as usize),
+            ("missing-block requests", self.blocks.in_flight(), config.missing_block_requests_in_flight as usize),
+            ("diff jobs", self.diffs.job_count(), 2 * config.pending_blocks_max as usize),
+            ("missing-block targets", self.blocks.target_count(), config.block_buffer_max as usize),
+            ("chain blocks", self.chain.block_count(), chain_blocks_max),
+            ("rate-limited peers", self.rate_limiter.tracked_peers(), config.peers_max as usize),
+            ("outputs", self.outputs.len(), OUTPUTS_MAX),
+        ]
+    }
+
+    fn state_requests(&self) -> usize {
+        self.requests.iter().filter(|(_, o)| matches!(o.purpose, Purpose::Chunk { .. })).count()
+    }
+
+    /// Every internal invariant of SPEC §5.1 the engine can see (S1, S2, S4–S6, S8). Called by the simulator after
+    /// every step; a failure is a bug in this crate.
+    pub fn check_invariants(&self) {
+        self.chain.check_invariants();
+        self.requests.check_invariants();
+        self.check_state_invariants();
+        self.blocks.check_invariants(&self.chain);
+        self.diffs.check_invariants();
+        for (name, size, bound) in self.bounds() {
+            assert!(size <= bound, "S8: {name} holds {size}, over its bound {bound}");
+        }
+    }
+
+    // ---- shared plumbing --------------------------------------------------------------------------------------
+
+    pub(crate) fn emit(&mut self, event: Event) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    /// Sends a request and records it; returns its id.
+    pub(crate) fn send(&mut self, peer: PeerId, purpose: Purpose, request: crate::wire::Request) -> RequestId {
+        let deadline = self.now.plus(self.config.request_timeout_ms);
+        let request_id = self.requests.open(peer, deadline, purpose);
+        self.stats.requests_sent += 1;
+        self.outputs.push_back(Output::SendRequest { peer, request_id, request });
+        request_id
+    }
+
+    /// A proven violation (SPEC §4.2): `PeerPenalized`, and eviction at the threshold. Only for peers in the set.
+    pub(crate) fn penalize(&mut self, peer: PeerId, violation: Violation) {
+        let Some(state) = self.peers.get_mut(peer) else { return };
+        state.violations += 1;
+        let evict = state.violations >= self.config.penalty_evict_threshold;
+        self.emit(Event::PeerPenalized { peer, violation });
+        if evict {
+            self.remove_peer(peer);
+            self.emit(Event::PeerEvicted { peer });
+        }
+    }
+
+    /// Removes a peer from every component; its outstanding requests fail at once and are retried elsewhere.
+    pub(crate) fn remove_peer(&mut self, peer: PeerId) {
+        if !self.peers.leave(peer) {
+            return;
+        }
+        for (_, outstanding) in self.requests.drain_peer(peer) {
+            self.request_failed(outstanding);
+        }
+    }
+
+    fn on_response(&mut self, peer: PeerId, request_id: RequestId, response: Response) {
+        // Unknown ids, wrong peers, duplicates and late answers are honest network behaviour: dropped silently.
+        let Some(outstanding) = self.requests.take(peer, request_id) else { return };
+        match outstanding.purpose.clone() {
+            Purpose::Chunk { .. } => self.on_chunk_response(peer, outstanding, response),
+            Purpose::Diff { block } => self.on_diff_response(peer, block, response),
+            Purpose::MissingBlocks { target, locators } => {
+                self.on_missing_blocks_response(peer, target, &locators, response)
+            }
+        }
+    }
+
+    /// A failed attempt: timeout, transport failure, peer gone, `RateLimited` or an unhelpful answer. Never a
+    /// penalty.
+    pub(crate) fn request_failed(&mut self, outstanding: Outstanding) {
+        match outstanding.purpose {
+            Purpose::Chunk { generation, .. } => self.chunk_attempt_failed(generation),
+            Purpose::Diff { block } => self.diff_attempt_failed(block, outstanding.peer),
+            Purpose::MissingBlocks { target, .. } => self.missing_attempt_failed(target, outstanding.peer),
+        }
+    }
+
+    fn on_timeout(&mut self) {
+        for (_, outstanding) in self.requests.expire(self.now) {
+            self.request_failed(outstanding);
+        }
+        self.diffs.expire_backoffs(self.now);
+        if self.state.retry_at.is_some_and(|at| at <= self.now) {
+            self.state.retry_at = None;
+        }
+    }
+
+    fn serve(&mut self, peer: PeerId, request_id: RequestId, request: crate::wire::Request) {
+        let response = if self.rate_limiter.admit(self.now, peer, &request, &self.config) {
+            respond(&self.chain, &request, &self.config)
+        } else {
+            Response::RateLimited
+        };
+        self.stats.responses_served += 1;
+        self.outputs.push_back(Output::SendResponse { peer, request_id, response });
+    }
+
+    /// Moves the pipeline until nothing more can move: push every ready block, release buffered blocks, then
+    /// issue whatever requests the components want (PeerJoined re-evaluates everything this way, H16).
+    fn drive(&mut self) {
+        while self.push_next_ready() {}
+        self.issue_missing_block_requests();
+        self.issue_diff_requests();
+        self.issue_chunk_requests();
+    }
+}
+
+/// SplitMix64: the engine's only randomness, seeded by the host, for tie-breaking.
+pub(crate) fn split_mix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}

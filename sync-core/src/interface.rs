@@ -1,0 +1,178 @@
+//! The engine's one vocabulary (SPEC §6, STYLE §2): inputs in, outputs drained, events, time.
+
+use crate::block::{Block, BlockInvalid};
+use crate::hash::Hash;
+use crate::key::Key;
+use crate::wire::{Request, RequestId, Response};
+use std::fmt;
+
+/// Milliseconds of host time. Never decreasing across inputs; equal values are allowed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Millis(pub u64);
+
+impl Millis {
+    pub fn plus(self, ms: u64) -> Millis {
+        Millis(self.0.saturating_add(ms))
+    }
+}
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}ms", self.0)
+    }
+}
+
+/// A peer, as the host names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerId(pub u32);
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "p{}", self.0)
+    }
+}
+
+/// One input, handed over with its `now`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    PeerJoined {
+        peer: PeerId,
+    },
+    PeerLeft {
+        peer: PeerId,
+    },
+    Announce {
+        peer: PeerId,
+        block: Block,
+    },
+    /// The answer to a request we sent (or claims to be).
+    Response {
+        peer: PeerId,
+        request_id: RequestId,
+        response: Response,
+    },
+    /// The transport could not deliver a request or its answer.
+    RequestFailed {
+        peer: PeerId,
+        request_id: RequestId,
+    },
+    /// A request to be served by the responder side (SPEC §3).
+    Request {
+        peer: PeerId,
+        request_id: RequestId,
+        request: Request,
+    },
+    /// Raw bytes from a peer: decoded here, and an undecodable message is a violation (SPEC §6).
+    Bytes {
+        peer: PeerId,
+        bytes: Vec<u8>,
+    },
+    /// A timer fired (early or late: deadlines are re-checked against `now`).
+    Timeout,
+}
+
+/// What the engine wants done, drained after every input until none are left.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    SendRequest { peer: PeerId, request_id: RequestId, request: Request },
+    SendResponse { peer: PeerId, request_id: RequestId, response: Response },
+    Event(Event),
+}
+
+/// Why the engine wants to be woken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TimeoutReason {
+    RequestDeadline,
+    DiffBackoff,
+    ChunkRetryBackoff,
+}
+
+/// Why the chunk cursor went back to `Reset` (SPEC §4.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ResetReason {
+    /// A commit returned `Invalid` or `RootMismatch`.
+    ChunkRejected,
+    /// A commit returned `Ignored(Gap)` (H22).
+    Gap,
+    /// A chunk that had advanced the cursor was discarded uncommitted (H8, H15, H21).
+    ChunkDiscarded,
+    /// `Paused(n)` and the head passed `n` with the trie still incomplete.
+    PausedPassed,
+    /// A rebranch left the trie incomplete.
+    Rebranch,
+}
+
+/// A proven protocol violation (SPEC §4.2). Nothing else is ever penalised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Violation {
+    Undecodable,
+    WrongResponseType,
+    ChunkOverLimit,
+    ChunkNoProgress,
+    ChunkRejected,
+    DiffRootMismatch,
+    MissingBlocksInvalid,
+    InvalidBlock(BlockInvalid),
+}
+
+/// Events (SPEC §4.10).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    AcceptedAnnouncedBlock {
+        hash: Hash,
+        number: u32,
+    },
+    AcceptedBufferedBlock {
+        hash: Hash,
+        number: u32,
+        remaining: u32,
+    },
+    ReceivedMissingBlocks {
+        hashes: Vec<Hash>,
+    },
+    RejectedBlock {
+        hash: Hash,
+        reason: BlockInvalid,
+    },
+    /// A block was stored as a fork, not adopted.
+    StoredFork {
+        hash: Hash,
+        number: u32,
+    },
+    AcceptedChunks {
+        hash: Hash,
+        count: u32,
+    },
+    PeerBehind {
+        peer: PeerId,
+    },
+    PeerAhead {
+        peer: PeerId,
+    },
+    StateComplete {
+        head: Hash,
+    },
+    StateReset,
+    ChunkChainReset {
+        reason: ResetReason,
+    },
+    /// The missing range changed (a commit or a revert); `missing` is `None` when complete.
+    StateProgress {
+        head: Hash,
+        missing: Option<Key>,
+    },
+    Rebranched {
+        reverted: Vec<Hash>,
+        adopted: Vec<Hash>,
+    },
+    PeerPenalized {
+        peer: PeerId,
+        violation: Violation,
+    },
+    PeerEvicted {
+        peer: PeerId,
+    },
+    DiffUnavailable {
+        hash: Hash,
+    },
+}

@@ -1,0 +1,118 @@
+//! The peer set shared by every component (SPEC §4.2): ordered by join time, without duplicates, with the
+//! per-peer facts the schedulers need. A peer removed here is gone for every component.
+
+use crate::interface::{Millis, PeerId};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug)]
+pub(crate) struct PeerState {
+    join: u64,
+    /// The highest block number this peer announced.
+    pub(crate) head_number: Option<u32>,
+    /// No chunk requests to this peer before this time (it answered `IncompleteState`, H23).
+    pub(crate) incomplete_until: Option<Millis>,
+    pub(crate) violations: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PeerSet {
+    peers: BTreeMap<PeerId, PeerState>,
+    by_join: BTreeMap<u64, PeerId>,
+    joins: u64,
+}
+
+/// A position in the join order, kept by each component for its own round robin.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RoundRobin(u64);
+
+impl RoundRobin {
+    pub(crate) fn at(position: u64) -> RoundRobin {
+        RoundRobin(position)
+    }
+}
+
+impl PeerSet {
+    /// Adds a peer; `false` if it is already in the set or the set is full.
+    pub(crate) fn join(&mut self, peer: PeerId, peers_max: u32) -> bool {
+        if self.peers.contains_key(&peer) || self.peers.len() >= peers_max as usize {
+            return false;
+        }
+        self.joins += 1;
+        self.by_join.insert(self.joins, peer);
+        let state = PeerState { join: self.joins, head_number: None, incomplete_until: None, violations: 0 };
+        self.peers.insert(peer, state);
+        true
+    }
+
+    pub(crate) fn leave(&mut self, peer: PeerId) -> bool {
+        match self.peers.remove(&peer) {
+            Some(state) => {
+                self.by_join.remove(&state.join);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn contains(&self, peer: PeerId) -> bool {
+        self.peers.contains_key(&peer)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    pub(crate) fn get_mut(&mut self, peer: PeerId) -> Option<&mut PeerState> {
+        self.peers.get_mut(&peer)
+    }
+
+    /// Peers in join order.
+    pub(crate) fn ordered(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.by_join.values().copied()
+    }
+
+    /// The next peer after `cursor` in join order (wrapping) that `accept` takes; moves the cursor to it.
+    pub(crate) fn next(&self, cursor: &mut RoundRobin, accept: impl Fn(PeerId, &PeerState) -> bool) -> Option<PeerId> {
+        let after = self.by_join.range(cursor.0 + 1..).chain(self.by_join.range(..=cursor.0));
+        for (&join, &peer) in after {
+            if accept(peer, &self.peers[&peer]) {
+                cursor.0 = join;
+                return Some(peer);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn note_head(&mut self, peer: PeerId, number: u32) {
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.head_number = Some(state.head_number.map_or(number, |head| head.max(number)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_robin_follows_join_order_and_wraps() {
+        let mut peers = PeerSet::default();
+        for id in [5, 3, 9] {
+            assert!(peers.join(PeerId(id), 8));
+        }
+        assert!(!peers.join(PeerId(3), 8), "no duplicates");
+        let mut cursor = RoundRobin::default();
+        let picks: Vec<u32> = (0..4).map(|_| peers.next(&mut cursor, |_, _| true).unwrap().0).collect();
+        assert_eq!(picks, [5, 3, 9, 5]);
+        assert_eq!(peers.next(&mut cursor, |peer, _| peer.0 == 9), Some(PeerId(9)));
+        peers.leave(PeerId(9));
+        assert_eq!(peers.next(&mut cursor, |peer, _| peer.0 == 9), None);
+        assert!(peers.join(PeerId(9), 8), "a removed peer may join again");
+        assert_eq!(peers.ordered().map(|p| p.0).collect::<Vec<_>>(), [5, 3, 9]);
+        assert!(!peers.join(PeerId(1), 3), "the set is full");
+    }
+}

@@ -1,0 +1,66 @@
+//! The push executor (SPEC §4.6): one block at a time, in the order the DiffQueue releases them. Its results
+//! drive events, chunk commits, resets, completion and the BlockQueue's bookkeeping.
+
+use crate::chain::BlockOutcome;
+use crate::diff_queue::{PendingBlock, PushKind};
+use crate::engine::SyncEngine;
+use crate::interface::{Event, ResetReason};
+
+impl SyncEngine {
+    /// Pushes one block with the chunks buffered for it.
+    pub(crate) fn push_block(&mut self, entry: PendingBlock) {
+        let block = entry.block.clone();
+        let hash = block.hash();
+        let diff = entry.diff.clone().or_else(|| self.chain.diff(&hash).cloned());
+        let outcome = self.chain.push(&block, diff.as_ref());
+        if let BlockOutcome::NeedsDiffs(needed) = outcome {
+            // H4, H11: not an error. The block goes back, first, with the diffs it waits for; nobody is penalised.
+            let force_diff = needed.contains(&hash);
+            let extra = needed.into_iter().filter(|needed| *needed != hash).collect();
+            self.diffs.requeue_front(PendingBlock { force_diff, extra, ..entry });
+            return;
+        }
+        self.blocks.finish_pending(&hash);
+        let chunks = self.state.take(block.number(), hash);
+        let head_moved = matches!(outcome, BlockOutcome::Extended | BlockOutcome::Rebranched { .. });
+        match outcome {
+            BlockOutcome::Extended | BlockOutcome::Rebranched { .. } => {
+                if let BlockOutcome::Rebranched { reverted, adopted } = outcome {
+                    self.emit(Event::Rebranched { reverted, adopted });
+                    if !self.chain.trie().is_complete() {
+                        self.reset_chunks(ResetReason::Rebranch);
+                    }
+                }
+                let number = block.number();
+                let accepted = match entry.kind {
+                    PushKind::Head => Event::AcceptedAnnouncedBlock { hash, number },
+                    PushKind::Buffered => {
+                        Event::AcceptedBufferedBlock { hash, number, remaining: self.blocks_remaining() }
+                    }
+                    PushKind::Missing => Event::ReceivedMissingBlocks { hashes: vec![hash] },
+                };
+                self.emit(accepted);
+                if !chunks.is_empty() {
+                    self.commit_chunks(hash, chunks);
+                }
+            }
+            BlockOutcome::Forked => {
+                self.emit(Event::StoredFork { hash, number: block.number() });
+                self.discard_chunks(chunks);
+            }
+            BlockOutcome::Known | BlockOutcome::Ignored | BlockOutcome::Orphan => self.discard_chunks(chunks),
+            BlockOutcome::Invalid(reason) => {
+                self.emit(Event::RejectedBlock { hash, reason });
+                self.reject_block(hash);
+                self.discard_chunks(chunks);
+            }
+            BlockOutcome::NeedsDiffs(_) => unreachable!("handled above"),
+        }
+        if head_moved {
+            self.prune_chunk_buffer();
+            self.prune_block_buffer();
+        }
+        self.update_completion();
+        self.release_buffered_blocks();
+    }
+}

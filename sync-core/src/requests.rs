@@ -1,0 +1,100 @@
+//! Outstanding requests, one table for all components (SPEC §4.2): who was asked what, and until when.
+//! A response counts only if `(peer, request_id)` matches an entry here; everything else is dropped silently.
+
+use crate::hash::Hash;
+use crate::interface::{Millis, PeerId};
+use crate::key::Key;
+use crate::wire::RequestId;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a request was for: which component gets its answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// A chunk request at `start`, of the cursor generation it was issued in (H17).
+    Chunk {
+        start: Key,
+        limit: u32,
+        generation: u64,
+    },
+    Diff {
+        block: Hash,
+    },
+    MissingBlocks {
+        target: Hash,
+        locators: Vec<Hash>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Outstanding {
+    pub(crate) peer: PeerId,
+    pub(crate) deadline: Millis,
+    pub(crate) purpose: Purpose,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Requests {
+    next_id: RequestId,
+    outstanding: BTreeMap<RequestId, Outstanding>,
+    deadlines: BTreeSet<(Millis, RequestId)>,
+}
+
+impl Requests {
+    pub(crate) fn open(&mut self, peer: PeerId, deadline: Millis, purpose: Purpose) -> RequestId {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.outstanding.insert(id, Outstanding { peer, deadline, purpose });
+        self.deadlines.insert((deadline, id));
+        id
+    }
+
+    /// Takes the request `id` if `peer` is the one it was sent to.
+    pub(crate) fn take(&mut self, peer: PeerId, id: RequestId) -> Option<Outstanding> {
+        if self.outstanding.get(&id)?.peer != peer {
+            return None;
+        }
+        self.remove(id)
+    }
+
+    pub(crate) fn remove(&mut self, id: RequestId) -> Option<Outstanding> {
+        let outstanding = self.outstanding.remove(&id)?;
+        self.deadlines.remove(&(outstanding.deadline, id));
+        Some(outstanding)
+    }
+
+    /// Removes and returns every request whose deadline is at or before `now`.
+    pub(crate) fn expire(&mut self, now: Millis) -> Vec<(RequestId, Outstanding)> {
+        let due: Vec<RequestId> = self.deadlines.range(..=(now, RequestId::MAX)).map(|&(_, id)| id).collect();
+        due.into_iter().filter_map(|id| Some((id, self.remove(id)?))).collect()
+    }
+
+    /// Removes every request to `peer` (it left): they fail at once.
+    pub(crate) fn drain_peer(&mut self, peer: PeerId) -> Vec<(RequestId, Outstanding)> {
+        let ids: Vec<RequestId> = self.outstanding.iter().filter(|(_, o)| o.peer == peer).map(|(&id, _)| id).collect();
+        ids.into_iter().filter_map(|id| Some((id, self.remove(id)?))).collect()
+    }
+
+    pub(crate) fn earliest_deadline(&self) -> Option<Millis> {
+        self.deadlines.first().map(|&(deadline, _)| deadline)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&RequestId, &Outstanding)> {
+        self.outstanding.iter()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.outstanding.len()
+    }
+
+    /// Forgets requests `drop` picks: their answers will be dropped as unknown.
+    pub(crate) fn forget(&mut self, drop: impl Fn(&Outstanding) -> bool) {
+        let ids: Vec<RequestId> = self.outstanding.iter().filter(|(_, o)| drop(o)).map(|(&id, _)| id).collect();
+        for id in ids {
+            self.remove(id);
+        }
+    }
+
+    pub(crate) fn check_invariants(&self) {
+        assert_eq!(self.outstanding.len(), self.deadlines.len(), "the deadline index matches the table");
+    }
+}

@@ -1,0 +1,448 @@
+//! StateQueue and the chunk request component (SPEC §4.5): the cursor, chunk requests (hedged when
+//! `chunk_requests_in_flight` > 1), the chunk response ladder, the chunk buffer, and the reset rule.
+
+use crate::engine::{split_mix, SyncEngine};
+use crate::hash::Hash;
+use crate::interface::{Event, Millis, PeerId, ResetReason, Violation};
+use crate::key::Key;
+use crate::peers::RoundRobin;
+use crate::requests::{Outstanding, Purpose};
+use crate::trie::{Chunk, ChunkApplied, ChunkError, Ignored};
+use crate::wire::{Request, Response};
+use std::collections::BTreeMap;
+
+/// `ChunkRequestState`: where the next chunk request starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cursor {
+    /// The trie is complete and sync is finished.
+    Complete,
+    /// The final chunk was accepted for block `n` but may not be committed yet.
+    Paused(u32),
+    /// The next request starts at the trie's missing start.
+    Reset,
+    /// The next request starts at `max(k, s)` (the clamp guards against a cursor behind the trie, H17).
+    Continue(Key),
+}
+
+/// A chunk waiting in the buffer for its block.
+#[derive(Clone, Debug)]
+pub(crate) struct BufferedChunk {
+    pub(crate) start: Key,
+    pub(crate) chunk: Chunk,
+    pub(crate) peer: PeerId,
+    /// It moved the cursor when it arrived: discarding it uncommitted leaves a hole (H8).
+    pub(crate) advanced: bool,
+    pub(crate) generation: u64,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct StateQueue {
+    pub(crate) cursor: Cursor,
+    /// Increases on every entry into `Reset`; answers to older generations are dropped (H17).
+    pub(crate) generation: u64,
+    /// Height → block hash → chunks with strictly increasing starts.
+    buffer: BTreeMap<(u32, Hash), Vec<BufferedChunk>>,
+    /// The exact number of buffered chunks (H6).
+    pub(crate) size: u32,
+    per_peer: BTreeMap<PeerId, u32>,
+    /// Failed attempts at the current start; at `attempts(peers)` the start waits `chunk_retry_backoff_ms`.
+    attempts: u32,
+    /// Chunks in a row that could never be applied (H12): they pace requests like failures.
+    wasted_in_row: u32,
+    pub(crate) retry_at: Option<Millis>,
+    cursor_peers: RoundRobin,
+}
+
+impl StateQueue {
+    pub(crate) fn new(complete: bool, seed: u64) -> StateQueue {
+        let mut state = seed ^ 0x57a7e;
+        StateQueue {
+            cursor: if complete { Cursor::Complete } else { Cursor::Reset },
+            generation: 0,
+            buffer: BTreeMap::new(),
+            size: 0,
+            per_peer: BTreeMap::new(),
+            attempts: 0,
+            wasted_in_row: 0,
+            retry_at: None,
+            cursor_peers: RoundRobin::seeded(split_mix(&mut state)),
+        }
+    }
+
+    fn add(&mut self, number: u32, hash: Hash, chunk: BufferedChunk) {
+        *self.per_peer.entry(chunk.peer).or_default() += 1;
+        self.buffer.entry((number, hash)).or_default().push(chunk);
+        self.size += 1;
+    }
+
+    /// Takes every chunk buffered for a block, keeping the counters exact (H6).
+    pub(crate) fn take(&mut self, number: u32, hash: Hash) -> Vec<BufferedChunk> {
+        let chunks = self.buffer.remove(&(number, hash)).unwrap_or_default();
+        for chunk in &chunks {
+            self.size -= 1;
+            if let Some(count) = self.per_peer.get_mut(&chunk.peer) {
+                *count -= 1;
+                if *count == 0 {
+                    self.per_peer.remove(&chunk.peer);
+                }
+            }
+        }
+        chunks
+    }
+
+    fn keys(&self) -> Vec<(u32, Hash)> {
+        self.buffer.keys().copied().collect()
+    }
+}
+
+impl SyncEngine {
+    /// Enters `Reset` (SPEC §4.5): generation + 1, older chunk requests stop counting and their answers drop.
+    pub(crate) fn reset_chunks(&mut self, reason: ResetReason) {
+        if self.state.cursor == Cursor::Complete {
+            return; // A rejected block or a stale chunk never leaves Complete (H7).
+        }
+        self.state.cursor = Cursor::Reset;
+        self.state.generation += 1;
+        self.state.attempts = 0;
+        self.state.wasted_in_row = 0;
+        self.stats.resets += 1;
+        self.requests.forget(|outstanding| matches!(outstanding.purpose, Purpose::Chunk { .. }));
+        self.emit(Event::ChunkChainReset { reason });
+    }
+
+    fn chunk_requests_outstanding(&self) -> Vec<(PeerId, Key)> {
+        self.requests
+            .iter()
+            .filter_map(|(_, o)| match &o.purpose {
+                Purpose::Chunk { start, .. } => Some((o.peer, start.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Issues chunk requests while the cursor wants them (SPEC §4.5, "Issuing requests").
+    pub(crate) fn issue_chunk_requests(&mut self) {
+        if self.state.retry_at.is_some() || self.peers.is_empty() {
+            return;
+        }
+        let start = match &self.state.cursor {
+            Cursor::Complete | Cursor::Paused(_) => return,
+            Cursor::Reset => {
+                let Some(missing) = self.chain.trie().missing_start().cloned() else { return };
+                self.state.cursor = Cursor::Continue(missing.clone());
+                missing
+            }
+            Cursor::Continue(k) => {
+                let missing = self.chain.trie().missing_start();
+                match missing {
+                    Some(missing) if missing > k => missing.clone(),
+                    _ => k.clone(),
+                }
+            }
+        };
+        let outstanding = self.chunk_requests_outstanding();
+        let mut in_flight = outstanding.len();
+        let head_number = self.chain.head_number();
+        let now = self.now;
+        while in_flight < self.config.chunk_requests_in_flight as usize {
+            let busy: Vec<PeerId> = self.chunk_requests_outstanding().into_iter().map(|(peer, _)| peer).collect();
+            // Prefer peers out of cooldown whose head is not below ours (H12, H23); anyone free otherwise.
+            let preferred = |peer: PeerId, state: &crate::peers::PeerState| {
+                !busy.contains(&peer)
+                    && state.incomplete_until.is_none_or(|until| until <= now)
+                    && state.head_number.is_none_or(|head| head >= head_number)
+            };
+            let peer = self
+                .peers
+                .next(&mut self.state.cursor_peers, preferred)
+                .or_else(|| self.peers.next(&mut self.state.cursor_peers, |peer, _| !busy.contains(&peer)));
+            let Some(peer) = peer else { return };
+            let limit = self.config.chunk_size_max;
+            let purpose = Purpose::Chunk { start: start.clone(), limit, generation: self.state.generation };
+            self.send(peer, purpose, Request::Chunk { start_key: start.clone(), limit });
+            in_flight += 1;
+        }
+    }
+
+    /// A chunk attempt that produced nothing: after `attempts(peers)` in a row, wait `chunk_retry_backoff_ms`.
+    pub(crate) fn chunk_attempt_failed(&mut self, generation: u64) {
+        if generation != self.state.generation {
+            return;
+        }
+        self.state.attempts += 1;
+        if self.state.attempts >= self.config.attempts(self.peers.len()) {
+            self.state.attempts = 0;
+            self.state.retry_at = Some(self.now.plus(self.config.chunk_retry_backoff_ms));
+        }
+    }
+
+    /// A chunk that could never be applied (H12): counted, and paced like a failure when it keeps happening.
+    fn chunk_wasted(&mut self) {
+        self.stats.chunks_wasted += 1;
+        self.state.wasted_in_row += 1;
+        if self.state.wasted_in_row >= self.config.attempts(self.peers.len()) {
+            self.state.wasted_in_row = 0;
+            self.state.retry_at = Some(self.now.plus(self.config.chunk_retry_backoff_ms));
+        }
+    }
+
+    /// The chunk response ladder (SPEC §4.5), first match wins.
+    pub(crate) fn on_chunk_response(&mut self, peer: PeerId, outstanding: Outstanding, response: Response) {
+        let Purpose::Chunk { start, limit, generation } = outstanding.purpose else { return };
+        // 1. Complete, or an older generation: drop unread.
+        if self.state.cursor == Cursor::Complete || generation != self.state.generation {
+            return;
+        }
+        let (number, hash, chunk) = match response {
+            Response::Chunk { block_number, block_hash, chunk } => (block_number, block_hash, chunk),
+            // 2. IncompleteState: Behind for chunks, cooled down (H23), the cursor unchanged.
+            Response::IncompleteState => {
+                if let Some(state) = self.peers.get_mut(peer) {
+                    state.incomplete_until = Some(self.now.plus(self.config.incomplete_state_cooldown_ms));
+                }
+                self.emit(Event::PeerBehind { peer });
+                return self.chunk_attempt_failed(generation);
+            }
+            Response::RateLimited => return self.chunk_attempt_failed(generation),
+            _ => {
+                self.penalize(peer, Violation::WrongResponseType);
+                return self.chunk_attempt_failed(generation);
+            }
+        };
+        self.stats.chunk_responses += 1;
+        // 3. More items than asked for (H19).
+        if chunk.items.len() > limit as usize {
+            self.penalize(peer, Violation::ChunkOverLimit);
+            return self.chunk_attempt_failed(generation);
+        }
+        // 4. No progress: empty and not final (H18).
+        if chunk.items.is_empty() && chunk.end.is_some() {
+            self.penalize(peer, Violation::ChunkNoProgress);
+            return self.chunk_attempt_failed(generation);
+        }
+        let head_number = self.chain.head_number();
+        // 5., 6. Far behind or far ahead: the peer is removed (not penalised).
+        if number < head_number.saturating_sub(self.config.tolerate_past_max) {
+            self.remove_peer(peer);
+            self.emit(Event::PeerBehind { peer });
+            self.stats.chunks_wasted += 1;
+            return;
+        }
+        if number > head_number.saturating_add(self.config.window_ahead_max) {
+            self.remove_peer(peer);
+            self.emit(Event::PeerAhead { peer });
+            self.stats.chunks_wasted += 1;
+            return;
+        }
+        // 7. A chunk for our head: commit now, bound to that hash; the buffer's capacity does not apply (H5).
+        if hash == self.chain.head_hash() {
+            let advanced = self.advance_cursor(&start, chunk.end.as_ref(), number);
+            let buffered = BufferedChunk { start, chunk, peer, advanced, generation };
+            self.commit_chunks(hash, vec![buffered]);
+            self.update_completion();
+            return;
+        }
+        // 8. A block that can never take it: at or below the latest macro, already known (H8, H12), or
+        //    already rejected (it would only occupy the buffer, H14).
+        if number <= self.chain.latest_macro() || self.chain.knows(&hash) || self.blocks.is_rejected(&hash) {
+            return self.chunk_wasted();
+        }
+        // 9. The buffer is full, in total or for this peer (H14): drop, the cursor unchanged.
+        let from_peer = self.state.per_peer.get(&peer).copied().unwrap_or(0);
+        if self.state.size >= self.config.buffer_max || from_peer >= self.config.chunk_buffer_per_peer_max {
+            return self.chunk_wasted();
+        }
+        // 10. Buffer it under (height, hash) and advance the cursor.
+        let advanced = self.advance_cursor(&start, chunk.end.as_ref(), number);
+        let list = self.state.buffer.get(&(number, hash));
+        if list.and_then(|list| list.last()).is_some_and(|last| start <= last.start) {
+            // A new chain of chunks has begun for this block: the old list goes.
+            let discarded = self.state.take(number, hash);
+            self.discard_chunks(discarded);
+        }
+        self.state.add(number, hash, BufferedChunk { start, chunk, peer, advanced, generation });
+    }
+
+    /// Moves the cursor past a chunk requested at the cursor's start; other hedged requests for that start are
+    /// forgotten (the first acceptable answer wins). Returns whether it moved.
+    fn advance_cursor(&mut self, start: &Key, end: Option<&Key>, number: u32) -> bool {
+        let Cursor::Continue(k) = &self.state.cursor else { return false };
+        let effective = match self.chain.trie().missing_start() {
+            Some(missing) if missing > k => missing,
+            _ => k,
+        };
+        if start != effective {
+            return false;
+        }
+        self.state.cursor = match end {
+            Some(end) => Cursor::Continue(end.clone()),
+            None => Cursor::Paused(number),
+        };
+        self.state.attempts = 0;
+        self.state.wasted_in_row = 0;
+        let generation = self.state.generation;
+        let start = start.clone();
+        self.requests.forget(
+            |o| matches!(&o.purpose, Purpose::Chunk { start: s, generation: g, .. } if *s == start && *g == generation),
+        );
+        true
+    }
+
+    /// Commits chunks in order against `block_hash`, which must be the head (SPEC §4.5 "When chunks are
+    /// committed"). Each commit is atomic; the first error stops the rest.
+    pub(crate) fn commit_chunks(&mut self, block_hash: Hash, chunks: Vec<BufferedChunk>) {
+        let mut committed = 0u32;
+        let mut rest = chunks.into_iter();
+        while let Some(buffered) = rest.next() {
+            match self.chain.commit_chunk(block_hash, &buffered.start, &buffered.chunk) {
+                None => {
+                    // The head moved on before the commit (H21).
+                    self.discard_chunks(std::iter::once(buffered).chain(rest).collect());
+                    break;
+                }
+                Some(Ok(ChunkApplied::Applied { .. })) => {
+                    committed += 1;
+                    self.stats.chunks_committed += 1;
+                    self.stats.chunk_items_committed += buffered.chunk.items.len() as u64;
+                    self.state.wasted_in_row = 0;
+                }
+                Some(Ok(ChunkApplied::Ignored(Ignored::Stale))) | Some(Err(ChunkError::AlreadyComplete)) => {
+                    self.stats.chunks_wasted += 1;
+                }
+                Some(Ok(ChunkApplied::Ignored(Ignored::Gap))) => {
+                    self.stats.chunks_wasted += 1 + rest.len() as u64;
+                    self.reset_chunks(ResetReason::Gap);
+                    break;
+                }
+                Some(Err(ChunkError::Invalid(_) | ChunkError::RootMismatch { .. })) => {
+                    self.stats.chunks_wasted += 1 + rest.len() as u64;
+                    self.penalize(buffered.peer, Violation::ChunkRejected);
+                    self.reset_chunks(ResetReason::ChunkRejected);
+                    break;
+                }
+            }
+        }
+        if committed > 0 {
+            self.normalize_cursor();
+            self.emit(Event::AcceptedChunks { hash: block_hash, count: committed });
+            let missing = self.chain.trie().missing_start().cloned();
+            self.emit(Event::StateProgress { head: block_hash, missing });
+        }
+    }
+
+    /// Chunks leave uncommitted. If one had advanced the cursor in this generation and starts at or beyond `s`,
+    /// the chain of chunks has a hole: reset at once (H8, H15, H21).
+    pub(crate) fn discard_chunks(&mut self, chunks: Vec<BufferedChunk>) {
+        self.stats.chunks_wasted += chunks.len() as u64;
+        let missing = self.chain.trie().missing_start().cloned();
+        let hole = chunks.iter().any(|chunk| {
+            chunk.advanced
+                && chunk.generation == self.state.generation
+                && missing.as_ref().is_some_and(|s| chunk.start >= *s)
+        });
+        if hole {
+            self.reset_chunks(ResetReason::ChunkDiscarded);
+        }
+    }
+
+    /// Eager pruning on every head change (H13): heights at or below the latest macro, below
+    /// `h − tolerate_past_max`, and blocks the chain now knows (their chunks can never be committed).
+    pub(crate) fn prune_chunk_buffer(&mut self) {
+        let latest_macro = self.chain.latest_macro();
+        let floor = self.chain.head_number().saturating_sub(self.config.tolerate_past_max);
+        let doomed: Vec<(u32, Hash)> = self
+            .state
+            .keys()
+            .into_iter()
+            .filter(|(number, hash)| *number <= latest_macro || *number < floor || self.chain.knows(hash))
+            .collect();
+        let mut discarded = Vec::new();
+        for (number, hash) in doomed {
+            discarded.extend(self.state.take(number, hash));
+        }
+        if !discarded.is_empty() {
+            self.discard_chunks(discarded);
+        }
+    }
+
+    /// Keeps `Continue(k)` at or beyond `s`: the `max(k, s)` clamp of SPEC §4.5 made explicit, so that S4 holds
+    /// after commits moved `s` past `k` (H17).
+    fn normalize_cursor(&mut self) {
+        if let Cursor::Continue(k) = &self.state.cursor {
+            if let Some(missing) = self.chain.trie().missing_start().filter(|missing| *missing > k) {
+                self.state.cursor = Cursor::Continue(missing.clone());
+            }
+        }
+    }
+
+    /// After every push: `Paused(n)` with the head past `n` resets; a complete trie completes (SPEC §4.8).
+    pub(crate) fn update_completion(&mut self) {
+        self.normalize_cursor();
+        if self.chain.trie().is_complete() {
+            if self.state.cursor != Cursor::Complete {
+                self.state.cursor = Cursor::Complete;
+                let keys = self.state.keys();
+                for (number, hash) in keys {
+                    let dropped = self.state.take(number, hash);
+                    self.stats.chunks_wasted += dropped.len() as u64;
+                }
+                self.state.retry_at = None;
+                self.requests.forget(|outstanding| matches!(outstanding.purpose, Purpose::Chunk { .. }));
+                let head = self.chain.head_hash();
+                self.emit(Event::StateComplete { head });
+            }
+            return;
+        }
+        if self.state.cursor == Cursor::Complete {
+            // A rebranch took the trie back below completion (SPEC §4.8).
+            self.state.cursor = Cursor::Reset;
+            self.emit(Event::StateReset);
+            self.state.generation += 1;
+            self.emit(Event::ChunkChainReset { reason: ResetReason::Rebranch });
+            return;
+        }
+        if let Cursor::Paused(n) = self.state.cursor {
+            if self.chain.head_number() > n {
+                self.reset_chunks(ResetReason::PausedPassed);
+            }
+        }
+    }
+
+    /// S2, S4, S5 for the chunk side.
+    pub(crate) fn check_state_invariants(&self) {
+        let state = &self.state;
+        let counted: usize = state.buffer.values().map(Vec::len).sum();
+        assert_eq!(counted, state.size as usize, "H6: the chunk count drifted from the buffer");
+        let per_peer: u32 = state.per_peer.values().sum();
+        assert_eq!(per_peer, state.size, "per-peer chunk counts add up");
+        assert!(state.size <= self.config.buffer_max, "S5: the chunk buffer within buffer_max");
+        let head_number = self.chain.head_number();
+        let chunk_requests = self.chunk_requests_outstanding();
+        assert!(chunk_requests.len() <= self.config.chunk_requests_in_flight as usize, "S4: chunk requests in flight");
+        for ((number, hash), list) in &state.buffer {
+            assert!(!list.is_empty(), "no empty chunk list");
+            assert!(!self.chain.knows(hash), "S5: no buffered chunk belongs to a known block");
+            assert!(*number > self.chain.latest_macro(), "S5: buffered heights above the latest macro");
+            assert!(*number <= head_number + self.config.window_ahead_max, "S5: buffered heights within the window");
+            assert!(
+                list.windows(2).all(|pair| pair[0].start < pair[1].start),
+                "S5: starts strictly increase per block"
+            );
+        }
+        match &state.cursor {
+            Cursor::Complete => {
+                assert!(self.chain.trie().is_complete(), "S2: Complete implies a complete trie");
+                assert_eq!(state.size, 0, "S2: Complete implies an empty buffer");
+                assert!(chunk_requests.is_empty(), "S2: Complete implies no chunk requests");
+            }
+            Cursor::Continue(k) => {
+                let missing = self.chain.trie().missing_start();
+                assert!(missing.is_some_and(|s| s <= k), "S4: Continue(k) implies s ≤ k on an incomplete trie");
+            }
+            Cursor::Paused(n) => {
+                assert!(*n <= head_number + self.config.window_ahead_max, "S4: Paused within the window")
+            }
+            Cursor::Reset => {}
+        }
+    }
+}
