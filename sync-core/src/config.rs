@@ -37,6 +37,9 @@ pub struct Config {
     pub diff_rounds_max: u32,
     /// The wait before a chunk start that exhausted its attempts is requested again.
     pub chunk_retry_backoff_ms: u64,
+    /// A buffered chunk whose block has not arrived after this long is discarded (a reset if it had advanced the
+    /// cursor): a tag naming a block that never comes cannot stall a still chain (H14, H15).
+    pub chunk_buffer_wait_ms: u64,
     /// A peer that answered `IncompleteState` gets no chunk request for this long (H23).
     pub incomplete_state_cooldown_ms: u64,
     /// Announced blocks one peer may have buffered per height.
@@ -95,6 +98,7 @@ impl Config {
             diff_backoff_max_ms: 30_000,
             diff_rounds_max: 6,
             chunk_retry_backoff_ms: 1_000,
+            chunk_buffer_wait_ms: 30_000,
             incomplete_state_cooldown_ms: 10_000,
             announced_per_peer_per_height: 5,
             block_buffer_max: 2 * window_ahead_max,

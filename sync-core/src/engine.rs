@@ -149,6 +149,7 @@ impl SyncEngine {
             self.requests.earliest_deadline().map(|at| (at, TimeoutReason::RequestDeadline)),
             self.diffs.next_backoff().map(|at| (at, TimeoutReason::DiffBackoff)),
             self.state.retry_at.map(|at| (at, TimeoutReason::ChunkRetryBackoff)),
+            self.state.next_expiry(self.config.chunk_buffer_wait_ms).map(|at| (at, TimeoutReason::ChunkBufferWait)),
         ];
         deadlines.into_iter().flatten().min()
     }
@@ -322,6 +323,7 @@ impl SyncEngine {
         if self.state.retry_at.is_some_and(|at| at <= self.now) {
             self.state.retry_at = None;
         }
+        self.prune_chunk_buffer();
     }
 
     fn serve(&mut self, peer: PeerId, request_id: RequestId, request: crate::wire::Request) {

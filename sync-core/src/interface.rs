@@ -85,6 +85,8 @@ pub enum TimeoutReason {
     RequestDeadline,
     DiffBackoff,
     ChunkRetryBackoff,
+    /// A buffered chunk's block has not come within `chunk_buffer_wait_ms`.
+    ChunkBufferWait,
 }
 
 /// Why the chunk cursor went back to `Reset` (SPEC §4.5).

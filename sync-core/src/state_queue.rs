@@ -33,6 +33,8 @@ pub(crate) struct BufferedChunk {
     /// It moved the cursor when it arrived: discarding it uncommitted leaves a hole (H8).
     pub(crate) advanced: bool,
     pub(crate) generation: u64,
+    /// When it arrived; it is discarded `chunk_buffer_wait_ms` later if its block has not come.
+    pub(crate) arrived: Millis,
 }
 
 #[derive(Clone, Debug)]
@@ -92,6 +94,11 @@ impl StateQueue {
 
     fn keys(&self) -> Vec<(u32, Hash)> {
         self.buffer.keys().copied().collect()
+    }
+
+    /// The earliest time a buffered chunk runs out of patience.
+    pub(crate) fn next_expiry(&self, wait_ms: u64) -> Option<Millis> {
+        self.buffer.values().flatten().map(|chunk| chunk.arrived.plus(wait_ms)).min()
     }
 }
 
@@ -237,14 +244,17 @@ impl SyncEngine {
         // 7. A chunk for our head: commit now, bound to that hash; the buffer's capacity does not apply (H5).
         if hash == self.chain.head_hash() {
             let advanced = self.advance_cursor(&start, chunk.end.as_ref(), number);
-            let buffered = BufferedChunk { start, chunk, peer, advanced, generation };
+            let buffered = BufferedChunk { start, chunk, peer, advanced, generation, arrived: self.now };
             self.commit_chunks(hash, vec![buffered]);
             self.update_completion();
             return;
         }
         // 8. A block that can never take it: at or below the latest macro, already known (H8, H12), or
-        //    already rejected (it would only occupy the buffer, H14).
-        if number <= self.chain.latest_macro() || self.chain.knows(&hash) || self.blocks.is_rejected(&hash) {
+        //    already rejected (it would only occupy the buffer, H14). Ours, stricter: at or below our head's
+        //    height. The head number never decreases (a rebranch needs a strictly higher tip), so such a block can
+        //    never become the head, and only the head takes chunks.
+        let never = number <= head_number || self.chain.knows(&hash) || self.blocks.is_rejected(&hash);
+        if number <= self.chain.latest_macro() || never {
             return self.chunk_wasted();
         }
         // 9. The buffer is full, in total or for this peer (H14): drop, the cursor unchanged.
@@ -260,7 +270,8 @@ impl SyncEngine {
             let discarded = self.state.take(number, hash);
             self.discard_chunks(discarded);
         }
-        self.state.add(number, hash, BufferedChunk { start, chunk, peer, advanced, generation });
+        let arrived = self.now;
+        self.state.add(number, hash, BufferedChunk { start, chunk, peer, advanced, generation, arrived });
     }
 
     /// Moves the cursor past a chunk requested at the cursor's start; other hedged requests for that start are
@@ -345,20 +356,23 @@ impl SyncEngine {
         }
     }
 
-    /// Eager pruning on every head change (H13): heights at or below the latest macro, below
-    /// `h − tolerate_past_max`, and blocks the chain now knows (their chunks can never be committed).
+    /// Eager pruning on every head change (H13): chunks whose block can never become the head. Those are the
+    /// heights at or below the latest macro block and (Ours, stricter than `h − tolerate_past_max`) at or below
+    /// the head's height, since the head number never decreases; and blocks the chain already knows. Also on
+    /// every timer: chunks older than `chunk_buffer_wait_ms`.
     pub(crate) fn prune_chunk_buffer(&mut self) {
-        let latest_macro = self.chain.latest_macro();
-        let floor = self.chain.head_number().saturating_sub(self.config.tolerate_past_max);
-        let doomed: Vec<(u32, Hash)> = self
-            .state
-            .keys()
-            .into_iter()
-            .filter(|(number, hash)| *number <= latest_macro || *number < floor || self.chain.knows(hash))
-            .collect();
+        let head_number = self.chain.head_number();
+        let wait_ms = self.config.chunk_buffer_wait_ms;
         let mut discarded = Vec::new();
-        for (number, hash) in doomed {
-            discarded.extend(self.state.take(number, hash));
+        for (number, hash) in self.state.keys() {
+            if number <= head_number || self.chain.knows(&hash) {
+                discarded.extend(self.state.take(number, hash));
+                continue;
+            }
+            let list = self.state.buffer.get(&(number, hash)).map(Vec::as_slice).unwrap_or_default();
+            if list.iter().any(|chunk| chunk.arrived.plus(wait_ms) <= self.now) {
+                discarded.extend(self.state.take(number, hash));
+            }
         }
         if !discarded.is_empty() {
             self.discard_chunks(discarded);
@@ -422,7 +436,7 @@ impl SyncEngine {
         for ((number, hash), list) in &state.buffer {
             assert!(!list.is_empty(), "no empty chunk list");
             assert!(!self.chain.knows(hash), "S5: no buffered chunk belongs to a known block");
-            assert!(*number > self.chain.latest_macro(), "S5: buffered heights above the latest macro");
+            assert!(*number > head_number, "S5 (Ours): buffered heights above the head, which never goes back");
             assert!(*number <= head_number + self.config.window_ahead_max, "S5: buffered heights within the window");
             assert!(
                 list.windows(2).all(|pair| pair[0].start < pair[1].start),

@@ -192,6 +192,8 @@ pub struct Harness {
     held: Vec<Input>,
     pub holding: bool,
     pub events: Vec<Event>,
+    /// The chunk buffer's size right after each event's input.
+    pub buffer_sizes: Vec<u32>,
     pub requests: Vec<(PeerId, Request)>,
     pub responses: Vec<(PeerId, Response)>,
 }
@@ -212,6 +214,7 @@ impl Harness {
             held: Vec::new(),
             holding: false,
             events: Vec::new(),
+            buffer_sizes: Vec::new(),
             requests: Vec::new(),
             responses: Vec::new(),
         }
@@ -266,7 +269,10 @@ impl Harness {
     fn drain(&mut self) {
         while let Some(output) = self.engine.poll_output() {
             match output {
-                Output::Event(event) => self.events.push(event),
+                Output::Event(event) => {
+                    self.events.push(event);
+                    self.buffer_sizes.push(self.engine.chunk_buffer_size());
+                }
                 Output::SendResponse { peer, response, .. } => self.responses.push((peer, response)),
                 Output::SendRequest { peer, request_id, request } => {
                     self.requests.push((peer, request.clone()));
@@ -294,6 +300,13 @@ impl Harness {
     pub fn release(&mut self) {
         let held = std::mem::take(&mut self.held);
         self.inbox.extend(held);
+        self.settle();
+    }
+
+    /// Delivers the answers held so far, newest first.
+    pub fn release_reversed(&mut self) {
+        let held = std::mem::take(&mut self.held);
+        self.inbox.extend(held.into_iter().rev());
         self.settle();
     }
 
@@ -334,6 +347,11 @@ impl Harness {
 
     pub fn count(&self, predicate: impl Fn(&Event) -> bool) -> usize {
         self.events.iter().filter(|event| predicate(event)).count()
+    }
+
+    /// Chunk requests sent to `peer` so far.
+    pub fn chunk_requests_to(&self, peer: PeerId) -> usize {
+        self.requests.iter().filter(|(p, r)| *p == peer && matches!(r, Request::Chunk { .. })).count()
     }
 
     pub fn cursor(&self) -> Cursor {

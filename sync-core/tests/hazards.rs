@@ -1,0 +1,509 @@
+//! One scripted test per hazard of SPEC §5.3 that concerns the engine, and per beyond-reference feature. Each
+//! test names the hazard, drives the scenario through the harness, and asserts our behaviour.
+
+mod harness;
+
+use harness::{Behavior, Harness};
+use sync_core::block::{Block, BlockInvalid};
+use sync_core::wire::{Request, Response};
+use sync_core::{Chunk, Config, Cursor, Event, Hash, Input, PeerId, ResetReason, Violation};
+
+fn config() -> Config {
+    Config { chunk_size_max: 10, ..Config::scaled(8) }
+}
+
+/// Rewrites every chunk answer with `edit`; other answers pass unchanged.
+fn chunks(mut edit: impl FnMut(&Request, Chunk) -> Chunk + 'static) -> Behavior {
+    Behavior::Rewrite(Box::new(move |request, response| match response {
+        Response::Chunk { block_number, block_hash, chunk } => {
+            Some(Response::Chunk { block_number, block_hash, chunk: edit(request, chunk) })
+        }
+        other => Some(other),
+    }))
+}
+
+/// Tags every chunk answer with another block.
+fn retag(number: u32, hash: Hash) -> Behavior {
+    Behavior::Rewrite(Box::new(move |_, response| match response {
+        Response::Chunk { chunk, .. } => Some(Response::Chunk { block_number: number, block_hash: hash, chunk }),
+        other => Some(other),
+    }))
+}
+
+/// Flips a byte of the first item of every chunk: a provable lie.
+fn liar() -> Behavior {
+    chunks(|_, mut chunk| {
+        if let Some((_, value)) = chunk.items.first_mut() {
+            value.push(1);
+        }
+        chunk
+    })
+}
+
+/// Answers chunk requests with nothing: the engine stays incomplete, so diff mode stays on.
+fn withholding_chunks(except_diff_of: Option<Hash>) -> Behavior {
+    Behavior::Rewrite(Box::new(move |request, response| match request {
+        Request::Chunk { .. } => None,
+        Request::TrieDiff { block_hash } if Some(*block_hash) == except_diff_of => Some(Response::UnknownBlockHash),
+        _ => Some(response),
+    }))
+}
+
+fn penalties(h: &Harness) -> usize {
+    h.count(|e| matches!(e, Event::PeerPenalized { .. }))
+}
+
+/// H4 + H11: a rebranch from `Complete` back across the completion point. The fork blocks were stored while
+/// complete, without diffs: the engine fetches them first, then rebranches, resets and syncs again. Nobody is
+/// penalised and no block is rejected.
+#[test]
+fn h4_h11_a_rebranch_out_of_complete_fetches_fork_diffs_first() {
+    let mut h = Harness::new(Config { chunk_size_max: 1000, ..Config::scaled(8) }, 50);
+    let genesis = h.chain.genesis;
+    let first = h.chain.next(genesis);
+    h.holding = true;
+    h.join(1, first.hash(), Behavior::Honest); // its one chunk is cut at block 1
+    h.input(Input::Announce { peer: PeerId(1), block: first.clone() });
+    h.stop_holding();
+    assert_eq!(h.count(|e| matches!(e, Event::StateComplete { head } if *head == first.hash())), 1);
+    for block in h.chain.extend(first.hash(), 2) {
+        h.produce(&block); // executed while complete: no diffs fetched
+    }
+    let fork = h.chain.extend(genesis, 4);
+    for block in &fork {
+        h.produce(block);
+    }
+    let rebranched = h.events.iter().find_map(|e| match e {
+        Event::Rebranched { reverted, adopted } => Some((reverted.len(), adopted.len())),
+        _ => None,
+    });
+    assert_eq!(rebranched, Some((3, 4)));
+    assert_eq!(h.count(|e| matches!(e, Event::StateReset)), 1, "the revert crossed the completion point");
+    assert!(h.run_until_complete(60_000));
+    h.assert_synced();
+    assert_eq!(h.engine.head().hash(), fork[3].hash());
+    assert_eq!(h.count(|e| matches!(e, Event::StateComplete { .. })), 2);
+    assert_eq!(h.count(|e| matches!(e, Event::RejectedBlock { .. })), 0);
+    assert_eq!(penalties(&h), 0);
+}
+
+/// H5 + H22: the buffer is full of chunks for a block that is not ours, yet chunks for our head are committed.
+/// The flooder's chunk advanced the cursor, so the honest head chunk after it is a gap: reset at once.
+#[test]
+fn h5_h22_a_full_buffer_still_takes_head_chunks_and_a_gap_resets() {
+    let config = Config { buffer_max: 1, chunk_buffer_per_peer_max: 1, ..config() };
+    let mut h = Harness::new(config, 40);
+    let genesis = h.chain.genesis;
+    h.join(1, genesis, retag(1, Hash([0xee; 32])));
+    assert_eq!(h.engine.chunk_buffer_size(), 1, "the flooder filled the buffer");
+    h.join(2, genesis, Behavior::Honest);
+    assert!(h.run_until_complete(120_000));
+    h.assert_synced();
+    assert!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::Gap })) >= 1, "H22");
+    let committed_while_full = h
+        .events
+        .iter()
+        .zip(&h.buffer_sizes)
+        .any(|(event, size)| matches!(event, Event::AcceptedChunks { .. }) && *size == 1);
+    assert!(committed_while_full, "H5: a head chunk was committed while the buffer was full");
+    assert_eq!(penalties(&h), 0, "tagging a block that never comes is not a proven violation");
+}
+
+/// H7: a rejected block never takes the engine out of `Complete`.
+#[test]
+fn h7_a_rejected_block_leaves_complete_alone() {
+    let mut h = Harness::new(config(), 30);
+    let genesis = h.chain.genesis;
+    h.join(1, genesis, Behavior::Honest);
+    assert!(h.engine.is_complete());
+    let ops = h.chain.ops_for(genesis, 5);
+    let skipping = h.chain.child_with(genesis, ops, |header| header.number = 2);
+    h.input(Input::Announce { peer: PeerId(1), block: skipping });
+    assert_eq!(h.count(|e| matches!(e, Event::RejectedBlock { reason: BlockInvalid::Number, .. })), 1);
+    assert_eq!(*h.engine.cursor(), Cursor::Complete);
+    assert_eq!(h.count(|e| matches!(e, Event::StateReset | Event::ChunkChainReset { .. })), 0);
+}
+
+/// H8: a chunk buffered for a fork block advanced the cursor; when its height is passed by the main chain the
+/// chunk goes and the cursor resets at once, not one round trip later through a gap.
+#[test]
+fn h8_a_discarded_chunk_that_advanced_the_cursor_resets_at_once() {
+    let mut h = Harness::new(config(), 60);
+    let genesis = h.chain.genesis;
+    let main = h.chain.next(genesis);
+    let fork = h.chain.next(genesis);
+    h.holding = true;
+    let peer = h.join(1, genesis, retag(1, fork.hash()));
+    h.release();
+    assert_eq!(h.engine.chunk_buffer_size(), 1);
+    assert!(matches!(h.cursor(), Cursor::Continue(_)), "the fork chunk advanced the cursor");
+    h.input(Input::Announce { peer, block: main.clone() });
+    h.release();
+    assert_eq!(h.engine.head().hash(), main.hash());
+    assert_eq!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkDiscarded })), 1);
+    assert_eq!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::Gap })), 0);
+    h.servers.get_mut(&peer).unwrap().behavior = Behavior::Honest;
+    h.servers.get_mut(&peer).unwrap().head = main.hash();
+    h.stop_holding();
+    assert!(h.run_until_complete(60_000));
+    h.assert_synced();
+}
+
+/// H10: nobody serves the diff of an abandoned fork block. Only its descendants would wait: the main chain
+/// moves on, and after `diff_rounds_max` rounds the block is given up (`DiffUnavailable`), unpunished.
+#[test]
+fn h10_a_diff_nobody_serves_delays_only_its_own_descendants() {
+    let mut h = Harness::new(config(), 60);
+    let genesis = h.chain.genesis;
+    let abandoned = h.chain.next(genesis);
+    h.join(1, genesis, withholding_chunks(Some(abandoned.hash())));
+    h.join(2, genesis, withholding_chunks(Some(abandoned.hash())));
+    h.input(Input::Announce { peer: PeerId(2), block: abandoned.clone() });
+    assert_eq!(h.engine.pending_blocks(), 1);
+    let main = h.grow(3);
+    assert_eq!(h.engine.head().hash(), main[2].hash(), "unrelated blocks were not held back (H10, H20)");
+    assert_eq!(h.engine.pending_blocks(), 1, "the abandoned block still waits");
+    h.run_until_complete(200_000);
+    assert_eq!(h.count(|e| matches!(e, Event::DiffUnavailable { hash } if *hash == abandoned.hash())), 1);
+    assert_eq!(h.engine.pending_blocks(), 0);
+    assert_eq!(penalties(&h), 0, "withholding is not a proven violation");
+    assert_eq!(h.count(|e| matches!(e, Event::RejectedBlock { .. })), 0, "forgotten, not rejected");
+}
+
+/// H12: a responder whose head lags behind ours. Once it announces a head below ours, no more chunk requests go
+/// to it while another peer is free; the download completes as the chain moves.
+#[test]
+fn h12_a_lagging_responder_is_skipped_once_its_head_is_known() {
+    let mut h = Harness::new(config(), 120);
+    let genesis = h.chain.genesis;
+    let (fast, slow) = (PeerId(1), PeerId(2));
+    h.holding = true;
+    h.join(1, genesis, Behavior::Honest);
+    h.join(2, genesis, Behavior::Honest);
+    let mut tip = genesis;
+    let mut requests_to_slow = None;
+    for _ in 0..6 {
+        let block = h.chain.next(tip);
+        h.servers.get_mut(&fast).unwrap().head = block.hash();
+        h.servers.get_mut(&slow).unwrap().head = tip;
+        h.input(Input::Announce { peer: fast, block: block.clone() });
+        h.release(); // the diff lands: our head is now the new block
+        assert_eq!(h.engine.head().hash(), block.hash());
+        // The slow peer announces its own head, one block behind ours.
+        let lagging = h.chain.block(&tip);
+        h.input(Input::Announce { peer: slow, block: lagging });
+        requests_to_slow.get_or_insert(h.chunk_requests_to(slow));
+        tip = block.hash();
+    }
+    h.stop_holding();
+    assert!(h.run_until_complete(60_000));
+    h.assert_synced();
+    assert_eq!(Some(h.chunk_requests_to(slow)), requests_to_slow, "no chunk request to a peer behind us");
+    assert_eq!(penalties(&h), 0);
+}
+
+/// H14: a peer floods answers tagged with invented blocks. Its share of the buffer is capped, nothing it sends
+/// is a proven violation, and the honest peer still completes the download.
+#[test]
+fn h14_a_flooder_is_held_to_its_buffer_quota() {
+    let config = Config { buffer_max: 8, chunk_buffer_per_peer_max: 2, chunk_requests_in_flight: 2, ..config() };
+    let mut invented = 0u8;
+    let flooder = Behavior::Rewrite(Box::new(move |_, response| match response {
+        Response::Chunk { chunk, .. } => {
+            invented = invented.wrapping_add(1);
+            Some(Response::Chunk { block_number: 1 + u32::from(invented % 8), block_hash: Hash([invented; 32]), chunk })
+        }
+        other => Some(other),
+    }));
+    let mut h = Harness::new(config, 80);
+    let genesis = h.chain.genesis;
+    h.join(1, genesis, flooder);
+    h.join(2, genesis, Behavior::Honest);
+    assert!(h.run_until_complete(300_000));
+    h.assert_synced();
+    assert!(h.buffer_sizes.iter().all(|&size| size <= 2), "only the flooder buffers, within its quota of 2");
+}
+
+/// H15: the final chunk is buffered for a block that never comes; passing that height resets at once.
+#[test]
+fn h15_a_final_chunk_for_a_block_that_never_comes() {
+    let mut h = Harness::new(config(), 5); // one chunk is the final one
+    let genesis = h.chain.genesis;
+    let main = h.chain.next(genesis);
+    let peer = h.join(1, genesis, retag(1, Hash([0xab; 32])));
+    assert_eq!(h.cursor(), Cursor::Paused(1));
+    h.servers.get_mut(&peer).unwrap().behavior = Behavior::Honest;
+    h.produce(&main);
+    assert_eq!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkDiscarded })), 1);
+    assert!(h.run_until_complete(60_000));
+    h.assert_synced();
+}
+
+/// H15 on a still chain: no block ever passes the height, so patience runs out (`chunk_buffer_wait_ms`).
+#[test]
+fn h15_a_final_chunk_waits_at_most_chunk_buffer_wait_ms() {
+    let mut h = Harness::new(config(), 5);
+    let genesis = h.chain.genesis;
+    let peer = h.join(1, genesis, retag(1, Hash([0xab; 32])));
+    assert_eq!(h.cursor(), Cursor::Paused(1));
+    h.servers.get_mut(&peer).unwrap().behavior = Behavior::Honest;
+    let wait = h.engine.config().chunk_buffer_wait_ms;
+    h.advance(wait - 1);
+    assert_eq!(h.cursor(), Cursor::Paused(1), "still waiting");
+    assert!(h.run_until_complete(2 * wait));
+    h.assert_synced();
+    assert_eq!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkDiscarded })), 1);
+}
+
+/// H16: every peer leaves; the first one to join again gets a request at once, without waiting for a timer.
+#[test]
+fn h16_a_peer_joining_an_empty_set_restarts_the_download() {
+    let mut h = Harness::new(config(), 30);
+    let genesis = h.chain.genesis;
+    h.join(1, genesis, Behavior::Silent);
+    h.input(Input::PeerLeft { peer: PeerId(1) });
+    h.advance(50_000);
+    assert!(h.engine.peers().is_empty());
+    h.join(2, genesis, Behavior::Honest);
+    assert!(h.engine.is_complete(), "completed on the join alone");
+    h.assert_synced();
+}
+
+/// H17: an answer to a request that a reset made obsolete is dropped: it is neither committed nor buffered.
+#[test]
+fn h17_a_late_answer_after_a_reset_is_dropped() {
+    let config = Config { chunk_requests_in_flight: 2, ..config() };
+    let mut h = Harness::new(config, 40);
+    let genesis = h.chain.genesis;
+    h.holding = true;
+    h.join(1, genesis, liar()); // asked first
+    h.join(2, genesis, Behavior::Honest); // the hedge
+    h.release();
+    assert_eq!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkRejected })), 1);
+    assert_eq!(h.count(|e| matches!(e, Event::AcceptedChunks { .. })), 0, "the hedge's answer was dropped");
+    assert_eq!(h.count(|e| matches!(e, Event::PeerPenalized { peer: PeerId(2), .. })), 0);
+    h.stop_holding();
+    assert!(h.run_until_complete(60_000));
+    h.assert_synced();
+}
+
+/// H18: an empty non-final chunk makes no progress: a violation, and the download moves to another peer.
+#[test]
+fn h18_a_chunk_without_progress_is_a_violation() {
+    let stuck = chunks(|request, mut chunk| {
+        let Request::Chunk { start_key, .. } = request else { return chunk };
+        chunk.items.clear();
+        chunk.end = Some(start_key.clone());
+        chunk
+    });
+    let mut h = Harness::new(config(), 40);
+    let genesis = h.chain.genesis;
+    h.join(1, genesis, stuck);
+    h.join(2, genesis, Behavior::Honest);
+    assert!(h.run_until_complete(60_000));
+    h.assert_synced();
+    let violation = Violation::ChunkNoProgress;
+    assert_eq!(h.count(|e| matches!(e, Event::PeerPenalized { peer: PeerId(1), violation: v } if *v == violation)), 1);
+    assert_eq!(h.count(|e| matches!(e, Event::PeerEvicted { peer: PeerId(1) })), 1);
+}
+
+/// H19: more items than asked for is a violation; the start is retried on another peer.
+#[test]
+fn h19_an_oversized_chunk_is_a_violation_and_retried() {
+    let oversized = chunks(|_, mut chunk| {
+        if let Some(first) = chunk.items.first().cloned() {
+            chunk.items.push(first);
+        }
+        chunk
+    });
+    let mut h = Harness::new(config(), 40);
+    let genesis = h.chain.genesis;
+    h.join(1, genesis, oversized);
+    h.join(2, genesis, Behavior::Honest);
+    assert!(h.run_until_complete(60_000));
+    h.assert_synced();
+    let violation = Violation::ChunkOverLimit;
+    assert_eq!(h.count(|e| matches!(e, Event::PeerPenalized { peer: PeerId(1), violation: v } if *v == violation)), 1);
+}
+
+/// H20: diffs answered newest first; blocks are still pushed parent first.
+#[test]
+fn h20_blocks_are_pushed_in_ancestry_order() {
+    let mut h = Harness::new(config(), 60);
+    let genesis = h.chain.genesis;
+    h.join(1, genesis, withholding_chunks(None));
+    let blocks = h.chain.extend(genesis, 3);
+    h.holding = true;
+    for block in &blocks {
+        h.input(Input::Announce { peer: PeerId(1), block: block.clone() });
+    }
+    assert_eq!(h.held(), 3, "three diff requests in flight at once");
+    h.release_reversed();
+    let accepted: Vec<u32> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AcceptedAnnouncedBlock { number, .. } => Some(*number),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(accepted, [1, 2, 3]);
+}
+
+/// H21: a chunk tagged with the head arrives after the head moved on: dropped as stale, nobody penalised.
+#[test]
+fn h21_a_head_chunk_overtaken_by_a_new_head_is_dropped_unpunished() {
+    let mut h = Harness::new(config(), 60);
+    let genesis = h.chain.genesis;
+    let next = h.chain.next(genesis);
+    h.holding = true;
+    let peer = h.join(1, genesis, Behavior::Honest);
+    h.input(Input::Announce { peer, block: next.clone() });
+    h.release_reversed(); // the diff first: block 1 becomes the head before the chunk for block 0 lands
+    assert_eq!(h.engine.head().hash(), next.hash());
+    assert!(h.engine.stats().chunks_wasted >= 1);
+    assert_eq!(penalties(&h), 0);
+    h.servers.get_mut(&peer).unwrap().head = next.hash();
+    h.stop_holding();
+    assert!(h.run_until_complete(60_000));
+    h.assert_synced();
+}
+
+/// H23: a peer answering `IncompleteState` is Behind for chunks and skipped during its cooldown, but stays.
+#[test]
+fn h23_a_peer_without_state_cools_down() {
+    let incomplete = Behavior::Rewrite(Box::new(|request, response| match request {
+        Request::Chunk { .. } => Some(Response::IncompleteState),
+        _ => Some(response),
+    }));
+    let mut h = Harness::new(config(), 80);
+    let genesis = h.chain.genesis;
+    h.holding = true;
+    h.join(2, genesis, Behavior::Honest); // first: alone, a peer in cooldown would still be asked
+    let incomplete_peer = h.join(1, genesis, incomplete);
+    h.stop_holding();
+    assert!(h.run_until_complete(5_000), "completed within the cooldown");
+    h.assert_synced();
+    assert_eq!(h.chunk_requests_to(incomplete_peer), 1, "asked once, then cooled down");
+    assert_eq!(h.count(|e| matches!(e, Event::PeerBehind { peer } if *peer == incomplete_peer)), 1);
+    assert!(h.engine.peers().contains(&incomplete_peer), "the peer stays in the set");
+    assert_eq!(penalties(&h), 0);
+}
+
+/// H24: a block with a bad seal is a violation at receipt: never buffered, never a reason to fetch ancestors.
+#[test]
+fn h24_an_invalid_announced_block_is_never_buffered() {
+    let mut h = Harness::new(config(), 30);
+    let genesis = h.chain.genesis;
+    let peer = h.join(1, genesis, withholding_chunks(None));
+    let far = h.chain.extend(genesis, 4).pop().unwrap();
+    let mut header = far.header().clone();
+    header.seal = Hash([1; 32]);
+    let forged = Block::new(header, far.body().map(<[_]>::to_vec));
+    h.input(Input::Announce { peer, block: forged });
+    let violation = Violation::InvalidBlock(BlockInvalid::Seal);
+    assert_eq!(h.count(|e| matches!(e, Event::PeerPenalized { violation: v, .. } if *v == violation)), 1);
+    assert_eq!(h.engine.block_buffer_size(), 0);
+    assert!(!h.requests.iter().any(|(_, r)| matches!(r, Request::MissingBlocks { .. })));
+}
+
+// ---- beyond the reference -----------------------------------------------------------------------------------
+
+/// Hedged chunk requests: two peers serve concurrently; the liar is evicted while the download completes.
+#[test]
+fn hedged_requests_evict_the_liar_and_complete() {
+    let config = Config { chunk_requests_in_flight: 2, ..config() };
+    let mut h = Harness::new(config, 100);
+    let genesis = h.chain.genesis;
+    h.join(1, genesis, liar());
+    h.join(2, genesis, Behavior::Honest);
+    assert!(h.run_until_complete(60_000));
+    h.assert_synced();
+    assert_eq!(h.count(|e| matches!(e, Event::PeerEvicted { peer: PeerId(1) })), 1);
+    assert_eq!(h.count(|e| matches!(e, Event::PeerPenalized { peer: PeerId(2), .. })), 0, "S10");
+    assert!(h.chunk_requests_to(PeerId(1)) >= 1 && h.chunk_requests_to(PeerId(2)) >= 1, "both were asked");
+}
+
+/// Timeouts: a silent peer costs `request_timeout_ms` per attempt, is never penalised, and the request moves on.
+#[test]
+fn a_silent_peer_times_out_and_the_request_moves_on() {
+    let mut h = Harness::new(config(), 40);
+    let genesis = h.chain.genesis;
+    h.join(1, genesis, Behavior::Silent);
+    h.join(2, genesis, Behavior::Honest);
+    assert!(h.run_until_complete(120_000));
+    h.assert_synced();
+    assert_eq!(penalties(&h), 0);
+    assert!(h.now.0 >= h.engine.config().request_timeout_ms || h.chunk_requests_to(PeerId(1)) == 0);
+}
+
+/// Missing blocks: an announcement far ahead of the checkpoint with unknown parents fetches the gap.
+#[test]
+fn missing_blocks_fill_the_gap_to_an_announced_block() {
+    let mut h = Harness::new(config(), 30);
+    let genesis = h.chain.genesis;
+    let blocks = h.chain.extend(genesis, 5);
+    let peer = h.join(1, blocks[4].hash(), withholding_chunks(None));
+    h.input(Input::Announce { peer, block: blocks[4].clone() });
+    assert_eq!(h.engine.head().hash(), blocks[4].hash());
+    let received: usize = h
+        .events
+        .iter()
+        .map(|e| match e {
+            Event::ReceivedMissingBlocks { hashes } => hashes.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(received, 4, "blocks 1–4 came as missing blocks");
+}
+
+/// Missing blocks across a macro block: the response stops at the macro block and a follow-up names it.
+#[test]
+fn missing_blocks_stop_at_a_macro_block_and_follow_up() {
+    let mut h = Harness::new(Config { chunk_size_max: 10, ..Config::scaled(4) }, 30);
+    let genesis = h.chain.genesis;
+    let blocks = h.chain.extend(genesis, 6); // block 4 is a macro block
+    let peer = h.join(1, blocks[5].hash(), withholding_chunks(None));
+    h.input(Input::Announce { peer, block: blocks[5].clone() });
+    assert_eq!(h.engine.head().hash(), blocks[5].hash());
+    assert_eq!(h.engine.latest_macro(), 4);
+    let missing_requests = h.requests.iter().filter(|(_, r)| matches!(r, Request::MissingBlocks { .. })).count();
+    assert_eq!(missing_requests, 2, "one request up to the macro block, one after it");
+}
+
+/// Lies about the head: an announcement far beyond the window makes the peer Ahead (removed, not penalised);
+/// a replay of an old block makes it Behind.
+#[test]
+fn far_ahead_and_far_behind_announcements_classify_the_peer() {
+    let mut h = Harness::new(Config { chunk_size_max: 10, ..Config::scaled(4) }, 30);
+    let genesis = h.chain.genesis;
+    let far = h.chain.extend(genesis, 12).pop().unwrap(); // window_ahead_max = 8
+    let ahead = h.join(1, genesis, withholding_chunks(None));
+    h.input(Input::Announce { peer: ahead, block: far });
+    assert_eq!(h.count(|e| matches!(e, Event::PeerAhead { peer } if *peer == ahead)), 1);
+    assert!(!h.engine.peers().contains(&ahead));
+    let behind = h.join(2, genesis, withholding_chunks(None));
+    let old = h.chain.extend(genesis, 1).pop().unwrap();
+    h.grow(6);
+    h.input(Input::Announce { peer: behind, block: old });
+    assert_eq!(h.count(|e| matches!(e, Event::PeerBehind { peer } if *peer == behind)), 1);
+    assert_eq!(penalties(&h), 0);
+}
+
+/// A diff whose root is not the header's diff root is a violation; the diff is fetched elsewhere.
+#[test]
+fn a_diff_with_the_wrong_root_is_a_violation() {
+    let wrong_diff = Behavior::Rewrite(Box::new(|request, response| match (request, response) {
+        (Request::Chunk { .. }, _) => None,
+        (_, Response::Diff(_)) => Some(Response::Diff(sync_core::TrieDiff::default())),
+        (_, other) => Some(other),
+    }));
+    let mut h = Harness::new(config(), 30);
+    let genesis = h.chain.genesis;
+    h.join(1, genesis, wrong_diff);
+    h.join(2, genesis, withholding_chunks(None));
+    let blocks = h.grow(1);
+    assert_eq!(h.engine.head().hash(), blocks[0].hash());
+    let violation = Violation::DiffRootMismatch;
+    assert_eq!(h.count(|e| matches!(e, Event::PeerPenalized { peer: PeerId(1), violation: v } if *v == violation)), 1);
+}
