@@ -2,7 +2,28 @@
 //!
 //! One seed is one world: every random choice flows from it through [`prng::Prng`] streams, one per
 //! component, and nothing in a run reads the wall clock or starts a thread. Parallelism is across seeds only.
+//!
+//! - [`options`]: every knob, `Options::swarm(seed)`;
+//! - [`world`]: the event loop, the checks, [`world::run`];
+//! - [`producer`], [`peer`], [`byzantine`], [`network`]: the chain, the peers, the liars, the links;
+//! - [`trace`], [`svg`], [`outcome`]: what a run leaves behind.
 
+pub mod agenda;
+pub mod byzantine;
+pub mod fixture;
 pub mod keys;
+pub mod network;
+pub mod options;
+pub mod outcome;
+pub mod panics;
+pub mod peer;
 pub mod prng;
+pub mod producer;
+pub mod summary;
+pub mod svg;
+pub mod trace;
 pub mod trie_job;
+pub mod world;
+
+pub use options::Options;
+pub use outcome::{Failure, FailureClass, RunOutcome, RunStats};

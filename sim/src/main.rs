@@ -1,16 +1,24 @@
-//! The simulator's command line: `explore` runs many seeds on all cores and summarises them.
+//! The simulator's command line (`cargo run --release -p sim -- …`).
+//!
+//! - `explore`: many swarm seeds on all cores, a progress bar, a summary, one replay line per failure;
+//! - `replay`: one run again, from a seed or a fixture, with `--trace` and `--svg`;
+//! - `trie`: the trie-only download job.
 //!
 //! The CLI may read the wall clock to report runs per second; a run itself never does.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use sim::trie_job::{self, TrieJobOptions, TrieJobStats};
+use sim::fixture::Fixture;
+use sim::outcome::{Failure, FailureClass, RunOutcome};
+use sim::{world, Options};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
 
 #[derive(Parser, Debug)]
-#[command(name = "sim", about = "Deterministic simulation of state live sync")]
+#[command(name = "sim", about = "Deterministic simulation of state live sync", version)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -20,9 +28,65 @@ struct Cli {
 enum Command {
     /// Runs many seeded worlds on all cores and prints a summary; exits non-zero if any run failed.
     Explore(ExploreArgs),
+    /// Runs one world again: a seed (with the same option overrides) or a fixture file.
+    Replay(ReplayArgs),
+    /// Downloads random states through the trie API alone (no engine, no network).
+    Trie(TrieArgs),
 }
 
-#[derive(clap::Args, Debug, Clone)]
+/// Where a run's options come from: the swarm draw for its seed, a JSON file, then `--set` overrides.
+#[derive(Args, Debug, Clone, Default)]
+struct OptionArgs {
+    /// Options as JSON (a full `Options` object, or a fixture file); the seed still comes from the run.
+    #[arg(long, value_name = "FILE")]
+    options: Option<PathBuf>,
+    /// Overrides one knob: `--set loss=0.1 --set key_shape=clustered` (repeatable; `--list-knobs` shows them).
+    #[arg(long = "set", value_name = "KNOB=VALUE")]
+    sets: Vec<String>,
+    /// Starts from the default (small) world instead of the swarm draw.
+    #[arg(long)]
+    default_world: bool,
+}
+
+impl OptionArgs {
+    fn for_seed(&self, seed: u64) -> Result<Options, String> {
+        let mut options = match &self.options {
+            Some(path) => load_options(path)?,
+            None if self.default_world => Options::default(),
+            None => Options::swarm(seed),
+        };
+        options.seed = seed;
+        for set in &self.sets {
+            let (name, value) = set.split_once('=').ok_or_else(|| format!("--set {set}: expected KNOB=VALUE"))?;
+            options.set(name.trim(), value.trim())?;
+        }
+        Ok(options)
+    }
+
+    /// The flags that reproduce these overrides on a command line.
+    fn replay_flags(&self) -> String {
+        let mut flags = String::new();
+        if let Some(path) = &self.options {
+            flags.push_str(&format!(" --options {}", path.display()));
+        }
+        if self.default_world {
+            flags.push_str(" --default-world");
+        }
+        for set in &self.sets {
+            flags.push_str(&format!(" --set '{set}'"));
+        }
+        flags
+    }
+}
+
+fn load_options(path: &Path) -> Result<Options, String> {
+    let text = std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
+    serde_json::from_str::<Options>(&text)
+        .or_else(|_| serde_json::from_str::<Fixture>(&text).map(|fixture| fixture.options))
+        .map_err(|error| format!("{}: {error}", path.display()))
+}
+
+#[derive(Args, Debug, Clone)]
 struct ExploreArgs {
     /// How many seeds to run.
     #[arg(long, default_value_t = 2000)]
@@ -33,74 +97,237 @@ struct ExploreArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     jobs: Option<usize>,
+    /// Runs every seed twice and fails any whose trace hashes differ.
+    #[arg(long)]
+    check_determinism: bool,
+    /// Saves every failure as fixtures/seeds/<class>-<seed>.json.
+    #[arg(long)]
+    save: bool,
+    /// Where `--save` writes.
+    #[arg(long, default_value = "fixtures/seeds")]
+    fixtures: PathBuf,
+    /// No progress bar (for CI logs).
+    #[arg(long)]
+    quiet: bool,
+    /// Lists the knob names `--set` takes and exits.
+    #[arg(long)]
+    list_knobs: bool,
+    #[command(flatten)]
+    options: OptionArgs,
 }
 
 impl Default for ExploreArgs {
     fn default() -> Self {
-        ExploreArgs { seeds: 2000, seed_start: 0, jobs: None }
+        ExploreArgs {
+            seeds: 2000,
+            seed_start: 0,
+            jobs: None,
+            check_determinism: false,
+            save: false,
+            fixtures: PathBuf::from("fixtures/seeds"),
+            quiet: false,
+            list_knobs: false,
+            options: OptionArgs::default(),
+        }
     }
 }
 
-fn main() -> std::process::ExitCode {
+#[derive(Args, Debug, Clone)]
+struct ReplayArgs {
+    /// A seed, or a fixture file (`fixtures/seeds/*.json`).
+    target: String,
+    /// Prints the event log readably.
+    #[arg(long)]
+    trace: bool,
+    /// Draws a timeline of the run as an SVG.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    #[command(flatten)]
+    options: OptionArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+struct TrieArgs {
+    #[arg(long, default_value_t = 500)]
+    seeds: u64,
+    #[arg(long, default_value_t = 0)]
+    seed_start: u64,
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Explore(ExploreArgs::default())) {
+    let result = match cli.command.unwrap_or(Command::Explore(ExploreArgs::default())) {
         Command::Explore(args) => explore(&args),
+        Command::Replay(args) => replay(&args),
+        Command::Trie(args) => trie(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
     }
 }
 
-#[allow(clippy::disallowed_methods)] // the CLI times runs; runs never read the clock
-fn explore(args: &ExploreArgs) -> std::process::ExitCode {
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let progress = ProgressBar::new(args.seeds);
-    progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {per_sec} eta {eta}").expect("style"));
+fn jobs(requested: Option<usize>) -> usize {
+    requested.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+}
+
+/// Runs `count` seeds on `jobs` threads (parallelism across seeds only) and returns outcomes in seed order.
+#[allow(clippy::disallowed_methods)] // worker threads run whole seeds; nothing inside a run is shared
+fn run_seeds<T: Send>(count: u64, jobs: usize, progress: &ProgressBar, work: impl Fn(u64) -> T + Sync) -> Vec<T> {
     let next = AtomicU64::new(0);
-    let results: Mutex<Vec<(u64, Result<TrieJobStats, trie_job::TrieJobFailure>)>> = Mutex::new(Vec::new());
-    let started = Instant::now();
+    let results: Mutex<BTreeMap<u64, T>> = Mutex::new(BTreeMap::new());
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= args.seeds {
+                if index >= count {
                     break;
                 }
-                let seed = args.seed_start + index;
-                let result = trie_job::run(&TrieJobOptions::swarm(seed));
-                results.lock().expect("no worker panics while holding the lock").push((seed, result));
+                let result = work(index);
+                results.lock().unwrap_or_else(|poison| poison.into_inner()).insert(index, result);
                 progress.inc(1);
             });
         }
     });
+    results.into_inner().unwrap_or_else(|poison| poison.into_inner()).into_values().collect()
+}
+
+fn progress_bar(count: u64, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(count);
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} seeds · {per_sec} · eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+#[allow(clippy::disallowed_methods)] // the CLI times the whole exploration
+fn explore(args: &ExploreArgs) -> Result<ExitCode, String> {
+    if args.list_knobs {
+        let json = serde_json::to_value(Options::default()).map_err(|e| e.to_string())?;
+        let names: Vec<&String> = json.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+        println!("{}", names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    args.options.for_seed(args.seed_start)?; // fail early on bad overrides
+    let jobs = jobs(args.jobs);
+    let progress = progress_bar(args.seeds, args.quiet);
+    let started = std::time::Instant::now();
+    let outcomes: Vec<(Options, RunOutcome)> = run_seeds(args.seeds, jobs, &progress, |index| {
+        let seed = args.seed_start + index;
+        let options = args.options.for_seed(seed).expect("checked above");
+        let mut outcome = world::run(&options);
+        if args.check_determinism && outcome.failure.is_none() {
+            let again = world::run(&options);
+            if again.trace_hash != outcome.trace_hash {
+                let what = format!("trace hash {} then {}", outcome.trace_hash, again.trace_hash);
+                outcome.failure = Some(Failure { class: FailureClass::Determinism, at_ms: 0, what });
+            }
+        }
+        (options, outcome)
+    });
     progress.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
-    let mut results = results.into_inner().expect("workers joined");
-    results.sort_by_key(|(seed, _)| *seed);
-    let mut total = TrieJobStats::default();
-    let mut failures = 0;
+    let failures: Vec<&(Options, RunOutcome)> = outcomes.iter().filter(|(_, o)| o.failure.is_some()).collect();
+    for (options, outcome) in &failures {
+        let failure = outcome.failure.as_ref().expect("filtered");
+        println!("FAIL {} seed {} at {} ms: {}", failure.class, outcome.seed, failure.at_ms, failure.what);
+        println!("  replay: cargo run --release -p sim -- replay {}{}", outcome.seed, args.options.replay_flags());
+        if args.save {
+            let path = Fixture::from_outcome(options, outcome).save(&args.fixtures).map_err(|e| e.to_string())?;
+            println!("  saved: {}", path.display());
+        }
+    }
+    print!("{}", sim::summary::render(&outcomes.iter().map(|(_, o)| o.clone()).collect::<Vec<_>>(), elapsed, jobs));
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn replay(args: &ReplayArgs) -> Result<ExitCode, String> {
+    let (options, fixture) = match args.target.parse::<u64>() {
+        Ok(seed) => (args.options.for_seed(seed)?, None),
+        Err(_) => {
+            let fixture = Fixture::load(Path::new(&args.target))?;
+            (fixture.options.clone(), Some(fixture))
+        }
+    };
+    let (outcome, timeline, lines) = world::run_with(&options, args.trace, args.svg.is_some());
+    if let Some(lines) = lines {
+        for line in lines {
+            println!("{line}");
+        }
+    }
+    println!("options: {}", options.to_json());
+    match &outcome.failure {
+        None => println!("result: pass"),
+        Some(failure) => println!("result: {} failure at {} ms: {}", failure.class, failure.at_ms, failure.what),
+    }
+    println!("trace hash: {}", outcome.trace_hash);
+    println!("stats: {}", serde_json::to_string(&outcome.stats).unwrap_or_default());
+    let again = world::run(&options);
+    let deterministic = again.trace_hash == outcome.trace_hash;
+    println!(
+        "determinism: {}",
+        if deterministic { "same trace hash on a second run" } else { "DIFFERENT trace hash on a second run" }
+    );
+    if let (Some(path), Some(timeline)) = (&args.svg, timeline) {
+        let title = format!(
+            "seed {} · {}",
+            options.seed,
+            outcome.failure.as_ref().map_or("pass".to_string(), |f| f.class.to_string())
+        );
+        std::fs::write(path, timeline.render(&title)).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("timeline: {}", path.display());
+    }
+    let fixture_ok = match &fixture {
+        Some(fixture) => match fixture.check(&outcome) {
+            Ok(()) => {
+                println!("fixture: as recorded ({:?})", fixture.expect);
+                true
+            }
+            Err(difference) => {
+                println!("fixture: {difference}");
+                false
+            }
+        },
+        None => outcome.failure.is_none(),
+    };
+    Ok(if fixture_ok && deterministic { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+#[allow(clippy::disallowed_methods)] // the CLI times the job
+fn trie(args: &TrieArgs) -> Result<ExitCode, String> {
+    use sim::trie_job::{run, TrieJobOptions};
+    let started = std::time::Instant::now();
+    let progress = progress_bar(args.seeds, false);
+    let results = run_seeds(args.seeds, jobs(None), &progress, |index| {
+        (args.seed_start + index, run(&TrieJobOptions::swarm(args.seed_start + index)))
+    });
+    progress.finish_and_clear();
+    let mut failed = 0;
+    let (mut chunks, mut items) = (0, 0);
     for (seed, result) in &results {
         match result {
             Ok(stats) => {
-                total.chunks += stats.chunks;
-                total.items += stats.items;
-                total.blocks += stats.blocks;
-                total.diff_entries += stats.diff_entries;
-                total.final_accounts += stats.final_accounts;
+                chunks += stats.chunks;
+                items += stats.items;
             }
             Err(failure) => {
-                failures += 1;
+                failed += 1;
                 println!("FAIL seed {seed} at step {}: {}", failure.step, failure.what);
-                println!("  replay: cargo run --release -p sim -- explore --seeds 1 --seed-start {seed}");
             }
         }
     }
-    println!("runs            {}", results.len());
-    println!("failures        {failures}");
-    println!("runs/s          {:.0}", results.len() as f64 / elapsed);
-    println!("chunks applied  {} ({} items, {:.0} items/s)", total.chunks, total.items, total.items as f64 / elapsed);
-    println!("blocks applied  {} ({} diff entries)", total.blocks, total.diff_entries);
-    println!("accounts synced {}", total.final_accounts);
-    if failures == 0 {
-        std::process::ExitCode::SUCCESS
-    } else {
-        std::process::ExitCode::FAILURE
-    }
+    println!(
+        "trie downloads: {} runs, {failed} failed, {chunks} chunks, {items} items, {:.1} s",
+        results.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -34,6 +34,8 @@ struct MissingFetch {
     attempts: u32,
     /// After a response that stopped at a macro block: that block, as an extra locator (SPEC §3.4).
     extra_locator: Option<Hash>,
+    /// A catch-up towards a block beyond the window (Ours): paced by room in the pipeline.
+    catch_up: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -71,6 +73,11 @@ impl BlockQueue {
 
     pub(crate) fn target_count(&self) -> usize {
         self.fetches.len()
+    }
+
+    /// A catch-up is under way: we are more than the window behind some peer.
+    pub(crate) fn catching_up(&self) -> bool {
+        self.fetches.values().any(|fetch| fetch.catch_up)
     }
 
     pub(crate) fn in_flight(&self) -> usize {
@@ -194,10 +201,24 @@ impl SyncEngine {
             self.hand_down(block, PushKind::Head, Some(peer));
             return;
         }
-        // 6. Far ahead with an unknown parent: the sender is Ahead.
+        // 6. Far ahead with an unknown parent: we are behind. Ref: the sender is Ahead and goes. Ours (with
+        //    `ahead_catch_up`): fetch the blocks between our head and it, batch by batch, from that peer first.
         if block.number() > head_number.saturating_add(self.config.window_ahead_max) {
-            self.remove_peer(peer);
-            self.emit(Event::PeerAhead { peer });
+            if !self.config.ahead_catch_up {
+                self.remove_peer(peer);
+                self.emit(Event::PeerAhead { peer });
+            } else if !self.blocks.catching_up() && self.blocks.fetches.len() < self.config.block_buffer_max as usize {
+                let fetch = MissingFetch {
+                    target_number: block.number(),
+                    propagator: Some(peer),
+                    request: None,
+                    tried: BTreeSet::new(),
+                    attempts: 0,
+                    extra_locator: None,
+                    catch_up: true,
+                };
+                self.blocks.fetches.insert(hash, fetch);
+            }
             return;
         }
         // 7. At or below the latest macro block: it can never be adopted.
@@ -280,6 +301,7 @@ impl SyncEngine {
                     tried: BTreeSet::new(),
                     attempts: 0,
                     extra_locator: None,
+                    catch_up: false,
                 };
                 self.blocks.fetches.insert(parent, fetch);
                 return;
@@ -299,6 +321,11 @@ impl SyncEngine {
                 return;
             }
             let fetch = &self.blocks.fetches[&target];
+            // A catch-up batch goes out only when the pipeline has room for a whole batch.
+            let room = self.diffs.len() + self.config.bpb as usize <= self.config.pending_blocks_max as usize;
+            if fetch.catch_up && !room {
+                continue;
+            }
             if fetch.attempts >= self.config.attempts(self.peers.len()) {
                 // Exhausted: the chain of buffered descendants of the target goes (SPEC §4.3).
                 self.blocks.fetches.remove(&target);
@@ -307,7 +334,9 @@ impl SyncEngine {
             }
             let preferred = fetch.propagator.filter(|p| self.peers.contains(*p) && !fetch.tried.contains(p));
             let tried = fetch.tried.clone();
-            let peer = preferred.or_else(|| self.peers.next(&mut self.blocks.cursor, |peer, _| !tried.contains(&peer)));
+            let now = self.now;
+            let peer = preferred
+                .or_else(|| self.peers.next_responsive(&mut self.blocks.cursor, now, |peer, _| !tried.contains(&peer)));
             let peer = match peer {
                 Some(peer) => peer,
                 None => {

@@ -15,6 +15,10 @@ pub struct Config {
     pub chunk_buffer_per_peer_max: u32,
     /// Blocks and chunks above `h + window_ahead_max` are Ahead.
     pub window_ahead_max: u32,
+    /// Ours: an announcement beyond the window starts a catch-up (missing blocks from our head to it, batch by
+    /// batch) instead of dropping the peer as Ahead, so a node cut off for longer than the window recovers.
+    /// `false` is the reference: drop the block, remove the peer, `PeerAhead`.
+    pub ahead_catch_up: bool,
     /// Blocks and chunks below `h − tolerate_past_max` are Behind.
     pub tolerate_past_max: u32,
     /// Announced and requested blocks carry bodies (needed to execute once complete).
@@ -42,6 +46,9 @@ pub struct Config {
     pub chunk_buffer_wait_ms: u64,
     /// A peer that answered `IncompleteState` gets no chunk request for this long (H23).
     pub incomplete_state_cooldown_ms: u64,
+    /// Ours: a peer whose request timed out is skipped by every request scheduler for this long, unless no other
+    /// peer is left. Not a penalty (timeouts never are): a silent peer otherwise costs a timeout per round.
+    pub unresponsive_cooldown_ms: u64,
     /// Announced blocks one peer may have buffered per height.
     pub announced_per_peer_per_height: u8,
     /// Blocks in the block buffer (H14; the reference has no bound).
@@ -85,6 +92,7 @@ impl Config {
             buffer_max,
             chunk_buffer_per_peer_max: (buffer_max / 4).max(1),
             window_ahead_max,
+            ahead_catch_up: true,
             tolerate_past_max: bpb,
             include_body: true,
             chunk_size_max: 1000,
@@ -100,6 +108,7 @@ impl Config {
             chunk_retry_backoff_ms: 1_000,
             chunk_buffer_wait_ms: 30_000,
             incomplete_state_cooldown_ms: 10_000,
+            unresponsive_cooldown_ms: 30_000,
             announced_per_peer_per_height: 5,
             block_buffer_max: 2 * window_ahead_max,
             pending_blocks_max: 2 * window_ahead_max,

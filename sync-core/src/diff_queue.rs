@@ -179,7 +179,9 @@ impl SyncEngine {
             let job = &self.diffs.jobs[&hash];
             let preferred = job.source.filter(|p| self.peers.contains(*p) && !job.tried.contains(p));
             let tried = job.tried.clone();
-            let peer = preferred.or_else(|| self.peers.next(&mut self.diffs.cursor, |peer, _| !tried.contains(&peer)));
+            let now = self.now;
+            let peer = preferred
+                .or_else(|| self.peers.next_responsive(&mut self.diffs.cursor, now, |peer, _| !tried.contains(&peer)));
             match peer {
                 Some(peer) => {
                     let id = self.send(peer, Purpose::Diff { block: hash }, Request::TrieDiff { block_hash: hash });

@@ -317,6 +317,10 @@ impl SyncEngine {
 
     fn on_timeout(&mut self) {
         for (_, outstanding) in self.requests.expire(self.now) {
+            let until = self.now.plus(self.config.unresponsive_cooldown_ms);
+            if let Some(state) = self.peers.get_mut(outstanding.peer) {
+                state.unresponsive_until = Some(until);
+            }
             self.request_failed(outstanding);
         }
         self.diffs.expire_backoffs(self.now);

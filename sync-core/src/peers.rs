@@ -11,6 +11,8 @@ pub(crate) struct PeerState {
     pub(crate) head_number: Option<u32>,
     /// No chunk requests to this peer before this time (it answered `IncompleteState`, H23).
     pub(crate) incomplete_until: Option<Millis>,
+    /// Other peers go first until this time: a request to it timed out.
+    pub(crate) unresponsive_until: Option<Millis>,
     pub(crate) violations: u32,
 }
 
@@ -39,7 +41,13 @@ impl PeerSet {
         }
         self.joins += 1;
         self.by_join.insert(self.joins, peer);
-        let state = PeerState { join: self.joins, head_number: None, incomplete_until: None, violations: 0 };
+        let state = PeerState {
+            join: self.joins,
+            head_number: None,
+            incomplete_until: None,
+            unresponsive_until: None,
+            violations: 0,
+        };
         self.peers.insert(peer, state);
         true
     }
@@ -85,6 +93,18 @@ impl PeerSet {
             }
         }
         None
+    }
+
+    /// The next peer `accept` takes, preferring peers that are not cooling down after a timeout; only when none
+    /// is left, one that is.
+    pub(crate) fn next_responsive(
+        &self,
+        cursor: &mut RoundRobin,
+        now: Millis,
+        accept: impl Fn(PeerId, &PeerState) -> bool,
+    ) -> Option<PeerId> {
+        let responsive = |state: &PeerState| state.unresponsive_until.is_none_or(|until| until <= now);
+        self.next(cursor, |peer, state| responsive(state) && accept(peer, state)).or_else(|| self.next(cursor, accept))
     }
 
     pub(crate) fn note_head(&mut self, peer: PeerId, number: u32) {

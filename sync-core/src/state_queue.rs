@@ -129,7 +129,8 @@ impl SyncEngine {
 
     /// Issues chunk requests while the cursor wants them (SPEC §4.5, "Issuing requests").
     pub(crate) fn issue_chunk_requests(&mut self) {
-        if self.state.retry_at.is_some() || self.peers.is_empty() {
+        // While catching up from beyond the window, every chunk would be cut at a block far ahead: wait.
+        if self.state.retry_at.is_some() || self.peers.is_empty() || self.blocks.catching_up() {
             return;
         }
         let start = match &self.state.cursor {
@@ -159,10 +160,9 @@ impl SyncEngine {
                     && state.incomplete_until.is_none_or(|until| until <= now)
                     && state.head_number.is_none_or(|head| head >= head_number)
             };
-            let peer = self
-                .peers
-                .next(&mut self.state.cursor_peers, preferred)
-                .or_else(|| self.peers.next(&mut self.state.cursor_peers, |peer, _| !busy.contains(&peer)));
+            let peer = self.peers.next_responsive(&mut self.state.cursor_peers, now, preferred).or_else(|| {
+                self.peers.next_responsive(&mut self.state.cursor_peers, now, |peer, _| !busy.contains(&peer))
+            });
             let Some(peer) = peer else { return };
             let limit = self.config.chunk_size_max;
             let purpose = Purpose::Chunk { start: start.clone(), limit, generation: self.state.generation };
@@ -236,10 +236,15 @@ impl SyncEngine {
             return;
         }
         if number > head_number.saturating_add(self.config.window_ahead_max) {
-            self.remove_peer(peer);
-            self.emit(Event::PeerAhead { peer });
-            self.stats.chunks_wasted += 1;
-            return;
+            if !self.config.ahead_catch_up {
+                self.remove_peer(peer);
+                self.emit(Event::PeerAhead { peer });
+                self.stats.chunks_wasted += 1;
+                return;
+            }
+            // Ours: we are the one behind; announcements drive the catch-up. Until then, pace like any chunk
+            // that cannot be used, or the same start would be asked again at once, for ever.
+            return self.chunk_wasted();
         }
         // 7. A chunk for our head: commit now, bound to that hash; the buffer's capacity does not apply (H5).
         if hash == self.chain.head_hash() {

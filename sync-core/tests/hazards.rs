@@ -471,11 +471,12 @@ fn missing_blocks_stop_at_a_macro_block_and_follow_up() {
     assert_eq!(missing_requests, 2, "one request up to the macro block, one after it");
 }
 
-/// Lies about the head: an announcement far beyond the window makes the peer Ahead (removed, not penalised);
-/// a replay of an old block makes it Behind.
+/// The reference (`ahead_catch_up: false`): an announcement far beyond the window makes the peer Ahead (removed,
+/// not penalised); a replay of an old block makes it Behind.
 #[test]
 fn far_ahead_and_far_behind_announcements_classify_the_peer() {
-    let mut h = Harness::new(Config { chunk_size_max: 10, ..Config::scaled(4) }, 30);
+    let config = Config { chunk_size_max: 10, ahead_catch_up: false, ..Config::scaled(4) };
+    let mut h = Harness::new(config, 30);
     let genesis = h.chain.genesis;
     let far = h.chain.extend(genesis, 12).pop().unwrap(); // window_ahead_max = 8
     let ahead = h.join(1, genesis, withholding_chunks(None));
@@ -506,4 +507,37 @@ fn a_diff_with_the_wrong_root_is_a_violation() {
     assert_eq!(h.engine.head().hash(), blocks[0].hash());
     let violation = Violation::DiffRootMismatch;
     assert_eq!(h.count(|e| matches!(e, Event::PeerPenalized { peer: PeerId(1), violation: v } if *v == violation)), 1);
+}
+
+/// Ours (`ahead_catch_up`): a node more than the window behind fetches the gap batch by batch (stopping at each
+/// macro block) instead of dropping the peer as Ahead; chunk requests wait until it is back within the window.
+#[test]
+fn a_node_beyond_the_window_catches_up_batch_by_batch() {
+    let mut h = Harness::new(Config { chunk_size_max: 10, ..Config::scaled(4) }, 30);
+    let genesis = h.chain.genesis;
+    let blocks = h.chain.extend(genesis, 20); // window_ahead_max = 8; macro blocks every 4
+    let peer = h.join(1, blocks[19].hash(), Behavior::Honest);
+    h.input(Input::Announce { peer, block: blocks[19].clone() });
+    assert!(h.run_until_complete(60_000));
+    h.assert_synced();
+    assert_eq!(h.engine.head().hash(), blocks[19].hash());
+    assert_eq!(h.count(|e| matches!(e, Event::PeerAhead { .. })), 0);
+    let batches = h.requests.iter().filter(|(_, r)| matches!(r, Request::MissingBlocks { .. })).count();
+    assert!(batches >= 5, "one batch per macro block: {batches}");
+}
+
+/// Ours (`unresponsive_cooldown_ms`): after one timeout a silent peer is skipped while others answer; it is
+/// never penalised.
+#[test]
+fn a_peer_that_timed_out_cools_down() {
+    let mut h = Harness::new(Config { chunk_size_max: 5, ..config() }, 200);
+    let genesis = h.chain.genesis;
+    h.holding = true;
+    let silent = h.join(1, genesis, Behavior::Silent); // asked first, never answers
+    h.join(2, genesis, Behavior::Honest);
+    h.stop_holding();
+    assert!(h.run_until_complete(60_000));
+    h.assert_synced();
+    assert_eq!(h.chunk_requests_to(silent), 1, "one timeout, then other peers go first");
+    assert_eq!(penalties(&h), 0);
 }

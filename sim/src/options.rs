@@ -1,0 +1,257 @@
+//! Every knob of a simulated world (SPEC §7). Each has a default; [`Options::swarm`] draws all of them from a
+//! seed, so a seed alone is a whole world; options print and serialize to JSON, and any knob can be overridden
+//! by name (`--set loss=0.1`).
+
+use crate::byzantine::ByzantineClass;
+use crate::keys::KeyShape;
+use crate::prng::{Prng, Stream};
+use serde::{Deserialize, Serialize};
+use sync_core::Config;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    pub seed: u64,
+
+    // ---- chain ----
+    /// Accounts in the state when the node joins.
+    pub accounts: u64,
+    pub key_shape: KeyShape,
+    /// Blocks per batch (macro blocks every `bpb`).
+    pub bpb: u32,
+    /// Blocks produced during the safety phase.
+    pub blocks: u32,
+    pub block_time_ms: u64,
+    /// Each block interval is `block_time_ms ± block_time_jitter_ms`.
+    pub block_time_jitter_ms: u64,
+    pub ops_per_block_max: u32,
+    /// Chance that a block also deletes a whole run of consecutive accounts (a subtree).
+    pub subtree_delete_chance: f64,
+    /// Chance that a block event makes a fork instead of a plain extension.
+    pub fork_chance: f64,
+    pub fork_depth_max: u32,
+    /// Chance that a fork becomes the main chain (a rebranch); otherwise it is abandoned.
+    pub rebranch_chance: f64,
+
+    // ---- peers ----
+    pub honest_peers: u32,
+    /// Honest peers that answer near the request timeout.
+    pub slow_peers: u32,
+    /// Peers that never answer.
+    pub silent_peers: u32,
+    /// One byzantine peer per entry.
+    pub byzantine: Vec<ByzantineClass>,
+    /// Chance that a byzantine peer lies on a given answer (otherwise it answers honestly).
+    pub lie_chance: f64,
+    /// Peers other than the first honest one join at a time drawn up to this.
+    pub late_join_ms_max: u64,
+    /// Mean time between a peer leaving and (after as long again) rejoining; 0 disables churn.
+    pub churn_interval_ms: u64,
+    /// A window during the safety phase in which every peer is gone: `[start, start + length)`; 0 disables it.
+    pub all_gone_ms: u64,
+
+    // ---- network ----
+    pub latency_ms: u64,
+    pub jitter_ms: u64,
+    pub loss: f64,
+    pub duplication: f64,
+    /// Chance that a message is held back by up to `reorder_ms` extra.
+    pub reorder_chance: f64,
+    pub reorder_ms: u64,
+    /// Bytes per millisecond per link direction; 0 means unlimited.
+    pub bandwidth_bytes_per_ms: u64,
+    /// Partitions during the safety phase (each cuts some links for a while).
+    pub partitions: u32,
+    pub partition_ms_max: u64,
+    /// Chance that a partition cuts one direction only.
+    pub asymmetric_chance: f64,
+    /// Chance that an answer is replayed later (a stale duplicate).
+    pub replay_chance: f64,
+
+    // ---- engine ----
+    pub chunk_size_max: u32,
+    pub chunk_requests_in_flight: u8,
+    pub diff_requests_in_flight: u8,
+    pub request_timeout_ms: u64,
+    /// Responder rate limit on chunks per peer per window (the simulator may lower it, SPEC §3.7).
+    pub served_chunks_per_window_max: u32,
+
+    // ---- checks ----
+    /// The known-part oracle (S3) and the full trie check run every this many inputs (and at the end).
+    pub deep_check_every: u32,
+}
+
+impl Default for Options {
+    /// A small world: 3 honest peers, 2 000 accounts, 100 blocks of one second, a mildly lossy network.
+    fn default() -> Options {
+        Options {
+            seed: 0,
+            accounts: 2_000,
+            key_shape: KeyShape::Uniform,
+            bpb: 16,
+            blocks: 100,
+            block_time_ms: 1_000,
+            block_time_jitter_ms: 200,
+            ops_per_block_max: 20,
+            subtree_delete_chance: 0.02,
+            fork_chance: 0.1,
+            fork_depth_max: 3,
+            rebranch_chance: 0.5,
+            honest_peers: 3,
+            slow_peers: 0,
+            silent_peers: 0,
+            byzantine: Vec::new(),
+            lie_chance: 0.5,
+            late_join_ms_max: 2_000,
+            churn_interval_ms: 0,
+            all_gone_ms: 0,
+            latency_ms: 40,
+            jitter_ms: 20,
+            loss: 0.01,
+            duplication: 0.01,
+            reorder_chance: 0.05,
+            reorder_ms: 100,
+            bandwidth_bytes_per_ms: 2_000,
+            partitions: 0,
+            partition_ms_max: 5_000,
+            asymmetric_chance: 0.3,
+            replay_chance: 0.0,
+            chunk_size_max: 200,
+            chunk_requests_in_flight: 1,
+            diff_requests_in_flight: 5,
+            request_timeout_ms: 2_000,
+            served_chunks_per_window_max: 5_000,
+            deep_check_every: 64,
+        }
+    }
+}
+
+impl Options {
+    /// The large world of the performance figures: 20 peers, 10⁵ accounts, 2 000 blocks.
+    pub fn large() -> Options {
+        Options {
+            accounts: 100_000,
+            blocks: 2_000,
+            honest_peers: 20,
+            chunk_size_max: 1_000,
+            bpb: 60,
+            deep_check_every: 4_096,
+            ..Options::default()
+        }
+    }
+
+    /// Every knob drawn from `seed`: a seed alone is a whole world.
+    pub fn swarm(seed: u64) -> Options {
+        let mut prng = Prng::new(seed, Stream::Options);
+        let chance = |prng: &mut Prng, p: f64, max: f64| if prng.chance(p) { prng.unit() * max } else { 0.0 };
+        let byzantine_count = if prng.chance(0.4) { prng.range(1, 3) } else { 0 };
+        let byzantine = (0..byzantine_count)
+            .map(|_| *prng.pick(&ByzantineClass::ALL).unwrap_or(&ByzantineClass::WrongProof))
+            .collect();
+        let block_time_ms = *prng.pick(&[100, 250, 500, 1_000, 2_000]).unwrap_or(&1_000);
+        Options {
+            seed,
+            accounts: *prng.pick(&[0, 1, 10, 200, 1_000, 2_000, 5_000]).unwrap_or(&1_000),
+            key_shape: *prng.pick(&KeyShape::ALL).unwrap_or(&KeyShape::Uniform),
+            bpb: *prng.pick(&[4, 8, 16, 32]).unwrap_or(&16),
+            blocks: prng.range(10, 120) as u32,
+            block_time_ms,
+            block_time_jitter_ms: prng.below(block_time_ms / 2 + 1),
+            ops_per_block_max: prng.range(1, 40) as u32,
+            subtree_delete_chance: chance(&mut prng, 0.3, 0.1),
+            fork_chance: chance(&mut prng, 0.6, 0.4),
+            fork_depth_max: prng.range(1, 6) as u32,
+            rebranch_chance: prng.unit(),
+            honest_peers: prng.range(1, 6) as u32,
+            slow_peers: if prng.chance(0.2) { prng.range(1, 2) as u32 } else { 0 },
+            silent_peers: if prng.chance(0.15) { 1 } else { 0 },
+            byzantine,
+            lie_chance: 0.2 + prng.unit() * 0.8,
+            late_join_ms_max: prng.below(5_000),
+            churn_interval_ms: if prng.chance(0.25) { prng.range(2_000, 20_000) } else { 0 },
+            all_gone_ms: if prng.chance(0.1) { prng.range(1_000, 10_000) } else { 0 },
+            latency_ms: prng.range(1, 150),
+            jitter_ms: prng.below(80),
+            loss: chance(&mut prng, 0.5, 0.15),
+            duplication: chance(&mut prng, 0.3, 0.1),
+            reorder_chance: chance(&mut prng, 0.4, 0.3),
+            reorder_ms: prng.range(1, 500),
+            bandwidth_bytes_per_ms: *prng.pick(&[0, 200, 1_000, 5_000, 20_000]).unwrap_or(&0),
+            partitions: if prng.chance(0.3) { prng.range(1, 3) as u32 } else { 0 },
+            partition_ms_max: prng.range(500, 15_000),
+            asymmetric_chance: prng.unit(),
+            replay_chance: chance(&mut prng, 0.2, 0.05),
+            chunk_size_max: *prng.pick(&[1, 3, 16, 64, 200, 1_000]).unwrap_or(&200),
+            chunk_requests_in_flight: prng.range(1, 3) as u8,
+            diff_requests_in_flight: prng.range(1, 5) as u8,
+            request_timeout_ms: prng.range(500, 5_000),
+            served_chunks_per_window_max: if prng.chance(0.1) { prng.range(5, 50) as u32 } else { 5_000 },
+            deep_check_every: 64,
+        }
+    }
+
+    /// The engine configuration these options imply: the SPEC defaults scaled to `bpb`, with the knobs above.
+    pub fn engine_config(&self) -> Config {
+        let mut config = Config::scaled(self.bpb);
+        config.chunk_size_max = self.chunk_size_max.clamp(1, sync_core::trie::CHUNK_ITEMS_MAX as u32);
+        config.chunk_requests_in_flight = self.chunk_requests_in_flight.max(1);
+        config.diff_requests_in_flight = self.diff_requests_in_flight.max(1);
+        config.request_timeout_ms = self.request_timeout_ms.max(1);
+        config.served_chunks_per_window_max = self.served_chunks_per_window_max;
+        config
+    }
+
+    /// Peers in the world: honest, slow, silent, then byzantine.
+    pub fn peer_count(&self) -> u32 {
+        self.honest_peers + self.slow_peers + self.silent_peers + self.byzantine.len() as u32
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Overrides one knob by name: `value` is read as JSON, or as a string if it is not JSON.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let mut json = serde_json::to_value(&*self).map_err(|error| error.to_string())?;
+        let object = json.as_object_mut().ok_or("options are an object")?;
+        if !object.contains_key(name) {
+            return Err(format!(
+                "no knob named {name:?}; knobs: {}",
+                object.keys().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let parsed = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+        object.insert(name.to_string(), parsed);
+        *self = serde_json::from_value(json).map_err(|error| format!("{name}={value}: {error}"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swarm_draws_a_whole_world_from_a_seed() {
+        assert_eq!(Options::swarm(5), Options::swarm(5));
+        let distinct: std::collections::BTreeSet<String> = (0..50).map(|seed| Options::swarm(seed).to_json()).collect();
+        assert_eq!(distinct.len(), 50);
+        assert!((0..200).any(|seed| !Options::swarm(seed).byzantine.is_empty()), "some worlds have liars");
+    }
+
+    #[test]
+    fn options_round_trip_through_json_and_take_overrides() {
+        let options = Options::swarm(11);
+        let back: Options = serde_json::from_str(&options.to_json()).unwrap();
+        assert_eq!(back, options);
+        let mut options = Options::default();
+        options.set("loss", "0.25").unwrap();
+        options.set("key_shape", "clustered").unwrap();
+        options.set("byzantine", r#"["wrong_proof","zero_progress"]"#).unwrap();
+        assert_eq!(options.loss, 0.25);
+        assert_eq!(options.key_shape, KeyShape::Clustered);
+        assert_eq!(options.byzantine, [ByzantineClass::WrongProof, ByzantineClass::ZeroProgress]);
+        assert!(options.set("no_such_knob", "1").unwrap_err().contains("no knob"));
+        assert!(options.set("loss", "\"lots\"").is_err());
+    }
+}

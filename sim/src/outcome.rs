@@ -1,0 +1,90 @@
+//! What a run produced: its failure if any, its trace hash, and the figures the summary aggregates.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The four failure classes of SPEC §7.5.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// A panic: an `assert!` of our own invariants, or worse.
+    Crash,
+    /// A safety check failed (S1–S10, a bound, event order, the final state).
+    Safety,
+    /// The node did not complete within the bound of L1.
+    Liveness,
+    /// The same seed gave two different traces.
+    Determinism,
+}
+
+impl FailureClass {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureClass::Crash => "crash",
+            FailureClass::Safety => "safety",
+            FailureClass::Liveness => "liveness",
+            FailureClass::Determinism => "determinism",
+        }
+    }
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub class: FailureClass,
+    /// Simulated time of the failure.
+    pub at_ms: u64,
+    pub what: String,
+}
+
+/// Figures of one run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunStats {
+    pub simulated_ms: u64,
+    /// Inputs delivered to nodes.
+    pub inputs: u64,
+    /// Agenda events processed.
+    pub events: u64,
+    pub blocks_produced: u64,
+    pub liveness_start_ms: u64,
+    /// When the (first) node completed, if it did.
+    pub completed_ms: Option<u64>,
+    /// Bytes of chunk answers delivered to nodes.
+    pub bytes_fetched: u64,
+    /// Bytes of the final state (keys and values as chunks carry them).
+    pub state_bytes: u64,
+    /// The completion lower bound: state bytes over bandwidth plus one round trip.
+    pub lower_bound_ms: u64,
+    pub chunks_committed: u64,
+    pub chunks_wasted: u64,
+    pub resets: u64,
+    pub penalties: u64,
+    pub evictions: u64,
+    pub honest_evictions: u64,
+    pub rebranches: u64,
+    pub lies: u64,
+    pub messages_lost: u64,
+    /// Peak chunk-buffer size seen, and its bound.
+    pub chunk_buffer_peak: u64,
+    pub chunk_buffer_max: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunOutcome {
+    pub seed: u64,
+    pub failure: Option<Failure>,
+    /// Hex BLAKE2b-256 of the trace.
+    pub trace_hash: String,
+    pub stats: RunStats,
+}
+
+impl RunOutcome {
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+}

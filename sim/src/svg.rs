@@ -1,0 +1,223 @@
+//! A timeline of one run as an SVG a browser shows (`sim replay --svg FILE`): block heights of the node and the
+//! canonical tip with forks and rebranches, the share of key space downloaded with resets and completion, and one
+//! lane per peer with every request from send to answer and every penalty.
+
+use std::fmt::Write;
+
+#[derive(Clone, Debug, Default)]
+pub struct Timeline {
+    /// A label per peer lane.
+    pub peers: Vec<String>,
+    /// `(t, node head, canonical tip)`.
+    pub heads: Vec<(u64, u32, u32)>,
+    /// `(t, share of key space below s)`.
+    pub progress: Vec<(u64, f64)>,
+    pub requests: Vec<RequestMark>,
+    pub marks: Vec<(u64, Mark)>,
+    pub liveness_ms: u64,
+    pub end_ms: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct RequestMark {
+    pub sent: u64,
+    pub peer: u32,
+    /// `c` chunk, `d` diff, `b` missing blocks.
+    pub kind: char,
+    pub answered: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Mark {
+    Fork(String),
+    Rebranch(u32),
+    Reset(String),
+    Penalty(u32, String),
+    Complete,
+}
+
+const WIDTH: f64 = 1200.0;
+const LEFT: f64 = 140.0;
+const HEIGHTS: f64 = 180.0;
+const PROGRESS: f64 = 120.0;
+const LANE: f64 = 22.0;
+
+impl Timeline {
+    pub fn render(&self, title: &str) -> String {
+        let end = self.end_ms.max(1) as f64;
+        let x = |t: u64| LEFT + (t as f64 / end) * (WIDTH - LEFT - 20.0);
+        let lanes_top = 60.0 + HEIGHTS + 30.0 + PROGRESS + 30.0;
+        let height = lanes_top + LANE * self.peers.len() as f64 + 40.0;
+        let mut svg = String::new();
+        let _ = writeln!(
+            svg,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="monospace" font-size="11">"#
+        );
+        let _ = writeln!(svg, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
+        let _ = writeln!(svg, r#"<text x="10" y="20" font-size="14">{}</text>"#, escape(title));
+        let _ = writeln!(
+            svg,
+            r##"<text x="10" y="38" fill="#555">time 0 – {} ms · liveness phase from {} ms (dashed)</text>"##,
+            self.end_ms, self.liveness_ms
+        );
+        // Panel 1: heights.
+        let top = 60.0;
+        let max_height = self.heads.iter().map(|&(_, a, b)| a.max(b)).max().unwrap_or(1).max(1) as f64;
+        let y_height = |h: u32| top + HEIGHTS - (f64::from(h) / max_height) * HEIGHTS;
+        panel(&mut svg, top, HEIGHTS, "block height", &format!("0 – {max_height}"));
+        let tip: Vec<(f64, f64)> = self.heads.iter().map(|&(t, _, tip)| (x(t), y_height(tip))).collect();
+        let head: Vec<(f64, f64)> = self.heads.iter().map(|&(t, head, _)| (x(t), y_height(head))).collect();
+        polyline(&mut svg, &tip, "#aaaaaa", 3.0);
+        polyline(&mut svg, &head, "#1f6feb", 1.5);
+        let _ = writeln!(
+            svg,
+            r##"<text x="{}" y="{}" fill="#1f6feb">node head</text><text x="{}" y="{}" fill="#888">canonical tip</text>"##,
+            LEFT + 5.0,
+            top + 12.0,
+            LEFT + 80.0,
+            top + 12.0
+        );
+        // Panel 2: progress.
+        let ptop = top + HEIGHTS + 30.0;
+        panel(&mut svg, ptop, PROGRESS, "key space known", "0 – 100 %");
+        let mut area: Vec<(f64, f64)> = vec![(x(0), ptop + PROGRESS)];
+        let mut last = 0.0;
+        for &(t, share) in &self.progress {
+            area.push((x(t), ptop + PROGRESS - last * PROGRESS));
+            area.push((x(t), ptop + PROGRESS - share * PROGRESS));
+            last = share;
+        }
+        area.push((x(self.end_ms), ptop + PROGRESS - last * PROGRESS));
+        area.push((x(self.end_ms), ptop + PROGRESS));
+        let points: Vec<String> = area.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
+        let _ = writeln!(
+            svg,
+            r##"<polygon points="{}" fill="#2da44e" fill-opacity="0.35" stroke="#2da44e"/>"##,
+            points.join(" ")
+        );
+        // Lanes: requests per peer.
+        for (index, label) in self.peers.iter().enumerate() {
+            let y = lanes_top + LANE * index as f64;
+            let _ = writeln!(
+                svg,
+                r##"<text x="10" y="{}">{}</text><line x1="{LEFT}" x2="{}" y1="{}" y2="{}" stroke="#eeeeee"/>"##,
+                y + 14.0,
+                escape(label),
+                WIDTH - 20.0,
+                y + LANE,
+                y + LANE
+            );
+        }
+        for request in &self.requests {
+            let y = lanes_top
+                + LANE * f64::from(request.peer)
+                + 4.0
+                + match request.kind {
+                    'c' => 0.0,
+                    'd' => 5.0,
+                    _ => 10.0,
+                };
+            let color = match request.kind {
+                'c' => "#1f6feb",
+                'd' => "#8250df",
+                _ => "#6e7781",
+            };
+            let (x1, x2) = (x(request.sent), x(request.answered.unwrap_or(request.sent)).max(x(request.sent) + 1.0));
+            let dash = if request.answered.is_none() { r#" stroke-dasharray="2,2""# } else { "" };
+            let _ = writeln!(
+                svg,
+                r#"<line x1="{x1:.1}" x2="{x2:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{color}" stroke-width="3"{dash}/>"#
+            );
+        }
+        // Marks.
+        for (t, mark) in &self.marks {
+            let at = x(*t);
+            match mark {
+                Mark::Fork(text) => {
+                    let _ = writeln!(
+                        svg,
+                        r##"<path d="M{at:.1},{} l-4,-7 h8 z" fill="#d29922"><title>{}</title></path>"##,
+                        top,
+                        escape(text)
+                    );
+                }
+                Mark::Rebranch(depth) => {
+                    let _ = writeln!(
+                        svg,
+                        r##"<circle cx="{at:.1}" cy="{}" r="4" fill="#cf222e"><title>rebranch reverting {depth}</title></circle>"##,
+                        top + 6.0
+                    );
+                }
+                Mark::Reset(reason) => {
+                    let _ = writeln!(
+                        svg,
+                        r##"<line x1="{at:.1}" x2="{at:.1}" y1="{ptop}" y2="{}" stroke="#fb8500"><title>reset: {}</title></line>"##,
+                        ptop + PROGRESS,
+                        escape(reason)
+                    );
+                }
+                Mark::Penalty(peer, violation) => {
+                    let y = lanes_top + LANE * f64::from(*peer) + 11.0;
+                    let _ = writeln!(
+                        svg,
+                        r##"<text x="{:.1}" y="{}" fill="#cf222e" font-weight="bold">✕<title>{}</title></text>"##,
+                        at - 4.0,
+                        y + 4.0,
+                        escape(violation)
+                    );
+                }
+                Mark::Complete => {
+                    let _ = writeln!(
+                        svg,
+                        r##"<line x1="{at:.1}" x2="{at:.1}" y1="{top}" y2="{height}" stroke="#2da44e" stroke-width="2"><title>complete</title></line>"##
+                    );
+                }
+            }
+        }
+        let live = x(self.liveness_ms);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{live:.1}" x2="{live:.1}" y1="{top}" y2="{height}" stroke="#555" stroke-dasharray="6,4"/>"##
+        );
+        let _ = writeln!(
+            svg,
+            r##"<text x="10" y="{}" fill="#555">lanes: chunk (blue), diff (purple), missing blocks (grey); dashed = never answered; ✕ = penalty; orange = reset; green = complete</text>"##,
+            height - 12.0
+        );
+        svg.push_str("</svg>\n");
+        svg
+    }
+}
+
+fn panel(svg: &mut String, top: f64, height: f64, label: &str, range: &str) {
+    let _ = writeln!(
+        svg,
+        r##"<rect x="{LEFT}" y="{top}" width="{}" height="{height}" fill="#f6f8fa" stroke="#d0d7de"/>"##,
+        WIDTH - LEFT - 20.0
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="10" y="{}">{label}</text><text x="10" y="{}" fill="\#888">{range}</text>"#,
+        top + 14.0,
+        top + 28.0
+    );
+}
+
+fn polyline(svg: &mut String, points: &[(f64, f64)], color: &str, width: f64) {
+    if points.is_empty() {
+        return;
+    }
+    let mut stepped = Vec::with_capacity(points.len() * 2);
+    for window in points.windows(2) {
+        stepped.push(window[0]);
+        stepped.push((window[1].0, window[0].1));
+    }
+    stepped.extend(points.last());
+    let text: Vec<String> = stepped.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
+    let _ =
+        writeln!(svg, r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="{width}"/>"#, text.join(" "));
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
