@@ -246,8 +246,9 @@ impl World {
         self.agenda.schedule(safety_ms, Happening::Liveness);
     }
 
-    /// Runs to the end: completion and final checks, or the first failure.
-    pub fn run(mut self) -> (RunOutcome, Option<Timeline>, Trace) {
+    /// Runs to the end: completion and final checks, or the first failure. A panic inside leaves the world as
+    /// it was at that moment, so `finish` can still report where it happened.
+    fn drive(&mut self) {
         while self.failure.is_none() && !self.stopped {
             let Some((at, happening)) = self.agenda.pop() else {
                 let note = self.stall_report();
@@ -270,6 +271,10 @@ impl World {
         if self.failure.is_none() {
             self.final_checks();
         }
+    }
+
+    /// The outcome, the timeline and the trace of a run that ended (or crashed).
+    fn finish(mut self) -> (RunOutcome, Option<Timeline>, Trace) {
         self.stats.simulated_ms = self.now;
         self.stats.messages_lost = self.network.lost;
         self.stats.lies = self.peers.iter().map(|peer| peer.lies).sum();
@@ -934,27 +939,32 @@ pub fn run(options: &Options) -> RunOutcome {
     run_with(options, false, false).0
 }
 
-/// Runs one world with an optional readable trace and timeline.
+/// Runs one world with an optional readable trace and timeline. A panic becomes a `Crash` failure at the
+/// simulated time it happened, and the trace up to it is kept.
 pub fn run_with(
     options: &Options,
     readable: bool,
     timeline: bool,
 ) -> (RunOutcome, Option<Timeline>, Option<Vec<String>>) {
-    let run =
-        || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| World::new(options, readable, timeline).run()));
-    let result = crate::panics::quietly(run);
-    match result {
-        Ok((outcome, timeline, trace)) => (outcome, timeline, trace.lines),
+    let built = crate::panics::quietly(|| std::panic::catch_unwind(|| World::new(options, readable, timeline)));
+    let mut world = match built {
+        Ok(world) => world,
         Err(payload) => {
-            let message = crate::panics::message(&payload);
-            let failure = Failure { class: FailureClass::Crash, at_ms: 0, what: message };
-            let outcome = RunOutcome {
-                seed: options.seed,
-                failure: Some(failure),
-                trace_hash: String::new(),
-                stats: RunStats::default(),
-            };
-            (outcome, None, None)
+            let what = format!("building the world: {}", crate::panics::message(&payload));
+            let failure = Some(Failure { class: FailureClass::Crash, at_ms: 0, what });
+            return (
+                RunOutcome { seed: options.seed, failure, trace_hash: String::new(), stats: RunStats::default() },
+                None,
+                None,
+            );
         }
+    };
+    let result = crate::panics::quietly(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.drive())));
+    if let Err(payload) = result {
+        let what = crate::panics::message(&payload);
+        world.trace.note(world.now, &format!("CRASH: {what}"));
+        world.failure = Some(Failure { class: FailureClass::Crash, at_ms: world.now, what });
     }
+    let (outcome, timeline, trace) = world.finish();
+    (outcome, timeline, trace.lines)
 }

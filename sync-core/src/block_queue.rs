@@ -48,6 +48,9 @@ pub(crate) struct BlockQueue {
     rejected: VecDeque<Hash>,
     rejected_set: BTreeSet<Hash>,
     cursor: RoundRobin,
+    /// The highest announcement beyond the window seen while a catch-up ran: announced again once it ends, so
+    /// that blocks produced during the catch-up are not forgotten (found by the simulator, seed 646).
+    deferred_ahead: Option<(Block, PeerId)>,
 }
 
 impl BlockQueue {
@@ -60,6 +63,7 @@ impl BlockQueue {
             rejected: VecDeque::new(),
             rejected_set: BTreeSet::new(),
             cursor: RoundRobin::seeded(split_mix(&mut seed.clone())),
+            deferred_ahead: None,
         }
     }
 
@@ -207,7 +211,12 @@ impl SyncEngine {
             if !self.config.ahead_catch_up {
                 self.remove_peer(peer);
                 self.emit(Event::PeerAhead { peer });
-            } else if !self.blocks.catching_up() && self.blocks.fetches.len() < self.config.block_buffer_max as usize {
+            } else if self.blocks.catching_up() {
+                let higher = self.blocks.deferred_ahead.as_ref().is_none_or(|(held, _)| held.number() < block.number());
+                if higher {
+                    self.blocks.deferred_ahead = Some((block, peer));
+                }
+            } else if self.blocks.fetches.len() < self.config.block_buffer_max as usize {
                 let fetch = MissingFetch {
                     target_number: block.number(),
                     propagator: Some(peer),
@@ -312,7 +321,13 @@ impl SyncEngine {
     }
 
     /// Sends missing-block requests for targets that have none, at most `missing_block_requests_in_flight`.
+    /// First, once a catch-up has ended, the announcement held back during it is heard again.
     pub(crate) fn issue_missing_block_requests(&mut self) {
+        if !self.blocks.catching_up() {
+            if let Some((block, peer)) = self.blocks.deferred_ahead.take() {
+                self.on_announce(peer, block);
+            }
+        }
         let targets: Vec<Hash> =
             self.blocks.fetches.iter().filter(|(_, f)| f.request.is_none()).map(|(h, _)| *h).collect();
         for target in targets {

@@ -222,8 +222,11 @@ impl SyncEngine {
             self.penalize(peer, Violation::ChunkOverLimit);
             return self.chunk_attempt_failed(generation);
         }
-        // 4. No progress: empty and not final (H18).
-        if chunk.items.is_empty() && chunk.end.is_some() {
+        // 4. No progress: empty and not final (H18). Ours, also: an end at or before the start, which no honest
+        //    chunk has (its end lies beyond its last item, which is at or after the start). Checked here because
+        //    advancing the cursor to it would move the cursor behind `s` (found by the simulator, seed 659).
+        let end_not_after_start = chunk.end.as_ref().is_some_and(|end| *end <= start);
+        if (chunk.items.is_empty() && chunk.end.is_some()) || end_not_after_start {
             self.penalize(peer, Violation::ChunkNoProgress);
             return self.chunk_attempt_failed(generation);
         }

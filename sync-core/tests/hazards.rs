@@ -541,3 +541,41 @@ fn a_peer_that_timed_out_cools_down() {
     assert_eq!(h.chunk_requests_to(silent), 1, "one timeout, then other peers go first");
     assert_eq!(penalties(&h), 0);
 }
+
+/// A chunk whose end lies at or before its start is a no-progress violation at receipt: it must not move the
+/// cursor behind `s` (S4; found by the simulator, seed 659, a `WrongStart` liar).
+#[test]
+fn a_chunk_ending_before_its_start_is_refused_before_it_moves_the_cursor() {
+    let backwards = chunks(|request, mut chunk| {
+        let Request::Chunk { start_key, .. } = request else { return chunk };
+        chunk.end = Some(start_key.clone()); // items kept: only the end lies
+        chunk
+    });
+    let mut h = Harness::new(config(), 60);
+    let genesis = h.chain.genesis;
+    h.holding = true;
+    h.join(2, genesis, Behavior::Honest);
+    h.join(1, genesis, backwards);
+    h.stop_holding();
+    assert!(h.run_until_complete(60_000));
+    h.assert_synced();
+    let violation = Violation::ChunkNoProgress;
+    assert_eq!(h.count(|e| matches!(e, Event::PeerPenalized { peer: PeerId(1), violation: v } if *v == violation)), 1);
+}
+
+/// A block announced beyond the window while a catch-up runs is heard again when the catch-up ends, so the node
+/// does not stop short of the tip when no further block comes (found by the simulator, seed 646).
+#[test]
+fn an_announcement_during_a_catch_up_is_not_forgotten() {
+    let mut h = Harness::new(Config { chunk_size_max: 10, ..Config::scaled(4) }, 30);
+    let genesis = h.chain.genesis;
+    let blocks = h.chain.extend(genesis, 24);
+    h.holding = true;
+    let peer = h.join(1, blocks[23].hash(), Behavior::Honest);
+    h.input(Input::Announce { peer, block: blocks[19].clone() }); // starts a catch-up towards block 20
+    h.input(Input::Announce { peer, block: blocks[23].clone() }); // arrives while it runs
+    h.stop_holding();
+    assert!(h.run_until_complete(60_000));
+    h.assert_synced();
+    assert_eq!(h.engine.head().hash(), blocks[23].hash(), "the node went on to block 24");
+}
