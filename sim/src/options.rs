@@ -121,7 +121,7 @@ impl Default for Options {
             diff_requests_in_flight: 5,
             request_timeout_ms: 2_000,
             served_chunks_per_window_max: 5_000,
-            deep_check_every: 64,
+            deep_check_every: 512,
         }
     }
 }
@@ -186,7 +186,7 @@ impl Options {
             diff_requests_in_flight: prng.range(1, 5) as u8,
             request_timeout_ms: prng.range(500, 5_000),
             served_chunks_per_window_max: if prng.chance(0.1) { prng.range(5, 50) as u32 } else { 5_000 },
-            deep_check_every: 64,
+            deep_check_every: 512,
         }
     }
 

@@ -250,8 +250,7 @@ impl Producer {
 
     fn existing_key(&mut self, state: &Trie) -> Option<Key> {
         let start = Key::from_bytes(&self.prng.bytes(8)).ok()?;
-        let first_at = |start: &Key| state.chunk(start, 1)?.items.first().map(|(key, _)| key.clone());
-        first_at(&start).or_else(|| first_at(&Key::EMPTY))
+        state.first_key_at_or_after(&start).or_else(|| state.first_key_at_or_after(&Key::EMPTY))
     }
 }
 

@@ -118,8 +118,7 @@ fn block_ops(prng: &mut Prng, keys: &KeySource, head: &Trie, ops_max: u64) -> Ve
 /// An existing account near a random point of key space: the first key at or after it, wrapping around.
 fn existing_key(head: &Trie, prng: &mut Prng) -> Option<Key> {
     let start = Key::from_bytes(&prng.bytes(8)).ok()?;
-    let first_at = |start: &Key| head.chunk(start, 1)?.items.first().map(|(key, _)| key.clone());
-    first_at(&start).or_else(|| first_at(&Key::EMPTY))
+    head.first_key_at_or_after(&start).or_else(|| head.first_key_at_or_after(&Key::EMPTY))
 }
 
 #[cfg(test)]

@@ -233,6 +233,13 @@ impl Trie {
         }
     }
 
+    /// The first value-bearing key at or after `start` in the known part, without building a proof.
+    pub fn first_key_at_or_after(&self, start: &Key) -> Option<Key> {
+        let mut found = Vec::with_capacity(1);
+        collect_items(&self.root, &mut Key::EMPTY.clone(), start, 1, &mut found);
+        found.pop().map(|(key, _)| key)
+    }
+
     /// Every known value-bearing key in order, with its value.
     pub fn items(&self) -> Vec<(Key, Vec<u8>)> {
         let mut items = Vec::with_capacity(self.len);
@@ -446,11 +453,10 @@ fn check_node(trie: &Trie, node: &Arc<Node>, prefix: &mut Key, boundary: &[*cons
     }
     assert_eq!(has_unknown, node.hash == NodeHash::Unknown, "unknown status propagates to the root ({prefix})");
     if let NodeHash::Known(hash) = node.hash {
-        let mut recomputed = Arc::clone(node);
-        Arc::make_mut(&mut recomputed).mark_dirty();
-        let mut scratch = Vec::new();
-        let mut key = prefix.clone();
-        assert_eq!(rehash(&mut recomputed, &mut key, &mut scratch), NodeHash::Known(hash), "stale hash at {prefix}");
+        let mut bytes = Vec::with_capacity(64 + 40 * node.children.len());
+        let slots = node.children.iter().map(|child| (child.suffix.nibbles(), child.link.hash().unwrap_or_default()));
+        node::encode_node(prefix.nibbles(), node.value.as_deref(), slots, &mut bytes);
+        assert_eq!(crate::hash::blake2b_256(&bytes), hash, "stale hash at {prefix}");
     }
 }
 
