@@ -4,6 +4,39 @@ fn main() {
     let seed = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
     let options = match args.next().as_deref() {
         Some("large") => sim::Options { seed, ..sim::Options::large() },
+        Some("tiny") => sim::Options {
+            seed,
+            accounts: 20,
+            honest_peers: 3,
+            blocks: 30,
+            block_time_ms: 500,
+            block_time_jitter_ms: 0,
+            chunk_size_max: 8,
+            ops_per_block_max: 2,
+            fork_chance: 0.0,
+            loss: 0.0,
+            duplication: 0.0,
+            reorder_chance: 0.0,
+            partitions: 0,
+            late_join_ms_max: 0,
+            ..sim::Options::default()
+        },
+        Some("host") => sim::Options {
+            seed,
+            accounts: 400,
+            honest_peers: 3,
+            blocks: 60,
+            block_time_ms: 500,
+            block_time_jitter_ms: 0,
+            chunk_size_max: 25,
+            fork_chance: 0.0,
+            loss: 0.0,
+            duplication: 0.0,
+            reorder_chance: 0.0,
+            partitions: 0,
+            late_join_ms_max: 0,
+            ..sim::Options::default()
+        },
         _ => sim::Options { seed, ..sim::Options::default() },
     };
     let outcome = sim::world::run(&options);
