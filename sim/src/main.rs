@@ -43,17 +43,31 @@ struct OptionArgs {
     /// Overrides one knob: `--set loss=0.1 --set key_shape=clustered` (repeatable; `--list-knobs` shows them).
     #[arg(long = "set", value_name = "KNOB=VALUE")]
     sets: Vec<String>,
-    /// Starts from the default (small) world instead of the swarm draw.
-    #[arg(long)]
-    default_world: bool,
+    /// Which world a seed starts from: its swarm draw, the small world, or the large one.
+    #[arg(long, value_enum, default_value_t = World::Swarm)]
+    world: World,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum World {
+    /// Every knob drawn from the seed.
+    #[default]
+    Swarm,
+    /// 3 honest peers, 2 000 accounts, 100 blocks of 1 s, a mildly lossy network (`Options::default`).
+    Small,
+    /// 20 honest peers, 10⁵ accounts, 2 000 blocks (`Options::large`).
+    Large,
 }
 
 impl OptionArgs {
     fn for_seed(&self, seed: u64) -> Result<Options, String> {
         let mut options = match &self.options {
             Some(path) => load_options(path)?,
-            None if self.default_world => Options::default(),
-            None => Options::swarm(seed),
+            None => match self.world {
+                World::Swarm => Options::swarm(seed),
+                World::Small => Options::default(),
+                World::Large => Options::large(),
+            },
         };
         options.seed = seed;
         for set in &self.sets {
@@ -69,8 +83,8 @@ impl OptionArgs {
         if let Some(path) = &self.options {
             flags.push_str(&format!(" --options {}", path.display()));
         }
-        if self.default_world {
-            flags.push_str(" --default-world");
+        if self.world != World::Swarm {
+            flags.push_str(&format!(" --world {}", format!("{:?}", self.world).to_lowercase()));
         }
         for set in &self.sets {
             flags.push_str(&format!(" --set '{set}'"));
@@ -142,6 +156,9 @@ struct ReplayArgs {
     /// Draws a timeline of the run as an SVG.
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
+    /// Draws only this span of simulated time, in ms (`START:END`, either side may be empty).
+    #[arg(long, value_name = "START:END")]
+    svg_range: Option<String>,
     #[command(flatten)]
     options: OptionArgs,
 }
@@ -276,7 +293,19 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, String> {
         "determinism: {}",
         if deterministic { "same trace hash on a second run" } else { "DIFFERENT trace hash on a second run" }
     );
-    if let (Some(path), Some(timeline)) = (&args.svg, timeline) {
+    if let (Some(path), Some(mut timeline)) = (&args.svg, timeline) {
+        if let Some(range) = &args.svg_range {
+            let (start, end) = range.split_once(':').ok_or("--svg-range takes START:END")?;
+            let parse = |text: &str, default: u64| {
+                if text.is_empty() {
+                    Ok(default)
+                } else {
+                    text.parse::<u64>().map_err(|e| format!("--svg-range: {e}"))
+                }
+            };
+            let end_ms = parse(end, timeline.end_ms)?;
+            timeline = timeline.window(parse(start, 0)?, end_ms);
+        }
         let title = format!(
             "seed {} · {}",
             options.seed,

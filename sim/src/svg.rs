@@ -16,6 +16,8 @@ pub struct Timeline {
     pub marks: Vec<(u64, Mark)>,
     pub liveness_ms: u64,
     pub end_ms: u64,
+    /// The first simulated millisecond drawn (0 unless zoomed with `window`).
+    pub start_ms: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -43,9 +45,30 @@ const PROGRESS: f64 = 120.0;
 const LANE: f64 = 22.0;
 
 impl Timeline {
+    /// Only what happened in `[start_ms, end_ms]`, for a closer look.
+    pub fn window(mut self, start_ms: u64, end_ms: u64) -> Timeline {
+        let end_ms = end_ms.max(start_ms + 1);
+        let inside = |t: u64| t >= start_ms && t <= end_ms;
+        // The last sample before the window, so that lines start at the right level.
+        let before_heads = self.heads.iter().rposition(|(t, _, _)| *t < start_ms);
+        let before_progress = self.progress.iter().rposition(|(t, _)| *t < start_ms);
+        let mut heads: Vec<_> =
+            before_heads.map(|i| self.heads[i]).into_iter().map(|(_, a, b)| (start_ms, a, b)).collect();
+        heads.extend(self.heads.iter().copied().filter(|(t, _, _)| inside(*t)));
+        let mut progress: Vec<_> = before_progress.map(|i| (start_ms, self.progress[i].1)).into_iter().collect();
+        progress.extend(self.progress.iter().copied().filter(|(t, _)| inside(*t)));
+        self.heads = heads;
+        self.progress = progress;
+        self.requests.retain(|r| inside(r.sent) || r.answered.is_some_and(inside));
+        self.marks.retain(|(t, _)| inside(*t));
+        self.start_ms = start_ms;
+        self.end_ms = end_ms;
+        self
+    }
+
     pub fn render(&self, title: &str) -> String {
-        let end = self.end_ms.max(1) as f64;
-        let x = |t: u64| LEFT + (t as f64 / end) * (WIDTH - LEFT - 20.0);
+        let (start, span) = (self.start_ms, self.end_ms.saturating_sub(self.start_ms).max(1) as f64);
+        let x = |t: u64| LEFT + (t.saturating_sub(start) as f64 / span) * (WIDTH - LEFT - 20.0);
         let lanes_top = 60.0 + HEIGHTS + 30.0 + PROGRESS + 30.0;
         let height = lanes_top + LANE * self.peers.len() as f64 + 40.0;
         let mut svg = String::new();
@@ -57,8 +80,8 @@ impl Timeline {
         let _ = writeln!(svg, r#"<text x="10" y="20" font-size="14">{}</text>"#, escape(title));
         let _ = writeln!(
             svg,
-            r##"<text x="10" y="38" fill="#555">time 0 – {} ms · liveness phase from {} ms (dashed)</text>"##,
-            self.end_ms, self.liveness_ms
+            r##"<text x="10" y="38" fill="#555">time {} – {} ms · liveness phase from {} ms (dashed)</text>"##,
+            self.start_ms, self.end_ms, self.liveness_ms
         );
         // Panel 1: heights.
         let top = 60.0;
@@ -80,7 +103,7 @@ impl Timeline {
         // Panel 2: progress.
         let ptop = top + HEIGHTS + 30.0;
         panel(&mut svg, ptop, PROGRESS, "key space known", "0 – 100 %");
-        let mut area: Vec<(f64, f64)> = vec![(x(0), ptop + PROGRESS)];
+        let mut area: Vec<(f64, f64)> = vec![(x(start), ptop + PROGRESS)];
         let mut last = 0.0;
         for &(t, share) in &self.progress {
             area.push((x(t), ptop + PROGRESS - last * PROGRESS));
@@ -174,7 +197,7 @@ impl Timeline {
                 }
             }
         }
-        let live = x(self.liveness_ms);
+        let live = x(self.liveness_ms.clamp(start, self.end_ms));
         let _ = writeln!(
             svg,
             r##"<line x1="{live:.1}" x2="{live:.1}" y1="{top}" y2="{height}" stroke="#555" stroke-dasharray="6,4"/>"##

@@ -66,6 +66,17 @@ fn the_timeline_renders_as_svg() {
 }
 
 #[test]
+fn a_timeline_window_keeps_only_its_span() {
+    let (_, timeline, _) = world::run_with(&Options { seed: 4, ..Options::default() }, false, true);
+    let timeline = timeline.expect("a timeline");
+    let all = timeline.requests.len();
+    let window = timeline.window(0, 2_000);
+    assert!(window.requests.len() < all && !window.requests.is_empty(), "{} of {all}", window.requests.len());
+    assert!(window.heads.iter().all(|(t, _, _)| *t <= 2_000));
+    assert!(window.render("zoomed").contains("time 0 – 2000 ms"));
+}
+
+#[test]
 fn fixtures_round_trip_and_check_outcomes() {
     let options = Options { seed: 12, ..Options::default() };
     let outcome = world::run(&options);
