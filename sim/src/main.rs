@@ -274,7 +274,8 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, String> {
             (fixture.options.clone(), Some(fixture))
         }
     };
-    let (outcome, timeline, lines) = world::run_with(&options, args.trace, args.svg.is_some());
+    let recording = world::Recording { trace: args.trace, timeline: args.svg.is_some(), events: false };
+    let world::Recorded { outcome, timeline, trace: lines, .. } = world::run_with(&options, recording);
     if let Some(lines) = lines {
         for line in lines {
             println!("{line}");

@@ -75,10 +75,32 @@ pub struct Options {
     pub request_timeout_ms: u64,
     /// Responder rate limit on chunks per peer per window (the simulator may lower it, SPEC §3.7).
     pub served_chunks_per_window_max: u32,
+    /// Chunks the node may buffer (0: the default for `bpb`); the per-peer quota follows as a quarter of it.
+    pub buffer_max: u32,
+    /// Blocks the node may buffer (0: the default for `bpb`); pending blocks follow it.
+    pub block_buffer_max: u32,
 
     // ---- checks ----
     /// The known-part oracle (S3) and the full trie check run every this many inputs (and at the end).
     pub deep_check_every: u32,
+
+    // ---- scripted events (named scenarios) ----
+    /// Happenings at chosen heights or times, on top of everything drawn. Empty for swarm worlds.
+    pub script: Vec<Scripted>,
+}
+
+/// One scripted happening of a named scenario.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Scripted {
+    /// When the canonical tip reaches `at_height`, a fork from `depth` blocks below it becomes the main chain.
+    Rebranch { at_height: u32, depth: u32 },
+    /// When the tip reaches `at_height`, a fork of `depth` blocks from `depth` below it appears and loses.
+    AbandonedFork { at_height: u32, depth: u32 },
+    /// At `at_ms`, the links to `peers` (all if empty) are cut for `for_ms`; `one_way` cuts only towards the node.
+    Partition { at_ms: u64, for_ms: u64, peers: Vec<u32>, one_way: bool },
+    /// At `at_ms`, `peers` (all if empty) leave the node for `for_ms`.
+    Leave { at_ms: u64, for_ms: u64, peers: Vec<u32> },
 }
 
 impl Default for Options {
@@ -116,11 +138,14 @@ impl Default for Options {
             partition_ms_max: 5_000,
             asymmetric_chance: 0.3,
             replay_chance: 0.0,
+            script: Vec::new(),
             chunk_size_max: 200,
             chunk_requests_in_flight: 1,
             diff_requests_in_flight: 5,
             request_timeout_ms: 2_000,
             served_chunks_per_window_max: 5_000,
+            buffer_max: 0,
+            block_buffer_max: 0,
             deep_check_every: 512,
         }
     }
@@ -186,7 +211,10 @@ impl Options {
             diff_requests_in_flight: prng.range(1, 5) as u8,
             request_timeout_ms: prng.range(500, 5_000),
             served_chunks_per_window_max: if prng.chance(0.1) { prng.range(5, 50) as u32 } else { 5_000 },
+            buffer_max: if prng.chance(0.15) { prng.range(1, 8) as u32 } else { 0 },
+            block_buffer_max: if prng.chance(0.15) { prng.range(1, 8) as u32 } else { 0 },
             deep_check_every: 512,
+            script: Vec::new(),
         }
     }
 
@@ -198,6 +226,14 @@ impl Options {
         config.diff_requests_in_flight = self.diff_requests_in_flight.max(1);
         config.request_timeout_ms = self.request_timeout_ms.max(1);
         config.served_chunks_per_window_max = self.served_chunks_per_window_max;
+        if self.buffer_max > 0 {
+            config.buffer_max = self.buffer_max;
+            config.chunk_buffer_per_peer_max = (self.buffer_max / 4).max(1);
+        }
+        if self.block_buffer_max > 0 {
+            config.block_buffer_max = self.block_buffer_max;
+            config.pending_blocks_max = self.block_buffer_max.max(config.bpb);
+        }
         config
     }
 

@@ -148,13 +148,18 @@ impl Producer {
         Production { blocks: vec![block], ..Production::default() }
     }
 
-    /// A fork from `depth` blocks below the tip, never reaching below the latest macro block and never
-    /// spanning a macro height. `None` when no such fork fits.
+    /// A drawn fork: a depth up to `fork_depth_max`, a rebranch with `rebranch_chance`.
     fn fork(&mut self, store: &mut ChainStore) -> Option<Production> {
-        let tip_number = store.tip().block.number();
         let depth = self.prng.range(1, u64::from(self.fork_depth_max)) as u32;
-        let ancestor_number = tip_number.checked_sub(depth)?;
         let rebranch = self.prng.chance(self.rebranch_chance);
+        self.fork_with(store, depth, rebranch)
+    }
+
+    /// A fork from `depth` blocks below the tip that becomes the main chain (`rebranch`) or loses, never
+    /// reaching below the latest macro block and never spanning a macro height. `None` when it does not fit.
+    pub fn fork_with(&mut self, store: &mut ChainStore, depth: u32, rebranch: bool) -> Option<Production> {
+        let tip_number = store.tip().block.number();
+        let ancestor_number = tip_number.checked_sub(depth)?;
         let length = if rebranch { depth + 1 } else { depth };
         let latest_macro = store.latest_macro();
         let next_macro = latest_macro + store.bpb;

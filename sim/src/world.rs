@@ -6,7 +6,7 @@
 use crate::agenda::Agenda;
 use crate::byzantine::ByzantineClass;
 use crate::network::{Direction, Network};
-use crate::options::Options;
+use crate::options::{Options, Scripted};
 use crate::outcome::{Failure, FailureClass, RunOutcome, RunStats};
 use crate::peer::{Answer, PeerKind, SimPeer};
 use crate::prng::{Prng, Stream};
@@ -126,6 +126,10 @@ pub struct World {
     nodes: Vec<SimNode>,
     pub trace: Trace,
     pub timeline: Option<Timeline>,
+    /// Node 0's events with the simulated time and the chunk-buffer size after the input, when recorded.
+    events: Option<Vec<(u64, Event, u32)>>,
+    /// Scripted chain events already done.
+    scripted_done: Vec<bool>,
     request_marks: BTreeMap<u64, usize>,
     stats: RunStats,
     failure: Option<Failure>,
@@ -142,7 +146,8 @@ impl std::fmt::Debug for World {
 }
 
 impl World {
-    pub fn new(options: &Options, readable_trace: bool, timeline: bool) -> World {
+    pub fn new(options: &Options, recording: Recording) -> World {
+        let (readable_trace, timeline) = (recording.trace, recording.timeline);
         let config = options.engine_config();
         let (mut producer, mut store) = Producer::new(options);
         let genesis = store.tip().block.clone();
@@ -200,6 +205,8 @@ impl World {
             nodes: vec![node],
             trace: Trace::new(readable_trace),
             timeline,
+            events: recording.events.then(Vec::new),
+            scripted_done: vec![false; options.script.len()],
             request_marks: BTreeMap::new(),
             stats: RunStats::default(),
             failure: None,
@@ -243,7 +250,51 @@ impl World {
             let to_node = self.faults.chance(0.5);
             self.agenda.schedule(start, Happening::Partition { peers, both, to_node, until });
         }
+        for scripted in self.options.script.clone() {
+            let all = |peers: &Vec<u32>, count: usize| {
+                if peers.is_empty() {
+                    (0..count as u32).collect()
+                } else {
+                    peers.clone()
+                }
+            };
+            match scripted {
+                Scripted::Partition { at_ms, for_ms, peers, one_way } => {
+                    let peers = all(&peers, self.peers.len());
+                    self.agenda.schedule(
+                        at_ms,
+                        Happening::Partition { peers, both: !one_way, to_node: true, until: at_ms + for_ms },
+                    );
+                }
+                Scripted::Leave { at_ms, for_ms, peers } => {
+                    for peer in all(&peers, self.peers.len()) {
+                        self.agenda.schedule(at_ms, Happening::Leave { peer, until: at_ms + for_ms });
+                    }
+                }
+                Scripted::Rebranch { .. } | Scripted::AbandonedFork { .. } => {}
+            }
+        }
         self.agenda.schedule(safety_ms, Happening::Liveness);
+    }
+
+    /// A scripted fork due at the current tip height (safety phase only: forking ends with it, L1).
+    fn scripted_fork(&mut self) -> Option<crate::producer::Production> {
+        let tip = self.store.tip().block.number();
+        let due = self.options.script.iter().enumerate().position(|(index, scripted)| {
+            !self.scripted_done[index]
+                && matches!(scripted, Scripted::Rebranch { at_height, .. } | Scripted::AbandonedFork { at_height, .. } if *at_height <= tip)
+        })?;
+        self.scripted_done[due] = true;
+        let (depth, rebranch) = match self.options.script[due] {
+            Scripted::Rebranch { depth, .. } => (depth, true),
+            Scripted::AbandonedFork { depth, .. } => (depth, false),
+            _ => return None,
+        };
+        let production = self.producer.fork_with(&mut self.store, depth, rebranch);
+        if production.is_none() {
+            self.trace.note(self.now, &format!("scripted fork of depth {depth} at {tip} does not fit (macro block)"));
+        }
+        production
     }
 
     /// Runs to the end: completion and final checks, or the first failure. A panic inside leaves the world as
@@ -273,8 +324,8 @@ impl World {
         }
     }
 
-    /// The outcome, the timeline and the trace of a run that ended (or crashed).
-    fn finish(mut self) -> (RunOutcome, Option<Timeline>, Trace) {
+    /// What a run leaves behind.
+    fn finish(mut self) -> Recorded {
         self.stats.simulated_ms = self.now;
         self.stats.messages_lost = self.network.lost;
         self.stats.lies = self.peers.iter().map(|peer| peer.lies).sum();
@@ -291,7 +342,7 @@ impl World {
         if let Some(timeline) = &mut self.timeline {
             timeline.end_ms = self.now;
         }
-        (outcome, self.timeline, self.trace)
+        Recorded { outcome, timeline: self.timeline, trace: self.trace.lines, events: self.events.unwrap_or_default() }
     }
 
     fn fail(&mut self, class: FailureClass, what: String) {
@@ -346,7 +397,11 @@ impl World {
         if !self.producing {
             return;
         }
-        let production = self.producer.step(&mut self.store, !self.liveness);
+        let scripted = if self.liveness { None } else { self.scripted_fork() };
+        let production = match scripted {
+            Some(production) => production,
+            None => self.producer.step(&mut self.store, !self.liveness),
+        };
         self.stats.blocks_produced += production.blocks.len() as u64;
         let tip = self.store.tip().block.number();
         let text = match production.rebranch {
@@ -681,6 +736,9 @@ impl World {
                 Output::SendResponse { .. } => {}
                 Output::Event(event) => {
                     self.check_event(node, from, &event, head_before, tagged_number);
+                    if let (0, Some(events)) = (node, &mut self.events) {
+                        events.push((self.now, event.clone(), self.nodes[0].engine.chunk_buffer_size()));
+                    }
                     if let Event::PeerEvicted { peer } = event {
                         evicted.extend(self.peer_index(peer));
                     }
@@ -938,29 +996,44 @@ pub fn progress(missing: Option<&Key>) -> f64 {
     missing.nibbles().iter().take(12).rev().fold(0.0, |acc, &nibble| (acc + f64::from(nibble)) / 16.0)
 }
 
-/// Runs one world, catching panics as `Crash` failures.
-pub fn run(options: &Options) -> RunOutcome {
-    run_with(options, false, false).0
+/// What a run records besides its outcome (each costs time).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recording {
+    /// The readable trace (`replay --trace`).
+    pub trace: bool,
+    /// The timeline (`replay --svg`).
+    pub timeline: bool,
+    /// Node 0's events with their times (named scenarios, golden traces).
+    pub events: bool,
 }
 
-/// Runs one world with an optional readable trace and timeline. A panic becomes a `Crash` failure at the
-/// simulated time it happened, and the trace up to it is kept.
-pub fn run_with(
-    options: &Options,
-    readable: bool,
-    timeline: bool,
-) -> (RunOutcome, Option<Timeline>, Option<Vec<String>>) {
-    let built = crate::panics::quietly(|| std::panic::catch_unwind(|| World::new(options, readable, timeline)));
+/// A finished run and what it recorded.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub outcome: RunOutcome,
+    pub timeline: Option<Timeline>,
+    pub trace: Option<Vec<String>>,
+    /// `(simulated ms, event, chunk-buffer size after the input)`, when recorded.
+    pub events: Vec<(u64, Event, u32)>,
+}
+
+/// Runs one world, catching panics as `Crash` failures.
+pub fn run(options: &Options) -> RunOutcome {
+    run_with(options, Recording::default()).outcome
+}
+
+/// Runs one world, recording what `recording` asks for. A panic becomes a `Crash` failure at the simulated
+/// time it happened, and what was recorded up to it is kept.
+pub fn run_with(options: &Options, recording: Recording) -> Recorded {
+    let built = crate::panics::quietly(|| std::panic::catch_unwind(|| World::new(options, recording)));
     let mut world = match built {
         Ok(world) => world,
         Err(payload) => {
             let what = format!("building the world: {}", crate::panics::message(&payload));
             let failure = Some(Failure { class: FailureClass::Crash, at_ms: 0, what });
-            return (
-                RunOutcome { seed: options.seed, failure, trace_hash: String::new(), stats: RunStats::default() },
-                None,
-                None,
-            );
+            let outcome =
+                RunOutcome { seed: options.seed, failure, trace_hash: String::new(), stats: RunStats::default() };
+            return Recorded { outcome, timeline: None, trace: None, events: Vec::new() };
         }
     };
     let result = crate::panics::quietly(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.drive())));
@@ -969,6 +1042,5 @@ pub fn run_with(
         world.trace.note(world.now, &format!("CRASH: {what}"));
         world.failure = Some(Failure { class: FailureClass::Crash, at_ms: world.now, what });
     }
-    let (outcome, timeline, trace) = world.finish();
-    (outcome, timeline, trace.lines)
+    world.finish()
 }

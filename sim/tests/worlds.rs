@@ -43,7 +43,8 @@ fn the_default_world_syncs_under_faults() {
 #[test]
 fn the_readable_trace_tells_the_run() {
     let options = Options { seed: 1, blocks: 5, ..Options::default() };
-    let (outcome, _, trace) = world::run_with(&options, true, false);
+    let world::Recorded { outcome, trace, .. } =
+        world::run_with(&options, world::Recording { trace: true, ..Default::default() });
     assert!(outcome.passed(), "{:?}", outcome.failure);
     let trace = trace.expect("a readable trace");
     let position = |needle: &str| trace.iter().position(|line| line.contains(needle));
@@ -57,7 +58,10 @@ fn the_readable_trace_tells_the_run() {
 
 #[test]
 fn the_timeline_renders_as_svg() {
-    let (outcome, timeline, _) = world::run_with(&Options { seed: 4, ..Options::default() }, false, true);
+    let world::Recorded { outcome, timeline, .. } = world::run_with(
+        &Options { seed: 4, ..Options::default() },
+        world::Recording { timeline: true, ..Default::default() },
+    );
     assert!(outcome.passed());
     let svg = timeline.expect("a timeline").render("seed 4");
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
@@ -67,7 +71,10 @@ fn the_timeline_renders_as_svg() {
 
 #[test]
 fn a_timeline_window_keeps_only_its_span() {
-    let (_, timeline, _) = world::run_with(&Options { seed: 4, ..Options::default() }, false, true);
+    let world::Recorded { timeline, .. } = world::run_with(
+        &Options { seed: 4, ..Options::default() },
+        world::Recording { timeline: true, ..Default::default() },
+    );
     let timeline = timeline.expect("a timeline");
     let all = timeline.requests.len();
     let window = timeline.window(0, 2_000);

@@ -1,0 +1,86 @@
+//! Liars next to honest peers (SPEC §7.4, S10): provable lies evict the liar, unprovable ones cost time only;
+//! the download completes and no honest peer is ever penalised (the simulator fails the run otherwise).
+
+mod common;
+
+use common::golden;
+use scenarios::{ByzantineClass, Kind, Scenario};
+use sync_core::{Event, Violation};
+
+/// A peer sending bad proofs next to honest peers is penalised and evicted; the download completes.
+#[test]
+fn bad_proofs_next_to_honest_peers() {
+    let run = Scenario::new("bad_proofs_next_to_honest_peers").byzantine(ByzantineClass::WrongProof, 1).run();
+    run.expect_synced();
+    run.expect_evicted(Kind::Byzantine(ByzantineClass::WrongProof));
+    run.expect_event("a rejected chunk", |e| {
+        matches!(e, Event::PeerPenalized { violation: Violation::ChunkRejected, .. })
+    });
+    golden(&run);
+}
+
+/// A peer lying about its head (forged blocks far ahead) is penalised at the first lie and evicted.
+#[test]
+fn a_peer_lying_about_its_head() {
+    let run = Scenario::new("a_peer_lying_about_its_head").byzantine(ByzantineClass::LyingHead, 1).run();
+    run.expect_synced();
+    run.expect_evicted(Kind::Byzantine(ByzantineClass::LyingHead));
+    run.expect_event("an invalid block", |e| {
+        matches!(e, Event::PeerPenalized { violation: Violation::InvalidBlock(_), .. })
+    });
+    golden(&run);
+}
+
+/// A diff nobody serves for a while (H10): a peer announces a private fork block that no honest peer ever saw.
+/// Only that block waits; the main chain moves on; after `diff_rounds_max` rounds it is given up, unpunished.
+#[test]
+fn a_diff_that_no_peer_serves() {
+    let run = Scenario::new("a_diff_that_no_peer_serves")
+        .byzantine(ByzantineClass::AbandonedFork, 1)
+        .blocks(120)
+        .accounts(3_000)
+        .chunk_size(4) // a download longer than six diff rounds (about 31 s of backoff)
+        .run();
+    run.expect_synced();
+    run.expect_event("a diff given up", |e| matches!(e, Event::DiffUnavailable { .. }));
+    run.expect_no_event("a penalty", |e| matches!(e, Event::PeerPenalized { .. }));
+    golden(&run);
+}
+
+/// Duplicated and replayed responses: the network duplicates 20 % of messages and replays 5 % of answers much
+/// later, and a peer resends old answers on its own. All are dropped silently: never a penalty, and the
+/// result is exact.
+#[test]
+fn duplicated_and_replayed_responses() {
+    let run = Scenario::new("duplicated_and_replayed_responses")
+        .byzantine(ByzantineClass::ReplayAnswers, 1)
+        .with(|o| {
+            o.duplication = 0.2;
+            o.replay_chance = 0.05;
+        })
+        .run();
+    run.expect_synced();
+    run.expect_no_event("a penalty", |e| matches!(e, Event::PeerPenalized { .. }));
+    golden(&run);
+}
+
+/// Every byzantine class at once next to two honest peers: each provable liar is evicted, the node completes.
+#[test]
+fn one_of_every_liar() {
+    let classes = ByzantineClass::ALL;
+    let mut scenario = Scenario::new("one_of_every_liar").honest_peers(2).blocks(60);
+    for class in classes {
+        scenario = scenario.byzantine(class, 1);
+    }
+    let run = scenario.run();
+    run.expect_synced();
+    for class in [
+        ByzantineClass::WrongProof,
+        ByzantineClass::ZeroProgress,
+        ByzantineClass::Oversized,
+        ByzantineClass::InvalidSeal,
+    ] {
+        run.expect_evicted(Kind::Byzantine(class));
+    }
+    golden(&run);
+}
