@@ -42,9 +42,6 @@ fn tiny_buffers() {
     run.expect_synced();
     let peak = run.events.iter().map(|(_, _, size)| *size).max().unwrap_or(0);
     run.expect(peak <= 1, &format!("never more than one buffered chunk; peak {peak}"));
-    run.expect(
-        run.count(|e| matches!(e, Event::AcceptedChunks { .. })) >= 50,
-        &format!("20-item chunks of 1 000 accounts"),
-    );
+    run.expect(run.count(|e| matches!(e, Event::AcceptedChunks { .. })) >= 50, "20-item chunks of 1 000 accounts");
     golden(&run);
 }

@@ -26,10 +26,7 @@ fn rebranch_of_depth_one_during_chunk_download() {
     );
     let rebranch_at = run.events.iter().find(|(_, e, _)| matches!(e, Event::Rebranched { .. })).map(|(t, _, _)| *t);
     let completed = run.outcome.stats.completed_ms.unwrap_or(0);
-    run.expect(
-        rebranch_at.is_some_and(|t| t < completed),
-        &format!("the rebranch came before completion: during the download"),
-    );
+    run.expect(rebranch_at.is_some_and(|t| t < completed), "the rebranch came before completion: during the download");
     golden(&run);
 }
 
@@ -53,7 +50,7 @@ fn deep_rebranch_reverts_committed_chunks() {
         .filter_map(|(_, e, _)| if let Event::StateProgress { missing, .. } = e { Some(missing.clone()) } else { None })
         .collect();
     let went_back = progress.windows(2).any(|w| matches!((&w[0], &w[1]), (Some(a), Some(b)) if b < a));
-    run.expect(went_back, &format!("the revert moved the missing start back"));
+    run.expect(went_back, "the revert moved the missing start back");
     golden(&run);
 }
 
@@ -101,7 +98,7 @@ fn macro_block_prunes_buffered_chunks() {
         .run();
     run.expect_synced();
     let buffered_at_some_point = run.events.iter().any(|(_, _, size)| *size > 0);
-    run.expect(buffered_at_some_point, &format!("chunks waited in the buffer for their blocks"));
+    run.expect(buffered_at_some_point, "chunks waited in the buffer for their blocks");
     // The buffer shrank exactly when a macro block became the head: its chunks at or below it were pruned.
     let pruned_at_macro = run.events.windows(2).any(|pair| {
         let ((_, _, before), (_, event, after)) = (&pair[0], &pair[1]);
