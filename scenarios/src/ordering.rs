@@ -11,6 +11,9 @@ use std::sync::Arc;
 use sync_core::wire::Request;
 use sync_core::{Config, Input, Millis, Output, PeerId, SyncEngine, Trie};
 
+/// The block interval of the fair phase.
+const FAIR_BLOCK_MS: u64 = 1_000;
+
 /// One scheduling decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -179,16 +182,24 @@ impl OrderingWorld {
         }
     }
 
-    /// Delivers everything in order and fires timers until the node is complete at the tip (bounded).
+    /// Delivers everything in order and fires timers until the node is complete at the tip (bounded). The chain
+    /// stays alive meanwhile, a block per simulated second, as L1 assumes ("blocks may still be produced"): a
+    /// node left on the losing side of a tie can only move when a next block breaks it (found by this fuzzer:
+    /// with production stopped, such a node wasted every chunk for ever).
     fn fair_phase(&mut self) {
-        let tip = self.store.tip().block.hash();
+        let mut next_block_at = self.now + FAIR_BLOCK_MS;
         for _ in 0..20_000 {
+            let tip = self.store.tip().block.hash();
             if self.engine.is_complete() && self.engine.head().hash() == tip && self.in_flight.is_empty() {
                 return;
             }
+            if self.now >= next_block_at {
+                next_block_at = self.now + FAIR_BLOCK_MS;
+                self.step(&Step::Block);
+            }
             if self.in_flight.is_empty() {
                 let next = self.engine.poll_timeout().map_or(self.now + 100, |(at, _)| at.0.max(self.now + 1));
-                self.now = next;
+                self.now = next.min(next_block_at);
                 self.node_input(Input::Timeout);
             } else {
                 let message = self.in_flight.remove(0);
