@@ -73,7 +73,8 @@ fn reordering_and_forks_cause_resets_yet_converge() {
             _ => Step::Advance(600),
         })
         .collect();
-    let params = OrderingParams { seed: 7, accounts: 250, chunk_size: 9, servers: 3, chunk_requests_in_flight: 2, steps };
+    let params =
+        OrderingParams { seed: 7, accounts: 250, chunk_size: 9, servers: 3, chunk_requests_in_flight: 2, steps };
     let outcome = run(&params);
     assert!(outcome.converged(), "{outcome:?}");
     assert!(outcome.resets > 0, "the steps disturbed the download: {outcome:?}");

@@ -8,7 +8,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use sim::fixture::Fixture;
+use sim::fixture::{Expect, Fixture};
 use sim::outcome::{Failure, FailureClass, RunOutcome};
 use sim::{world, Options};
 use std::collections::BTreeMap;
@@ -159,6 +159,16 @@ struct ReplayArgs {
     /// Draws only this span of simulated time, in ms (`START:END`, either side may be empty).
     #[arg(long, value_name = "START:END")]
     svg_range: Option<String>,
+    /// Records the run as a fixture: for a seed, a new file in `--fixtures`; for a fixture file, its trace hash
+    /// and expectation are rewritten to what the run does now (after reviewing an intended behaviour change).
+    #[arg(long)]
+    record: bool,
+    /// With `--record` of a seed: the one-line description of the fixture.
+    #[arg(long)]
+    description: Option<String>,
+    /// Where `--record` of a seed writes.
+    #[arg(long, default_value = "fixtures/seeds")]
+    fixtures: PathBuf,
     #[command(flatten)]
     options: OptionArgs,
 }
@@ -314,6 +324,31 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, String> {
         );
         std::fs::write(path, timeline.render(&title)).map_err(|e| format!("{}: {e}", path.display()))?;
         println!("timeline: {}", path.display());
+    }
+    if args.record {
+        let path = match &fixture {
+            Some(recorded) => {
+                let mut updated = recorded.clone();
+                updated.trace_hash = outcome.trace_hash.clone();
+                updated.expect = if outcome.failure.is_some() { Expect::Fail } else { Expect::Pass };
+                if outcome.failure.is_some() {
+                    updated.failure = outcome.failure.clone();
+                }
+                let path = PathBuf::from(&args.target);
+                let json = serde_json::to_string_pretty(&updated).map_err(|e| e.to_string())?;
+                std::fs::write(&path, json + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+                path
+            }
+            None => {
+                let mut recorded = Fixture::from_outcome(&options, &outcome);
+                if let Some(description) = &args.description {
+                    recorded.description = description.clone();
+                }
+                recorded.save(&args.fixtures).map_err(|e| e.to_string())?
+            }
+        };
+        println!("recorded: {}", path.display());
+        return Ok(ExitCode::SUCCESS);
     }
     let fixture_ok = match &fixture {
         Some(fixture) => match fixture.check(&outcome) {
