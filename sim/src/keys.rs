@@ -8,7 +8,8 @@ use sync_core::Key;
 /// Nibbles in a simulated account key (a 20-byte address).
 pub const ACCOUNT_KEY_NIBBLES: usize = 40;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum KeyShape {
     /// 40 uniformly random nibbles.

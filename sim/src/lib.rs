@@ -21,6 +21,7 @@ pub mod prng;
 pub mod producer;
 pub mod summary;
 pub mod svg;
+pub mod sweep;
 pub mod trace;
 pub mod trie_job;
 pub mod world;

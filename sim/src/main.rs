@@ -30,6 +30,10 @@ enum Command {
     Explore(ExploreArgs),
     /// Runs one world again: a seed (with the same option overrides) or a fixture file.
     Replay(ReplayArgs),
+    /// Combines the JSON lines of `explore --shard` runs into one summary (the same as one machine's).
+    Merge(MergeArgs),
+    /// Runs a sweep and prints its table: byzantine classes, efficiency at fork rates, sensitivity.
+    Sweep(SweepArgs),
     /// Downloads random states through the trie API alone (no engine, no network).
     Trie(TrieArgs),
 }
@@ -126,6 +130,12 @@ struct ExploreArgs {
     /// Lists the knob names `--set` takes and exits.
     #[arg(long)]
     list_knobs: bool,
+    /// Runs only the seeds of shard `I` of `N` (`I/N`, 0-based): seed offsets `≡ I (mod N)`.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Writes one JSON line per run (outcome and replay command) to this file, for `merge`.
+    #[arg(long, value_name = "FILE")]
+    jsonl: Option<PathBuf>,
     #[command(flatten)]
     options: OptionArgs,
 }
@@ -141,6 +151,8 @@ impl Default for ExploreArgs {
             fixtures: PathBuf::from("fixtures/seeds"),
             quiet: false,
             list_knobs: false,
+            shard: None,
+            jsonl: None,
             options: OptionArgs::default(),
         }
     }
@@ -174,6 +186,193 @@ struct ReplayArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+struct SweepArgs {
+    #[arg(value_enum)]
+    kind: SweepKind,
+    /// Seeds per cell.
+    #[arg(long, default_value_t = 100)]
+    seeds: u64,
+    #[arg(long, default_value_t = 0)]
+    seed_start: u64,
+    /// Peers in the byzantine sweep (liars k ∈ {1, n/2, n−1}).
+    #[arg(long, default_value_t = 6)]
+    peers: u32,
+    #[arg(long)]
+    jobs: Option<usize>,
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum SweepKind {
+    /// Every byzantine class × k liars of n peers, against the same seeds without liars.
+    Byzantine,
+    /// Bytes, waste and completion against the lower bound at fork rates 0 %, 10 %, 30 %.
+    Efficiency,
+    /// Chunk size × chunk requests in flight against completion time (10 % forks).
+    Sensitivity,
+}
+
+/// The worlds of a sweep, each with the label of its group.
+type Worlds = Vec<(String, Options)>;
+/// Turns a sweep's outcomes, grouped by label, into its table and whether it passed.
+type Table = Box<dyn Fn(&BTreeMap<String, Vec<RunOutcome>>) -> (String, bool)>;
+
+#[allow(clippy::disallowed_methods)] // the CLI times the sweep
+fn sweep(args: &SweepArgs) -> Result<ExitCode, String> {
+    use sim::sweep::*;
+    let jobs = jobs(args.jobs);
+    let started = std::time::Instant::now();
+    let seeds: Vec<u64> = (args.seed_start..args.seed_start + args.seeds).collect();
+    // Every sweep is a list of (label, options) worlds; run them all on all cores, then group.
+    let (worlds, table): (Worlds, Table) = match args.kind {
+        SweepKind::Byzantine => {
+            let cells = byzantine_cells(args.peers.max(2));
+            let mut worlds = Vec::new();
+            for cell in &cells {
+                for &seed in &seeds {
+                    worlds.push((format!("run {:?} {}", cell.class, cell.liars), cell.options(seed)));
+                    worlds.push((format!("ref {:?} {}", cell.class, cell.liars), cell.reference(seed)));
+                }
+            }
+            let table = move |groups: &BTreeMap<String, Vec<RunOutcome>>| {
+                let rows: Vec<(ByzantineCell, ByzantineRow)> = cells
+                    .iter()
+                    .map(|cell| {
+                        let key = |kind: &str| format!("{kind} {:?} {}", cell.class, cell.liars);
+                        let empty = Vec::new();
+                        let runs = groups.get(&key("run")).unwrap_or(&empty);
+                        let references = groups.get(&key("ref")).unwrap_or(&empty);
+                        (*cell, byzantine_row(runs, references))
+                    })
+                    .collect();
+                let ok =
+                    rows.iter().all(|(_, row)| row.crashes + row.safety + row.liveness == 0 && row.honest_evicted == 0);
+                (render_byzantine(&rows), ok)
+            };
+            (worlds, Box::new(table))
+        }
+        SweepKind::Efficiency => {
+            let rates = [("0 %", 0.0), ("10 %", 0.1), ("30 %", 0.3)];
+            let worlds = rates
+                .iter()
+                .flat_map(|(name, rate)| {
+                    seeds.iter().map(move |&seed| (name.to_string(), efficiency_options(seed, *rate)))
+                })
+                .collect();
+            let table = move |groups: &BTreeMap<String, Vec<RunOutcome>>| {
+                let rows: Vec<(String, EfficiencyRow)> = rates
+                    .iter()
+                    .map(|(name, _)| {
+                        (name.to_string(), efficiency_row(groups.get(*name).map_or(&[][..], Vec::as_slice)))
+                    })
+                    .collect();
+                let ok = rows.iter().all(|(_, row)| row.failed == 0);
+                (render_efficiency("fork rate", &rows), ok)
+            };
+            (worlds, Box::new(table))
+        }
+        SweepKind::Sensitivity => {
+            let mut labels = Vec::new();
+            let mut worlds = Vec::new();
+            for chunk in [16u32, 64, 256, 1_000] {
+                for in_flight in [1u8, 2, 3] {
+                    let label = format!("chunk {chunk:>4}, {in_flight} in flight");
+                    labels.push(label.clone());
+                    worlds
+                        .extend(seeds.iter().map(|&seed| (label.clone(), sensitivity_options(seed, chunk, in_flight))));
+                }
+            }
+            let table = move |groups: &BTreeMap<String, Vec<RunOutcome>>| {
+                let rows: Vec<(String, EfficiencyRow)> = labels
+                    .iter()
+                    .map(|label| (label.clone(), efficiency_row(groups.get(label).map_or(&[][..], Vec::as_slice))))
+                    .collect();
+                let ok = rows.iter().all(|(_, row)| row.failed == 0);
+                (render_efficiency("chunk size, requests in flight", &rows), ok)
+            };
+            (worlds, Box::new(table))
+        }
+    };
+    let progress = progress_bar(worlds.len() as u64, args.quiet);
+    let outcomes = run_seeds(worlds.len() as u64, jobs, &progress, |index| world::run(&worlds[index as usize].1));
+    progress.finish_and_clear();
+    let mut groups: BTreeMap<String, Vec<RunOutcome>> = BTreeMap::new();
+    for ((label, options), outcome) in worlds.iter().zip(outcomes) {
+        if let Some(failure) = &outcome.failure {
+            let dir = PathBuf::from("target/sweep-failures");
+            let path =
+                dir.join(format!("{}-{}.json", label.replace(|c: char| !c.is_ascii_alphanumeric(), "_"), outcome.seed));
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::write(&path, options.to_json()))
+                .map_err(|e| e.to_string())?;
+            println!("FAIL {} seed {} ({label}): {}", failure.class, outcome.seed, failure.what);
+            println!("  replay: cargo run --release -p sim -- replay {} --options {}", outcome.seed, path.display());
+        }
+        groups.entry(label.clone()).or_default().push(outcome);
+    }
+    let (text, ok) = table(&groups);
+    print!("{text}");
+    println!("{} runs in {:.1} s on {jobs} threads", worlds.len(), started.elapsed().as_secs_f64());
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+#[derive(Args, Debug, Clone)]
+struct MergeArgs {
+    /// JSON-lines files written by `explore --jsonl`.
+    files: Vec<PathBuf>,
+}
+
+/// One line of `explore --jsonl`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RunLine {
+    outcome: RunOutcome,
+    replay: String,
+}
+
+/// The seeds of one shard: offsets `i, i + n, i + 2n, …` below `seeds`.
+fn shard_seeds(args: &ExploreArgs) -> Result<Vec<u64>, String> {
+    let (index, count) = match &args.shard {
+        None => (0, 1),
+        Some(text) => {
+            let (i, n) = text.split_once('/').ok_or("--shard takes I/N")?;
+            let (i, n): (u64, u64) =
+                (i.parse().map_err(|e| format!("--shard: {e}"))?, n.parse().map_err(|e| format!("--shard: {e}"))?);
+            if n == 0 || i >= n {
+                return Err(format!("--shard {text}: need 0 <= I < N"));
+            }
+            (i, n)
+        }
+    };
+    Ok((0..args.seeds).filter(|offset| offset % count == index).map(|offset| args.seed_start + offset).collect())
+}
+
+fn merge(args: &MergeArgs) -> Result<ExitCode, String> {
+    let mut lines: Vec<RunLine> = Vec::new();
+    for path in &args.files {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        for (number, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            lines.push(serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), number + 1))?);
+        }
+    }
+    lines.sort_by_key(|line| line.outcome.seed);
+    lines.dedup_by_key(|line| line.outcome.seed);
+    for line in lines.iter().filter(|line| line.outcome.failure.is_some()) {
+        print_failure(&line.outcome, &line.replay);
+    }
+    let outcomes: Vec<RunOutcome> = lines.into_iter().map(|line| line.outcome).collect();
+    print!("{}", sim::summary::render(&outcomes, 0.0, 0));
+    Ok(if outcomes.iter().all(RunOutcome::passed) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn print_failure(outcome: &RunOutcome, replay: &str) {
+    if let Some(failure) = &outcome.failure {
+        println!("FAIL {} seed {} at {} ms: {}", failure.class, outcome.seed, failure.at_ms, failure.what);
+        println!("  replay: {replay}");
+    }
+}
+
+#[derive(Args, Debug, Clone)]
 struct TrieArgs {
     #[arg(long, default_value_t = 500)]
     seeds: u64,
@@ -186,6 +385,8 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Explore(ExploreArgs::default())) {
         Command::Explore(args) => explore(&args),
         Command::Replay(args) => replay(&args),
+        Command::Merge(args) => merge(&args),
+        Command::Sweep(args) => sweep(&args),
         Command::Trie(args) => trie(&args),
     };
     match result {
@@ -244,11 +445,12 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
     args.options.for_seed(args.seed_start)?; // fail early on bad overrides
+    let seeds = shard_seeds(args)?;
     let jobs = jobs(args.jobs);
-    let progress = progress_bar(args.seeds, args.quiet);
+    let progress = progress_bar(seeds.len() as u64, args.quiet);
     let started = std::time::Instant::now();
-    let outcomes: Vec<(Options, RunOutcome)> = run_seeds(args.seeds, jobs, &progress, |index| {
-        let seed = args.seed_start + index;
+    let outcomes: Vec<(Options, RunOutcome)> = run_seeds(seeds.len() as u64, jobs, &progress, |index| {
+        let seed = seeds[index as usize];
         let options = args.options.for_seed(seed).expect("checked above");
         let mut outcome = world::run(&options);
         if args.check_determinism && outcome.failure.is_none() {
@@ -263,10 +465,18 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, String> {
     progress.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
     let failures: Vec<&(Options, RunOutcome)> = outcomes.iter().filter(|(_, o)| o.failure.is_some()).collect();
+    let replay_line = |seed: u64| format!("cargo run --release -p sim -- replay {seed}{}", args.options.replay_flags());
+    if let Some(path) = &args.jsonl {
+        let mut text = String::new();
+        for (_, outcome) in &outcomes {
+            let line = RunLine { outcome: outcome.clone(), replay: replay_line(outcome.seed) };
+            text.push_str(&serde_json::to_string(&line).map_err(|e| e.to_string())?);
+            text.push('\n');
+        }
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     for (options, outcome) in &failures {
-        let failure = outcome.failure.as_ref().expect("filtered");
-        println!("FAIL {} seed {} at {} ms: {}", failure.class, outcome.seed, failure.at_ms, failure.what);
-        println!("  replay: cargo run --release -p sim -- replay {}{}", outcome.seed, args.options.replay_flags());
+        print_failure(outcome, &replay_line(outcome.seed));
         if args.save {
             let path = Fixture::from_outcome(options, outcome).save(&args.fixtures).map_err(|e| e.to_string())?;
             println!("  saved: {}", path.display());

@@ -232,7 +232,7 @@ impl Options {
         }
         if self.block_buffer_max > 0 {
             config.block_buffer_max = self.block_buffer_max;
-            config.pending_blocks_max = self.block_buffer_max.max(config.bpb);
+            config.pending_blocks_max = self.block_buffer_max.max(2 * config.bpb);
         }
         config
     }

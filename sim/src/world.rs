@@ -453,7 +453,9 @@ impl World {
         if !self.liveness {
             return self.options.block_time_ms;
         }
-        let diff_limit = 2 * self.diff_round_trip_ms() / u64::from(self.config.diff_requests_in_flight.max(1));
+        let parallel =
+            u64::from(self.config.diff_requests_in_flight.max(1)).min(u64::from(self.config.pending_blocks_max.max(1)));
+        let diff_limit = 2 * self.diff_round_trip_ms() / parallel;
         let items_per_second = self.download_items_per_second();
         let growth_limit = (2.0 * f64::from(self.options.ops_per_block_max) / items_per_second * 1000.0) as u64;
         self.options.block_time_ms.max(diff_limit).max(growth_limit)

@@ -181,7 +181,7 @@ impl SyncEngine {
             self.penalize(peer, Violation::InvalidBlock(reason));
             return;
         }
-        self.peers.note_head(peer, block.number());
+        self.peers.note_head(peer, block.number(), block.hash());
         let hash = block.hash();
         // 3. Known, pending or buffered: nothing (a buffered block gains a source); rejected: drop.
         if self.chain.knows(&hash) || self.blocks.pending.contains(&hash) || self.blocks.rejected_set.contains(&hash) {
@@ -328,6 +328,7 @@ impl SyncEngine {
                 self.on_announce(peer, block);
             }
         }
+        self.fetch_towards_announced_heads();
         let targets: Vec<Hash> =
             self.blocks.fetches.iter().filter(|(_, f)| f.request.is_none()).map(|(h, _)| *h).collect();
         for target in targets {
@@ -380,6 +381,39 @@ impl SyncEngine {
                 fetch.attempts += 1;
             }
         }
+    }
+
+    /// L2 (every canonical block an honest peer announces is eventually applied), whatever was dropped on the way
+    /// (a full pipeline or buffer, a lost fetch). A buffered block whose ancestors are not being fetched (the
+    /// fetch table was full when it came) gets its fetch now; and when nothing is pending, buffered or fetched but
+    /// a peer has announced a head above ours, the blocks towards that head are fetched (found by the
+    /// simulator: with tiny buffers the node stopped short of the tip when production stopped, seed 98).
+    fn fetch_towards_announced_heads(&mut self) {
+        let lowest = self.blocks.buffer.iter().next().and_then(|(&number, at)| {
+            at.values().next().map(|buffered| (number, buffered.block.hash(), buffered.sources.first().copied()))
+        });
+        if let Some((number, hash, source)) = lowest {
+            self.request_ancestors_of(number, hash, source);
+        }
+        let idle = self.blocks.fetches.is_empty() && self.blocks.buffered == 0 && self.diffs.len() == 0;
+        if !idle {
+            return;
+        }
+        let Some((peer, number, hash)) = self.peers.highest_head_above(self.chain.head_number()) else { return };
+        if self.chain.knows(&hash) || self.blocks.rejected_set.contains(&hash) || self.blocks.pending.contains(&hash) {
+            return;
+        }
+        let beyond_window = number > self.chain.head_number().saturating_add(self.config.window_ahead_max);
+        let fetch = MissingFetch {
+            target_number: number,
+            propagator: Some(peer),
+            request: None,
+            tried: BTreeSet::new(),
+            attempts: 0,
+            extra_locator: None,
+            catch_up: beyond_window,
+        };
+        self.blocks.fetches.insert(hash, fetch);
     }
 
     pub(crate) fn missing_attempt_failed(&mut self, target: Hash, _peer: PeerId) {

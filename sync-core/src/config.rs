@@ -136,7 +136,8 @@ impl Config {
             (self.diff_rounds_max >= 1, "diff_rounds_max ≥ 1"),
             (self.penalty_evict_threshold >= 1, "penalty_evict_threshold ≥ 1"),
             (self.buffer_max >= 1 && self.chunk_buffer_per_peer_max >= 1, "chunk buffer bounds ≥ 1"),
-            (self.block_buffer_max >= 1 && self.pending_blocks_max >= 1, "block bounds ≥ 1"),
+            (self.block_buffer_max >= 1, "block_buffer_max ≥ 1"),
+            (self.pending_blocks_max >= self.bpb, "pending_blocks_max ≥ bpb: a catch-up batch must fit"),
             (self.window_ahead_max >= 1, "window_ahead_max ≥ 1"),
             (self.peers_max >= 1, "peers_max ≥ 1"),
         ];

@@ -7,12 +7,17 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug)]
 pub(crate) struct PeerState {
     join: u64,
-    /// The highest block number this peer announced.
+    /// The highest block number this peer announced, and that block's hash.
     pub(crate) head_number: Option<u32>,
+    pub(crate) head_hash: Option<crate::hash::Hash>,
     /// No chunk requests to this peer before this time (it answered `IncompleteState`, H23).
     pub(crate) incomplete_until: Option<Millis>,
     /// Other peers go first until this time: a request to it timed out.
     pub(crate) unresponsive_until: Option<Millis>,
+    /// Its chunks that were committed, and those discarded uncommitted (their block never became the head):
+    /// a reputation, never a penalty (nothing about a discarded chunk is provable).
+    pub(crate) chunks_useful: u32,
+    pub(crate) chunks_junk: u32,
     pub(crate) violations: u32,
 }
 
@@ -44,8 +49,11 @@ impl PeerSet {
         let state = PeerState {
             join: self.joins,
             head_number: None,
+            head_hash: None,
             incomplete_until: None,
             unresponsive_until: None,
+            chunks_useful: 0,
+            chunks_junk: 0,
             violations: 0,
         };
         self.peers.insert(peer, state);
@@ -107,10 +115,45 @@ impl PeerSet {
         self.next(cursor, |peer, state| responsive(state) && accept(peer, state)).or_else(|| self.next(cursor, accept))
     }
 
-    pub(crate) fn note_head(&mut self, peer: PeerId, number: u32) {
-        if let Some(state) = self.peers.get_mut(&peer) {
-            state.head_number = Some(state.head_number.map_or(number, |head| head.max(number)));
+    /// More of its chunks were discarded than committed: other peers go first for chunk requests.
+    pub(crate) fn mostly_junk(state: &PeerState) -> bool {
+        state.chunks_junk > state.chunks_useful
+    }
+
+    /// Counts a committed (`useful`) or discarded chunk of `peer`. The counts decay (both halve past 64), so
+    /// that forks, which discard honest chunks too, do not mark an honest peer for ever.
+    pub(crate) fn note_chunk(&mut self, peer: PeerId, useful: bool) {
+        let Some(state) = self.peers.get_mut(&peer) else { return };
+        if useful {
+            state.chunks_useful = state.chunks_useful.saturating_add(1);
+        } else {
+            state.chunks_junk = state.chunks_junk.saturating_add(1);
         }
+        if state.chunks_useful + state.chunks_junk > 64 {
+            state.chunks_useful /= 2;
+            state.chunks_junk /= 2;
+        }
+    }
+
+    pub(crate) fn note_head(&mut self, peer: PeerId, number: u32, hash: crate::hash::Hash) {
+        if let Some(state) = self.peers.get_mut(&peer) {
+            if state.head_number.is_none_or(|head| number > head) {
+                state.head_number = Some(number);
+                state.head_hash = Some(hash);
+            }
+        }
+    }
+
+    /// The peer whose announced head is highest above `number`, with that head's number and hash.
+    pub(crate) fn highest_head_above(&self, number: u32) -> Option<(PeerId, u32, crate::hash::Hash)> {
+        self.by_join
+            .values()
+            .filter_map(|peer| {
+                let state = &self.peers[peer];
+                Some((*peer, state.head_number?, state.head_hash?))
+            })
+            .filter(|(_, head, _)| *head > number)
+            .max_by_key(|(_, head, _)| *head)
     }
 }
 

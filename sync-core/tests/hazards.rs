@@ -579,3 +579,51 @@ fn an_announcement_during_a_catch_up_is_not_forgotten() {
     h.assert_synced();
     assert_eq!(h.engine.head().hash(), blocks[23].hash(), "the node went on to block 24");
 }
+
+/// Ours (H14): a peer whose chunks keep being discarded uncommitted (tags naming blocks that never come) goes
+/// last for chunk requests; it is never penalised (nothing about it is provable).
+#[test]
+fn a_peer_whose_chunks_are_discarded_goes_last() {
+    let mut h = Harness::new(config(), 200);
+    let genesis = h.chain.genesis;
+    h.holding = true;
+    let tagger = h.join(1, genesis, retag(2, Hash([0xcd; 32])));
+    let honest = h.join(2, genesis, Behavior::Honest);
+    h.release(); // the tagger's chunk waits for block 2, which never comes
+    let blocks = h.chain.extend(genesis, 3);
+    for block in &blocks {
+        h.produce(block); // the head passes height 2: the tagged chunk is discarded
+    }
+    h.release();
+    let asked_before = h.chunk_requests_to(tagger);
+    h.stop_holding();
+    assert!(h.run_until_complete(60_000));
+    h.assert_synced();
+    assert_eq!(
+        h.chunk_requests_to(tagger),
+        asked_before,
+        "the tagger was not asked again while the honest peer was free"
+    );
+    assert!(h.chunk_requests_to(honest) > 5);
+    assert_eq!(penalties(&h), 0);
+}
+
+/// L2 with tiny bounds: blocks dropped because the pipeline was full are fetched again from the announced head,
+/// even when no further block is ever announced (found by the simulator, seed 98).
+#[test]
+fn l2_blocks_dropped_from_a_full_pipeline_are_fetched_again() {
+    let config =
+        Config { block_buffer_max: 1, pending_blocks_max: 4, ..Config { chunk_size_max: 10, ..Config::scaled(4) } };
+    let mut h = Harness::new(config, 30);
+    let genesis = h.chain.genesis;
+    h.holding = true;
+    let peer = h.join(1, genesis, withholding_chunks(None));
+    let blocks = h.chain.extend(genesis, 7);
+    h.servers.get_mut(&peer).unwrap().head = blocks[6].hash();
+    for block in &blocks {
+        h.input(Input::Announce { peer, block: block.clone() }); // diffs held: the pipeline fills and drops blocks
+    }
+    h.stop_holding();
+    h.advance(1);
+    assert_eq!(h.engine.head().hash(), blocks[6].hash(), "every announced block was applied in the end");
+}

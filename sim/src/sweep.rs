@@ -1,0 +1,200 @@
+//! Sweeps: many worlds that differ in one dimension, summarised as a table (BENCHMARKS.md, `sim sweep`).
+//!
+//! - `byzantine`: every byzantine class × k liars among n peers, against the same seeds without the liars;
+//! - `efficiency`: bytes fetched, waste and completion against the lower bound, at fork rates 0 %, 10 %, 30 %;
+//! - `sensitivity`: chunk size × chunk requests in flight against completion time.
+//!
+//! Every sweep is a pure function of its seeds; the CLI runs it on all cores.
+
+use crate::byzantine::ByzantineClass;
+use crate::options::Options;
+use crate::outcome::{FailureClass, RunOutcome};
+use crate::summary::quantile;
+use std::fmt::Write;
+
+/// The world every sweep varies: the small world's network with a longer chain and a bigger state.
+pub fn base(seed: u64) -> Options {
+    Options { seed, accounts: 3_000, blocks: 40, late_join_ms_max: 1_000, ..Options::default() }
+}
+
+/// One cell of the byzantine sweep: `liars` peers of `class` among `peers`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByzantineCell {
+    pub class: ByzantineClass,
+    pub liars: u32,
+    pub peers: u32,
+}
+
+impl ByzantineCell {
+    pub fn options(&self, seed: u64) -> Options {
+        Options {
+            honest_peers: self.peers - self.liars,
+            byzantine: vec![self.class; self.liars as usize],
+            lie_chance: 1.0,
+            ..base(seed)
+        }
+    }
+
+    /// The same world without the liars: the reference for the slowdown.
+    pub fn reference(&self, seed: u64) -> Options {
+        Options { byzantine: Vec::new(), ..self.options(seed) }
+    }
+}
+
+/// The cells of a byzantine sweep over `peers` peers: every class × k ∈ {1, n/2, n−1}.
+pub fn byzantine_cells(peers: u32) -> Vec<ByzantineCell> {
+    let mut liars = vec![1, peers / 2, peers - 1];
+    liars.dedup();
+    ByzantineClass::ALL
+        .iter()
+        .flat_map(|&class| liars.iter().map(move |&liars| ByzantineCell { class, liars, peers }))
+        .collect()
+}
+
+/// What one cell measured.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ByzantineRow {
+    pub runs: usize,
+    pub crashes: usize,
+    pub safety: usize,
+    pub liveness: usize,
+    pub slowdown_median: Option<f64>,
+    pub evicted: u64,
+    pub honest_evicted: u64,
+    pub lies: u64,
+}
+
+/// Aggregates the runs of one cell with their references (same seeds, no liars).
+pub fn byzantine_row(runs: &[RunOutcome], references: &[RunOutcome]) -> ByzantineRow {
+    let class = |class| runs.iter().filter(|o| o.failure.as_ref().is_some_and(|f| f.class == class)).count();
+    let mut slowdowns: Vec<f64> = runs
+        .iter()
+        .zip(references)
+        .filter_map(|(run, reference)| {
+            Some(run.stats.completed_ms? as f64 / reference.stats.completed_ms?.max(1) as f64)
+        })
+        .collect();
+    slowdowns.sort_by(f64::total_cmp);
+    ByzantineRow {
+        runs: runs.len(),
+        crashes: class(FailureClass::Crash),
+        safety: class(FailureClass::Safety),
+        liveness: class(FailureClass::Liveness),
+        slowdown_median: quantile(&slowdowns, 0.5),
+        evicted: runs.iter().map(|o| o.stats.evictions).sum(),
+        honest_evicted: runs.iter().map(|o| o.stats.honest_evictions).sum(),
+        lies: runs.iter().map(|o| o.stats.lies).sum(),
+    }
+}
+
+pub fn render_byzantine(rows: &[(ByzantineCell, ByzantineRow)]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| class | liars/peers | runs | crash | safety | liveness | slowdown p50 | lies | evicted | honest evicted |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (cell, row) in rows {
+        let slowdown = row.slowdown_median.map_or("n/a".to_string(), |s| format!("{s:.2}×"));
+        let _ = writeln!(
+            out,
+            "| {} | {}/{} | {} | {} | {} | {} | {slowdown} | {} | {} | {} |",
+            cell.class.name(),
+            cell.liars,
+            cell.peers,
+            row.runs,
+            row.crashes,
+            row.safety,
+            row.liveness,
+            row.lies,
+            row.evicted,
+            row.honest_evicted
+        );
+    }
+    out
+}
+
+/// Efficiency figures of a set of runs (SPEC-free: what users ask).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EfficiencyRow {
+    pub runs: usize,
+    pub failed: usize,
+    pub bytes_over_state: [Option<f64>; 2],
+    pub completion_over_bound: [Option<f64>; 2],
+    pub completion_s: [Option<f64>; 2],
+    pub wasted_share: f64,
+}
+
+/// p50 and p90 of bytes fetched / state, completion / lower bound, completion time; the share of chunks wasted.
+pub fn efficiency_row(runs: &[RunOutcome]) -> EfficiencyRow {
+    let passed: Vec<&RunOutcome> = runs.iter().filter(|o| o.passed()).collect();
+    let sorted = |values: Vec<f64>| {
+        let mut values = values;
+        values.sort_by(f64::total_cmp);
+        [quantile(&values, 0.5), quantile(&values, 0.9)]
+    };
+    let bytes = passed
+        .iter()
+        .filter(|o| o.stats.state_bytes > 0)
+        .map(|o| o.stats.bytes_fetched as f64 / o.stats.state_bytes as f64);
+    let bound = passed.iter().filter_map(|o| Some(o.stats.completed_ms? as f64 / o.stats.lower_bound_ms.max(1) as f64));
+    let completion = passed.iter().filter_map(|o| o.stats.completed_ms.map(|ms| ms as f64 / 1000.0));
+    let wasted: u64 = passed.iter().map(|o| o.stats.chunks_wasted).sum();
+    let committed: u64 = passed.iter().map(|o| o.stats.chunks_committed).sum();
+    EfficiencyRow {
+        runs: runs.len(),
+        failed: runs.len() - passed.len(),
+        bytes_over_state: sorted(bytes.collect()),
+        completion_over_bound: sorted(bound.collect()),
+        completion_s: sorted(completion.collect()),
+        wasted_share: wasted as f64 / (wasted + committed).max(1) as f64,
+    }
+}
+
+fn pair(values: &[Option<f64>; 2], unit: &str) -> String {
+    match values {
+        [Some(p50), Some(p90)] => format!("{p50:.2}{unit} / {p90:.2}{unit}"),
+        _ => "n/a".to_string(),
+    }
+}
+
+pub fn render_efficiency(label: &str, rows: &[(String, EfficiencyRow)]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "| {label} | runs | failed | bytes/state p50 / p90 | completion/lower bound p50 / p90 | completion p50 / p90 | chunks wasted |");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    for (name, row) in rows {
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {} | {} | {} | {:.1} % |",
+            row.runs,
+            row.failed,
+            pair(&row.bytes_over_state, "×"),
+            pair(&row.completion_over_bound, "×"),
+            pair(&row.completion_s, " s"),
+            100.0 * row.wasted_share
+        );
+    }
+    out
+}
+
+/// The efficiency world at a fork rate: a calm, well-provisioned network, so that the bound is meaningful.
+pub fn efficiency_options(seed: u64, fork_chance: f64) -> Options {
+    Options {
+        fork_chance,
+        fork_depth_max: 3,
+        rebranch_chance: 0.5,
+        chunk_size_max: 1_000,
+        loss: 0.0,
+        duplication: 0.0,
+        reorder_chance: 0.0,
+        late_join_ms_max: 0,
+        accounts: 20_000,
+        blocks: 60,
+        ..base(seed)
+    }
+}
+
+/// The sensitivity world: `efficiency_options` at 10 % forks with a chunk size and requests in flight.
+pub fn sensitivity_options(seed: u64, chunk_size: u32, in_flight: u8) -> Options {
+    Options { chunk_size_max: chunk_size, chunk_requests_in_flight: in_flight, ..efficiency_options(seed, 0.1) }
+}

@@ -1,0 +1,52 @@
+//! The `sim` command line as a user runs it.
+
+use std::process::Command;
+
+fn sim(args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sim")).args(args).output().expect("the sim binary runs");
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// `explore --shard i/n` slices the seed range; `merge` of the slices gives exactly the summary of one machine
+/// running everything.
+#[test]
+fn merged_shards_equal_one_machine() {
+    let dir = std::env::temp_dir().join(format!("livesync-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let (ok, _) = sim(&["explore", "--seeds", "9", "--seed-start", "300", "--quiet", "--jsonl", &path("all.jsonl")]);
+    assert!(ok, "the seeds pass");
+    for shard in 0..3 {
+        let spec = format!("{shard}/3");
+        let (ok, _) = sim(&[
+            "explore",
+            "--seeds",
+            "9",
+            "--seed-start",
+            "300",
+            "--quiet",
+            "--shard",
+            &spec,
+            "--jsonl",
+            &path(&format!("s{shard}.jsonl")),
+        ]);
+        assert!(ok, "shard {spec} passes");
+        let lines = std::fs::read_to_string(path(&format!("s{shard}.jsonl"))).unwrap().lines().count();
+        assert_eq!(lines, 3, "shard {spec} runs a third of the seeds");
+    }
+    let (ok_all, all) = sim(&["merge", &path("all.jsonl")]);
+    let (ok_shards, shards) = sim(&["merge", &path("s0.jsonl"), &path("s1.jsonl"), &path("s2.jsonl")]);
+    assert!(ok_all && ok_shards);
+    assert_eq!(all, shards, "the merged summary is the one-machine summary");
+    assert!(all.contains("runs                 9 (0 failed)"), "{all}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bad_arguments_are_refused_with_a_message() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sim")).args(["explore", "--set", "no_such_knob=1"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no knob named"));
+    let output = Command::new(env!("CARGO_BIN_EXE_sim")).args(["explore", "--shard", "3/3"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
