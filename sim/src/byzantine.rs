@@ -51,10 +51,17 @@ pub enum ByzantineClass {
     Unsolicited,
     /// Old answers sent again.
     ReplayAnswers,
+    // ---- floods ----
+    /// Announces many validly sealed blocks of a private chain whose first block it withholds: they can only
+    /// wait in the block buffer (the bounded memory test).
+    FutureFlood,
+    /// Chunks of the full limit with the largest values, tagged with future blocks: they wait in the chunk
+    /// buffer (the bounded memory test in bytes).
+    MaxChunks,
 }
 
 impl ByzantineClass {
-    pub const ALL: [ByzantineClass; 20] = [
+    pub const ALL: [ByzantineClass; 22] = [
         ByzantineClass::WrongProof,
         ByzantineClass::WrongItems,
         ByzantineClass::Truncated,
@@ -75,6 +82,16 @@ impl ByzantineClass {
         ByzantineClass::BadMissingBlocks,
         ByzantineClass::Unsolicited,
         ByzantineClass::ReplayAnswers,
+        ByzantineClass::FutureFlood,
+        ByzantineClass::MaxChunks,
+    ];
+
+    /// The flood and size attacks.
+    pub const FLOODS: [ByzantineClass; 4] = [
+        ByzantineClass::FutureFlood,
+        ByzantineClass::MaxChunks,
+        ByzantineClass::Unsolicited,
+        ByzantineClass::Oversized,
     ];
 
     pub fn name(self) -> String {

@@ -211,6 +211,8 @@ enum SweepKind {
     Efficiency,
     /// Chunk size × chunk requests in flight against completion time (10 % forks).
     Sensitivity,
+    /// Flood and size attacks: every buffer's peak next to its configured bound.
+    Floods,
 }
 
 /// The worlds of a sweep, each with the label of its group.
@@ -269,6 +271,25 @@ fn sweep(args: &SweepArgs) -> Result<ExitCode, String> {
                     .collect();
                 let ok = rows.iter().all(|(_, row)| row.failed == 0);
                 (render_efficiency("fork rate", &rows), ok)
+            };
+            (worlds, Box::new(table))
+        }
+        SweepKind::Floods => {
+            let cells = flood_cells(args.peers.max(2));
+            let label = |cell: &ByzantineCell| format!("{} {}/{}", cell.class.name(), cell.liars, cell.peers);
+            let mut labels = vec!["no liars".to_string()];
+            let mut worlds: Worlds = seeds.iter().map(|&seed| (labels[0].clone(), cells[0].reference(seed))).collect();
+            for cell in &cells {
+                labels.push(label(cell));
+                worlds.extend(seeds.iter().map(|&seed| (label(cell), cell.options(seed))));
+            }
+            let table = move |groups: &BTreeMap<String, Vec<RunOutcome>>| {
+                let rows: Vec<(String, FloodRow)> = labels
+                    .iter()
+                    .map(|label| (label.clone(), flood_row(groups.get(label).map_or(&[][..], Vec::as_slice))))
+                    .collect();
+                let ok = rows.iter().all(|(_, row)| row.failed == 0);
+                (render_floods(&rows), ok)
             };
             (worlds, Box::new(table))
         }

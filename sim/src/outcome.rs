@@ -69,9 +69,15 @@ pub struct RunStats {
     pub rebranches: u64,
     pub lies: u64,
     pub messages_lost: u64,
-    /// Peak chunk-buffer size seen, and its bound.
+    /// Peak chunk-buffer size seen, and its bound; the same in bytes; block buffer and pending blocks.
     pub chunk_buffer_peak: u64,
     pub chunk_buffer_max: u64,
+    pub chunk_buffer_bytes_peak: u64,
+    pub chunk_buffer_bytes_max: u64,
+    pub block_buffer_peak: u64,
+    pub block_buffer_max: u64,
+    pub pending_blocks_peak: u64,
+    pub pending_blocks_max: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use sync_core::block::Block;
 use sync_core::responder::{respond, ChainView};
 use sync_core::trie::ProofSlot;
+use sync_core::trie::VALUE_MAX;
 use sync_core::wire::{Request, Response};
-use sync_core::{Chunk, Config, Hash, Key, PeerId, Trie, TrieDiff};
+use sync_core::{Chunk, Config, Hash, Key, PeerId, Trie, TrieDiff, KEY_MAX};
 
 /// Old answers a replaying peer remembers.
 const REMEMBERED_ANSWERS_MAX: usize = 16;
@@ -292,6 +293,25 @@ impl SimPeer {
             }
             (ByzantineClass::WithholdDiff | ByzantineClass::AbandonedFork, Request::TrieDiff { .. }, _) => {
                 Answer::Response(Response::UnknownBlockHash)
+            }
+            (
+                ByzantineClass::MaxChunks,
+                Request::Chunk { start_key, limit },
+                Response::Chunk { block_number, mut chunk, .. },
+            ) => {
+                // Items of the largest value, keys ascending from the start: well formed, useless, maximal.
+                let items = (*limit).clamp(1, config.chunk_size_max) as usize;
+                let prefix = start_key.nibbles()[..start_key.len().min(KEY_MAX - 6)].to_vec();
+                chunk.items = (0..items)
+                    .map(|i| {
+                        let mut nibbles = prefix.clone();
+                        nibbles.extend((0..6).rev().map(|shift| ((i >> (4 * shift)) & 0xf) as u8));
+                        (Key::from_nibbles(&nibbles).unwrap_or_default(), vec![0xab; VALUE_MAX])
+                    })
+                    .collect();
+                chunk.end = chunk.items.last().and_then(|(key, _)| key.successor());
+                let fake = Hash(prng.bytes(32).try_into().unwrap_or([4; 32]));
+                Answer::Response(Response::Chunk { block_number: block_number + 2, block_hash: fake, chunk })
             }
             (ByzantineClass::BadMissingBlocks, _, Response::Blocks(mut blocks)) => {
                 match prng.below(3) {

@@ -194,6 +194,23 @@ impl Producer {
         Some(self.child(store, parent))
     }
 
+    /// A private chain of `length` sealed blocks from the canonical block below the tip, for a flooding peer. Its
+    /// first block is never given to anyone, so the rest can never be connected (the producer does not
+    /// equivocate: nobody can ever adopt this chain).
+    pub fn private_chain(&mut self, store: &mut ChainStore, length: u32) -> Vec<Block> {
+        let tip_number = store.tip().block.number();
+        let Some(mut parent) = store.canonical.get(tip_number.saturating_sub(1) as usize).copied() else {
+            return Vec::new();
+        };
+        (0..length)
+            .map(|_| {
+                let block = self.child(store, parent);
+                parent = block.hash();
+                block
+            })
+            .collect()
+    }
+
     /// Seals a forged block (an invalid seal) at `number`, for liars.
     pub fn forge(&mut self, number: u32, parent_hash: Hash) -> Block {
         let header = Header {

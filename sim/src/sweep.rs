@@ -198,3 +198,67 @@ pub fn efficiency_options(seed: u64, fork_chance: f64) -> Options {
 pub fn sensitivity_options(seed: u64, chunk_size: u32, in_flight: u8) -> Options {
     Options { chunk_size_max: chunk_size, chunk_requests_in_flight: in_flight, ..efficiency_options(seed, 0.1) }
 }
+
+/// The flood sweep: `liars` of the `peers` flood with `class` (SPEC §7; DEVELOPERS.md rule 4). Every buffer's
+/// peak over the runs is reported next to its configured bound; a peak over its bound already fails the run.
+pub fn flood_cells(peers: u32) -> Vec<ByzantineCell> {
+    let mut liars = vec![1, peers - 1];
+    liars.dedup();
+    ByzantineClass::FLOODS
+        .iter()
+        .flat_map(|&class| liars.iter().map(move |&liars| ByzantineCell { class, liars, peers }))
+        .collect()
+}
+
+/// The peaks of a flood cell, each next to its bound: chunk buffer in chunks and bytes, block buffer, pending.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FloodRow {
+    pub runs: usize,
+    pub failed: usize,
+    pub lies: u64,
+    /// (peak over the runs, bound) for each buffer, in the order of [`FLOOD_BUFFERS`].
+    pub peaks: [(u64, u64); 4],
+}
+
+/// The buffers a flood row reports, in order.
+pub const FLOOD_BUFFERS: [&str; 4] =
+    ["chunk buffer (chunks)", "chunk buffer (bytes)", "block buffer", "pending blocks"];
+
+pub fn flood_row(runs: &[RunOutcome]) -> FloodRow {
+    let mut peaks = [(0, 0); 4];
+    for run in runs {
+        let s = &run.stats;
+        let figures = [
+            (s.chunk_buffer_peak, s.chunk_buffer_max),
+            (s.chunk_buffer_bytes_peak, s.chunk_buffer_bytes_max),
+            (s.block_buffer_peak, s.block_buffer_max),
+            (s.pending_blocks_peak, s.pending_blocks_max),
+        ];
+        for (slot, (peak, max)) in peaks.iter_mut().zip(figures) {
+            *slot = (slot.0.max(peak), slot.1.max(max));
+        }
+    }
+    FloodRow {
+        runs: runs.len(),
+        failed: runs.iter().filter(|o| !o.passed()).count(),
+        lies: runs.iter().map(|o| o.stats.lies).sum(),
+        peaks,
+    }
+}
+
+pub fn render_floods(rows: &[(String, FloodRow)]) -> String {
+    let mut out = String::new();
+    let _ = write!(out, "| attack | runs | failed | lies |");
+    for name in FLOOD_BUFFERS {
+        let _ = write!(out, " {name}: peak / bound |");
+    }
+    let _ = writeln!(out, "\n|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, row) in rows {
+        let _ = write!(out, "| {name} | {} | {} | {} |", row.runs, row.failed, row.lies);
+        for (peak, max) in row.peaks {
+            let _ = write!(out, " {peak} / {max} |");
+        }
+        let _ = writeln!(out);
+    }
+    out
+}

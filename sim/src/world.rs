@@ -216,6 +216,9 @@ impl World {
             stopped: false,
         };
         world.stats.chunk_buffer_max = u64::from(world.config.buffer_max);
+        world.stats.block_buffer_max = u64::from(world.config.block_buffer_max);
+        world.stats.pending_blocks_max = u64::from(world.config.pending_blocks_max);
+        world.stats.chunk_buffer_bytes_max = world.config.chunk_buffer_bytes_bound();
         world.schedule_start();
         world
     }
@@ -656,6 +659,20 @@ impl World {
                     }
                     next = UNSOLICITED_EVERY_MS;
                 }
+                ByzantineClass::FutureFlood => {
+                    // Everything but the first block of a fresh private chain, one block time apart.
+                    let length = self.config.window_ahead_max.min(64);
+                    let chain = self.producer.private_chain(&mut self.store, length);
+                    for block in chain.into_iter().skip(1) {
+                        self.send_to_node(
+                            0,
+                            peer,
+                            Message::Announce(block.clone()),
+                            Input::Announce { peer: id, block },
+                        );
+                    }
+                    next = self.options.block_time_ms.max(200);
+                }
                 ByzantineClass::ReplayAnswers => {
                     if let Some((request_id, response)) = self.peers[peer as usize].old_answer() {
                         let input = Input::Response { peer: id, request_id, response: response.clone() };
@@ -878,7 +895,20 @@ impl World {
                 );
             }
         }
-        self.stats.chunk_buffer_peak = self.stats.chunk_buffer_peak.max(u64::from(engine.chunk_buffer_size()));
+        let stats = &mut self.stats;
+        stats.chunk_buffer_peak = stats.chunk_buffer_peak.max(u64::from(engine.chunk_buffer_size()));
+        stats.chunk_buffer_bytes_peak = stats.chunk_buffer_bytes_peak.max(engine.chunk_buffer_bytes());
+        stats.block_buffer_peak = stats.block_buffer_peak.max(engine.block_buffer_size() as u64);
+        stats.pending_blocks_peak = stats.pending_blocks_peak.max(engine.pending_blocks() as u64);
+        let bounds = [
+            ("chunk buffer (chunks)", stats.chunk_buffer_peak, stats.chunk_buffer_max),
+            ("chunk buffer (bytes)", stats.chunk_buffer_bytes_peak, stats.chunk_buffer_bytes_max),
+            ("block buffer", stats.block_buffer_peak, stats.block_buffer_max),
+            ("pending blocks", stats.pending_blocks_peak, stats.pending_blocks_max),
+        ];
+        if let Some((what, peak, max)) = bounds.into_iter().find(|(_, peak, max)| peak > max) {
+            return self.fail(FailureClass::Safety, format!("bound: the {what} reached {peak}, over its bound {max}"));
+        }
         let node_state = &mut self.nodes[node as usize];
         node_state.inputs_since_deep_check += 1;
         if node_state.inputs_since_deep_check >= self.options.deep_check_every.max(1) {

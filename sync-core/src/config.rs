@@ -147,6 +147,13 @@ impl Config {
         }
     }
 
+    /// The most bytes the chunk buffer can hold: `buffer_max` chunks of at most `chunk_size_max` items, each
+    /// at its largest encoding. Not a separate knob: it follows from the two item bounds, and the simulator
+    /// checks the engine against it.
+    pub fn chunk_buffer_bytes_bound(&self) -> u64 {
+        u64::from(self.buffer_max) * crate::trie::Chunk::encoded_len_max(self.chunk_size_max as usize) as u64
+    }
+
     /// `clamp(peers, attempts_min, attempts_max)`.
     pub fn attempts(&self, peers: usize) -> u32 {
         (peers as u32).clamp(self.attempts_min, self.attempts_max)

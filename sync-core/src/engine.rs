@@ -192,6 +192,12 @@ impl SyncEngine {
         self.state.size
     }
 
+    /// The encoded bytes of the buffered chunks. Bounded by `buffer_max` chunks of at most
+    /// [`crate::wire::MESSAGE_BYTES_MAX`] each; in practice by `chunk_size_max` items of `KEY_MAX`/`VALUE_MAX`.
+    pub fn chunk_buffer_bytes(&self) -> u64 {
+        self.state.bytes
+    }
+
     pub fn block_buffer_size(&self) -> usize {
         self.blocks.buffered_count()
     }

@@ -35,6 +35,8 @@ pub(crate) struct BufferedChunk {
     pub(crate) generation: u64,
     /// When it arrived; it is discarded `chunk_buffer_wait_ms` later if its block has not come.
     pub(crate) arrived: Millis,
+    /// Its encoded size, for the buffer's byte count.
+    pub(crate) bytes: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -44,8 +46,9 @@ pub(crate) struct StateQueue {
     pub(crate) generation: u64,
     /// Height → block hash → chunks with strictly increasing starts.
     buffer: BTreeMap<(u32, Hash), Vec<BufferedChunk>>,
-    /// The exact number of buffered chunks (H6).
+    /// The exact number of buffered chunks (H6), and their encoded bytes.
     pub(crate) size: u32,
+    pub(crate) bytes: u64,
     per_peer: BTreeMap<PeerId, u32>,
     /// Failed attempts at the current start; at `attempts(peers)` the start waits `chunk_retry_backoff_ms`.
     attempts: u32,
@@ -63,6 +66,7 @@ impl StateQueue {
             generation: 0,
             buffer: BTreeMap::new(),
             size: 0,
+            bytes: 0,
             per_peer: BTreeMap::new(),
             attempts: 0,
             wasted_in_row: 0,
@@ -73,6 +77,7 @@ impl StateQueue {
 
     fn add(&mut self, number: u32, hash: Hash, chunk: BufferedChunk) {
         *self.per_peer.entry(chunk.peer).or_default() += 1;
+        self.bytes += u64::from(chunk.bytes);
         self.buffer.entry((number, hash)).or_default().push(chunk);
         self.size += 1;
     }
@@ -82,6 +87,7 @@ impl StateQueue {
         let chunks = self.buffer.remove(&(number, hash)).unwrap_or_default();
         for chunk in &chunks {
             self.size -= 1;
+            self.bytes -= u64::from(chunk.bytes);
             if let Some(count) = self.per_peer.get_mut(&chunk.peer) {
                 *count -= 1;
                 if *count == 0 {
@@ -265,7 +271,7 @@ impl SyncEngine {
         // 7. A chunk for our head: commit now, bound to that hash; the buffer's capacity does not apply (H5).
         if hash == self.chain.head_hash() {
             let advanced = self.advance_cursor(&start, chunk.end.as_ref(), number);
-            let buffered = BufferedChunk { start, chunk, peer, advanced, generation, arrived: self.now };
+            let buffered = BufferedChunk { start, chunk, peer, advanced, generation, arrived: self.now, bytes: 0 };
             self.commit_chunks(hash, vec![buffered]);
             self.update_completion();
             return;
@@ -292,7 +298,8 @@ impl SyncEngine {
             self.discard_chunks(discarded);
         }
         let arrived = self.now;
-        self.state.add(number, hash, BufferedChunk { start, chunk, peer, advanced, generation, arrived });
+        let bytes = chunk.encoded_len() as u32;
+        self.state.add(number, hash, BufferedChunk { start, chunk, peer, advanced, generation, arrived, bytes });
     }
 
     /// Moves the cursor past a chunk requested at the cursor's start; other hedged requests for that start are
@@ -454,6 +461,8 @@ impl SyncEngine {
         assert_eq!(counted, state.size as usize, "H6: the chunk count drifted from the buffer");
         let per_peer: u32 = state.per_peer.values().sum();
         assert_eq!(per_peer, state.size, "per-peer chunk counts add up");
+        let bytes: u64 = state.buffer.values().flatten().map(|chunk| u64::from(chunk.bytes)).sum();
+        assert_eq!(bytes, state.bytes, "the chunk buffer's byte count is exact");
         assert!(state.size <= self.config.buffer_max, "S5: the chunk buffer within buffer_max");
         let head_number = self.chain.head_number();
         let chunk_requests = self.chunk_requests_outstanding();

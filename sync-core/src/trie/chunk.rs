@@ -249,4 +249,13 @@ impl Chunk {
         self.encode(&mut writer);
         writer.len()
     }
+
+    /// The most bytes `encode` can write for a chunk of `items` items that `decode` accepts: every key of
+    /// `KEY_MAX` nibbles, every value of `VALUE_MAX` bytes, `PROOF_NODES_MAX` full proof nodes.
+    pub const fn encoded_len_max(items: usize) -> usize {
+        let key = 1 + crate::key::KEY_MAX.div_ceil(2);
+        let value = 4 + super::VALUE_MAX;
+        let proof_node = key + 1 + value + 16 * (1 + key + 32);
+        1 + key + 4 + items * (key + value) + 4 + super::PROOF_NODES_MAX * proof_node
+    }
 }
