@@ -6,9 +6,11 @@
 //! - [`options`]: every knob, `Options::swarm(seed)`;
 //! - [`world`]: the event loop, the checks, [`world::run`];
 //! - [`producer`], [`peer`], [`byzantine`], [`network`]: the chain, the peers, the liars, the links;
-//! - [`trace`], [`svg`], [`outcome`]: what a run leaves behind.
+//! - [`trace`], [`svg`], [`outcome`]: what a run leaves behind;
+//! - [`sweep`], [`baseline`]: tables over many worlds, and the pivot-sync strategy live sync is compared with.
 
 pub mod agenda;
+pub mod baseline;
 pub mod byzantine;
 pub mod fixture;
 pub mod keys;
@@ -17,6 +19,8 @@ pub mod options;
 pub mod outcome;
 pub mod panics;
 pub mod peer;
+#[cfg(feature = "cli")]
+pub mod plot;
 pub mod prng;
 pub mod producer;
 pub mod summary;

@@ -162,6 +162,9 @@ impl Default for ExploreArgs {
 struct ReplayArgs {
     /// A seed, or a fixture file (`fixtures/seeds/*.json`).
     target: String,
+    /// Runs the baseline strategy (pivot-style snapshot sync, `sweep baseline`) in the same world instead.
+    #[arg(long)]
+    pivot: bool,
     /// Prints the event log readably.
     #[arg(long)]
     trace: bool,
@@ -201,6 +204,9 @@ struct SweepArgs {
     jobs: Option<usize>,
     #[arg(long)]
     quiet: bool,
+    /// `baseline`: also draws the comparison as an SVG (completion time and finished share vs block time).
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -213,6 +219,8 @@ enum SweepKind {
     Sensitivity,
     /// Flood and size attacks: every buffer's peak next to its configured bound.
     Floods,
+    /// Live sync against pivot-style snapshot sync on the same seeds, as the block time falls.
+    Baseline,
 }
 
 /// The worlds of a sweep, each with the label of its group.
@@ -293,10 +301,45 @@ fn sweep(args: &SweepArgs) -> Result<ExitCode, String> {
             };
             (worlds, Box::new(table))
         }
+        SweepKind::Baseline => {
+            // Each world twice: the label says which strategy runs it.
+            let mut worlds = Vec::new();
+            for block_time in COMPARISON_BLOCK_TIMES_MS {
+                for &seed in &seeds {
+                    let options = sim::baseline::comparison_options(seed, block_time, COMPARISON_BUDGET_MS);
+                    worlds.push((format!("live {block_time}"), options.clone()));
+                    worlds.push((format!("pivot {block_time}"), options));
+                }
+            }
+            let svg = args.svg.clone();
+            let table = move |groups: &BTreeMap<String, Vec<RunOutcome>>| {
+                let mut rows = Vec::new();
+                for block_time in COMPARISON_BLOCK_TIMES_MS {
+                    for strategy in ["live", "pivot"] {
+                        let runs = groups.get(&format!("{strategy} {block_time}")).map_or(&[][..], Vec::as_slice);
+                        rows.push((block_time, strategy, comparison_row(runs, COMPARISON_BUDGET_MS)));
+                    }
+                }
+                let mut text = render_comparison(&rows);
+                if let Some(path) = &svg {
+                    let written = sim::plot::comparison_svg(&rows, COMPARISON_BUDGET_MS)
+                        .and_then(|svg| std::fs::write(path, svg).map_err(|e| e.to_string()));
+                    match written {
+                        Ok(()) => text.push_str(&format!("plot written to {}\n", path.display())),
+                        Err(error) => text.push_str(&format!("plot not written: {error}\n")),
+                    }
+                }
+                // Live sync must finish wherever the chain is sustainable; neither may break a safety check.
+                let ok = rows.iter().all(|(_, _, row)| row.broken == 0)
+                    && rows.iter().filter(|(_, s, _)| *s == "live").all(|(_, _, row)| row.finished == row.runs);
+                (text, ok)
+            };
+            (worlds, Box::new(table))
+        }
         SweepKind::Sensitivity => {
             let mut labels = Vec::new();
             let mut worlds = Vec::new();
-            for chunk in [16u32, 64, 256, 1_000] {
+            for chunk in [16u32, 64, 256, 1_000, 4_096] {
                 for in_flight in [1u8, 2, 3] {
                     let label = format!("chunk {chunk:>4}, {in_flight} in flight");
                     labels.push(label.clone());
@@ -316,11 +359,21 @@ fn sweep(args: &SweepArgs) -> Result<ExitCode, String> {
         }
     };
     let progress = progress_bar(worlds.len() as u64, args.quiet);
-    let outcomes = run_seeds(worlds.len() as u64, jobs, &progress, |index| world::run(&worlds[index as usize].1));
+    let outcomes = run_seeds(worlds.len() as u64, jobs, &progress, |index| {
+        let (label, options) = &worlds[index as usize];
+        if label.starts_with("pivot ") {
+            sim::baseline::run(options)
+        } else {
+            world::run(options)
+        }
+    });
     progress.finish_and_clear();
     let mut groups: BTreeMap<String, Vec<RunOutcome>> = BTreeMap::new();
     for ((label, options), outcome) in worlds.iter().zip(outcomes) {
-        if let Some(failure) = &outcome.failure {
+        // A pivot sync that does not finish is what the baseline sweep measures, not a failure to report.
+        let expected = label.starts_with("pivot ")
+            && outcome.failure.as_ref().is_some_and(|failure| failure.class == FailureClass::Liveness);
+        if let Some(failure) = outcome.failure.as_ref().filter(|_| !expected) {
             let dir = PathBuf::from("target/sweep-failures");
             let path =
                 dir.join(format!("{}-{}.json", label.replace(|c: char| !c.is_ascii_alphanumeric(), "_"), outcome.seed));
@@ -328,7 +381,12 @@ fn sweep(args: &SweepArgs) -> Result<ExitCode, String> {
                 .and_then(|()| std::fs::write(&path, options.to_json()))
                 .map_err(|e| e.to_string())?;
             println!("FAIL {} seed {} ({label}): {}", failure.class, outcome.seed, failure.what);
-            println!("  replay: cargo run --release -p sim -- replay {} --options {}", outcome.seed, path.display());
+            let pivot = if label.starts_with("pivot ") { " --pivot" } else { "" };
+            println!(
+                "  replay: cargo run --release -p sim -- replay {} --options {}{pivot}",
+                outcome.seed,
+                path.display()
+            );
         }
         groups.entry(label.clone()).or_default().push(outcome);
     }
@@ -515,11 +573,28 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, String> {
             (fixture.options.clone(), Some(fixture))
         }
     };
+    if args.pivot {
+        let outcome = sim::baseline::run(&options);
+        println!("options: {}", options.to_json());
+        match &outcome.failure {
+            None => println!("result: pivot sync finished at {} ms", outcome.stats.completed_ms.unwrap_or_default()),
+            Some(failure) => println!("result: {} failure at {} ms: {}", failure.class, failure.at_ms, failure.what),
+        }
+        println!("trace hash: {}", outcome.trace_hash);
+        println!("stats: {}", serde_json::to_string(&outcome.stats).unwrap_or_default());
+        let deterministic = sim::baseline::run(&options).trace_hash == outcome.trace_hash;
+        println!("determinism: {}", if deterministic { "same trace hash" } else { "DIFFERENT trace hash" });
+        return Ok(if deterministic { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
     let recording = world::Recording { trace: args.trace, timeline: args.svg.is_some(), events: false };
     let world::Recorded { outcome, timeline, trace: lines, .. } = world::run_with(&options, recording);
     if let Some(lines) = lines {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
         for line in lines {
-            println!("{line}");
+            if writeln!(out, "{line}").is_err() {
+                return Ok(ExitCode::SUCCESS); // the reader went away (`| head`)
+            }
         }
     }
     println!("options: {}", options.to_json());

@@ -80,6 +80,10 @@ pub struct Options {
     /// Blocks the node may buffer (0: the default for `bpb`); pending blocks follow it.
     pub block_buffer_max: u32,
 
+    // ---- the baseline strategy (`baseline`) ----
+    /// Peers keep the state of the last this many main-chain blocks below their head; older pivots are pruned.
+    pub pivot_retention_blocks: u32,
+
     // ---- checks ----
     /// The known-part oracle (S3) and the full trie check run every this many inputs (and at the end).
     pub deep_check_every: u32,
@@ -146,6 +150,7 @@ impl Default for Options {
             served_chunks_per_window_max: 5_000,
             buffer_max: 0,
             block_buffer_max: 0,
+            pivot_retention_blocks: 64,
             deep_check_every: 512,
         }
     }
@@ -213,6 +218,7 @@ impl Options {
             served_chunks_per_window_max: if prng.chance(0.1) { prng.range(5, 50) as u32 } else { 5_000 },
             buffer_max: if prng.chance(0.15) { prng.range(1, 8) as u32 } else { 0 },
             block_buffer_max: if prng.chance(0.15) { prng.range(1, 8) as u32 } else { 0 },
+            pivot_retention_blocks: 64,
             deep_check_every: 512,
             script: Vec::new(),
         }

@@ -56,6 +56,9 @@ pub struct RunStats {
     pub completed_ms: Option<u64>,
     /// Bytes of chunk answers delivered to nodes.
     pub bytes_fetched: u64,
+    /// Bytes of diff answers delivered to nodes.
+    #[serde(default)]
+    pub diff_bytes_fetched: u64,
     /// Bytes of the final state (keys and values as chunks carry them).
     pub state_bytes: u64,
     /// The completion lower bound: state bytes over bandwidth plus one round trip.

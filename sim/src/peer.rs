@@ -126,6 +126,11 @@ impl SimPeer {
         true
     }
 
+    /// The block at `number` on this peer's main chain.
+    pub fn main_at(&self, number: u32) -> Option<Hash> {
+        self.main.get(&number).copied()
+    }
+
     pub fn knows(&self, hash: &Hash) -> bool {
         self.known.contains(hash)
     }

@@ -262,3 +262,79 @@ pub fn render_floods(rows: &[(String, FloodRow)]) -> String {
     }
     out
 }
+
+/// The block times of the strategy comparison, slowest first.
+pub const COMPARISON_BLOCK_TIMES_MS: [u64; 7] = [2_000, 1_000, 500, 250, 150, 100, 50];
+/// The comparison's budget: the chain keeps its block time this long; a run that has not finished by then failed.
+pub const COMPARISON_BUDGET_MS: u64 = 60_000;
+
+/// One strategy at one block time.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ComparisonRow {
+    pub runs: usize,
+    /// Runs that finished within the budget.
+    pub finished: usize,
+    /// Runs that failed a safety check or crashed (must be 0 for both).
+    pub broken: usize,
+    pub completion_s: [Option<f64>; 2],
+    pub bytes_over_state: Option<f64>,
+    pub diff_kib: Option<f64>,
+    pub restarts_mean: f64,
+}
+
+/// Aggregates one strategy's runs at one block time; `budget_ms` decides what finished.
+pub fn comparison_row(runs: &[RunOutcome], budget_ms: u64) -> ComparisonRow {
+    let broken = |o: &&RunOutcome| {
+        o.failure.as_ref().is_some_and(|f| matches!(f.class, FailureClass::Crash | FailureClass::Safety))
+    };
+    let finished: Vec<&RunOutcome> =
+        runs.iter().filter(|o| o.stats.completed_ms.is_some_and(|ms| ms <= budget_ms) && !broken(o)).collect();
+    let sorted = |values: Vec<f64>| {
+        let mut values = values;
+        values.sort_by(f64::total_cmp);
+        values
+    };
+    let completion =
+        sorted(finished.iter().filter_map(|o| o.stats.completed_ms).map(|ms| ms as f64 / 1000.0).collect());
+    let bytes = sorted(
+        finished
+            .iter()
+            .filter(|o| o.stats.state_bytes > 0)
+            .map(|o| o.stats.bytes_fetched as f64 / o.stats.state_bytes as f64)
+            .collect(),
+    );
+    let diffs = sorted(finished.iter().map(|o| o.stats.diff_bytes_fetched as f64 / 1024.0).collect());
+    ComparisonRow {
+        runs: runs.len(),
+        finished: finished.len(),
+        broken: runs.iter().filter(broken).count(),
+        completion_s: [quantile(&completion, 0.5), quantile(&completion, 0.9)],
+        bytes_over_state: quantile(&bytes, 0.5),
+        diff_kib: quantile(&diffs, 0.5),
+        restarts_mean: runs.iter().map(|o| o.stats.resets as f64).sum::<f64>() / runs.len().max(1) as f64,
+    }
+}
+
+pub fn render_comparison(rows: &[(u64, &str, ComparisonRow)]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| block time | strategy | runs | finished | broken | completion p50 / p90 | chunk bytes/state p50 | diff KiB p50 | restarts (mean) |"
+    );
+    let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    let figure = |value: Option<f64>, unit: &str| value.map_or("n/a".to_string(), |v| format!("{v:.2}{unit}"));
+    for (block_time, strategy, row) in rows {
+        let _ = writeln!(
+            out,
+            "| {block_time} ms | {strategy} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            row.runs,
+            row.finished,
+            row.broken,
+            pair(&row.completion_s, " s"),
+            figure(row.bytes_over_state, "×"),
+            figure(row.diff_kib, ""),
+            row.restarts_mean
+        );
+    }
+    out
+}

@@ -698,8 +698,10 @@ impl World {
             return;
         }
         for at in self.network.send(self.now, node, peer, Direction::ToNode, bytes) {
-            if matches!(&input, Input::Response { response: Response::Chunk { .. }, .. }) {
-                self.stats.bytes_fetched += bytes;
+            match &input {
+                Input::Response { response: Response::Chunk { .. }, .. } => self.stats.bytes_fetched += bytes,
+                Input::Response { response: Response::Diff(_), .. } => self.stats.diff_bytes_fetched += bytes,
+                _ => {}
             }
             self.agenda.schedule(at, Happening::ToNode { node, peer, input: input.clone() });
         }
@@ -995,9 +997,7 @@ impl World {
                 format!("final: head #{} is not the canonical tip #{}", head.number(), tip.number()),
             );
         }
-        let state = &self.store.tip().state;
-        self.stats.state_bytes =
-            state.items().iter().map(|(key, value)| (key.len() as u64).div_ceil(2) + 1 + 4 + value.len() as u64).sum();
+        self.stats.state_bytes = state_bytes(&self.store.tip().state);
         let bandwidth = self.options.bandwidth_bytes_per_ms;
         let transfer = if bandwidth == 0 { 0 } else { self.stats.state_bytes.div_ceil(bandwidth) };
         self.stats.lower_bound_ms = transfer + 2 * self.options.latency_ms;
@@ -1020,6 +1020,11 @@ impl World {
             engine.peers().iter().map(|p| p.0).collect::<Vec<_>>(),
         )
     }
+}
+
+/// The bytes of a state as chunks carry it: each key and value with their length prefixes.
+pub fn state_bytes(state: &Trie) -> u64 {
+    state.items().iter().map(|(key, value)| (key.len() as u64).div_ceil(2) + 1 + 4 + value.len() as u64).sum()
 }
 
 /// How much of key space lies below `s`, as a fraction (the first 12 nibbles).
