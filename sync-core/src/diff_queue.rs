@@ -60,7 +60,30 @@ impl DiffQueue {
     }
 
     pub(crate) fn enqueue(&mut self, block: Block, kind: PushKind, source: Option<PeerId>) {
-        self.entries.push_back(PendingBlock { block, kind, source, diff: None, force_diff: false, extra: Vec::new() });
+        let hash = block.hash();
+        let entry = PendingBlock { block, kind, source, diff: None, force_diff: false, extra: Vec::new() };
+        // Arrival order, except that a block goes before its children already queued (S6). A child can be
+        // queued first when its parent was known to the chain then and has been forgotten since (a pruned or
+        // given-up fork block that comes back): found by the million-input fuzz run.
+        match self.entries.iter().position(|queued| queued.block.parent_hash() == hash) {
+            Some(child) => {
+                self.entries.insert(child, entry);
+                self.restore_parent_order();
+            }
+            None => self.entries.push_back(entry),
+        }
+    }
+
+    /// Reorders the queue so that every queued parent precedes its queued children, keeping arrival order
+    /// otherwise (a stable topological order; the queue is bounded by `pending_blocks_max`).
+    fn restore_parent_order(&mut self) {
+        let mut rest: Vec<PendingBlock> = std::mem::take(&mut self.entries).into();
+        while !rest.is_empty() {
+            let queued: BTreeSet<Hash> = rest.iter().map(|entry| entry.block.hash()).collect();
+            // The first entry whose parent is not among the rest; a cycle cannot exist (a parent is older).
+            let next = rest.iter().position(|entry| !queued.contains(&entry.block.parent_hash())).unwrap_or(0);
+            self.entries.push_back(rest.remove(next));
+        }
     }
 
     /// Puts a block back at the front (the chain asked for diffs first, H4/H11).
