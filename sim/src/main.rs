@@ -239,20 +239,24 @@ fn sweep(args: &SweepArgs) -> Result<ExitCode, String> {
         SweepKind::Byzantine => {
             let cells = byzantine_cells(args.peers.max(2));
             let mut worlds = Vec::new();
+            // The reference of a cell (same seeds, the liars' places left empty) depends only on k: run it once.
+            let mut referenced = Vec::new();
             for cell in &cells {
+                if !referenced.contains(&cell.liars) {
+                    referenced.push(cell.liars);
+                    worlds.extend(seeds.iter().map(|&seed| (format!("ref {}", cell.liars), cell.reference(seed))));
+                }
                 for &seed in &seeds {
                     worlds.push((format!("run {:?} {}", cell.class, cell.liars), cell.options(seed)));
-                    worlds.push((format!("ref {:?} {}", cell.class, cell.liars), cell.reference(seed)));
                 }
             }
             let table = move |groups: &BTreeMap<String, Vec<RunOutcome>>| {
                 let rows: Vec<(ByzantineCell, ByzantineRow)> = cells
                     .iter()
                     .map(|cell| {
-                        let key = |kind: &str| format!("{kind} {:?} {}", cell.class, cell.liars);
                         let empty = Vec::new();
-                        let runs = groups.get(&key("run")).unwrap_or(&empty);
-                        let references = groups.get(&key("ref")).unwrap_or(&empty);
+                        let runs = groups.get(&format!("run {:?} {}", cell.class, cell.liars)).unwrap_or(&empty);
+                        let references = groups.get(&format!("ref {}", cell.liars)).unwrap_or(&empty);
                         (*cell, byzantine_row(runs, references))
                     })
                     .collect();

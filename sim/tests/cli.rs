@@ -50,3 +50,16 @@ fn bad_arguments_are_refused_with_a_message() {
     let output = Command::new(env!("CARGO_BIN_EXE_sim")).args(["explore", "--shard", "3/3"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// `sim sweep` prints its table and passes; a sweep kind nobody knows is refused.
+#[test]
+fn a_sweep_prints_its_table() {
+    let (ok, out) = sim(&["sweep", "floods", "--seeds", "1", "--peers", "2", "--quiet"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("| attack | runs | failed | lies |"), "{out}");
+    for row in ["| no liars | 1 | 0 |", "| future_flood 1/2 | 1 | 0 |", "| max_chunks 1/2 | 1 | 0 |"] {
+        assert!(out.contains(row), "missing {row:?} in {out}");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_sim")).args(["sweep", "nonsense"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
