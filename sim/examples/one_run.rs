@@ -1,4 +1,5 @@
-//! One run of a world, for profilers: `cargo run --release -p sim --example one_run -- [seed] [small|large]`.
+//! One run of a world, for profilers:
+//! `cargo run --release -p sim --example one_run -- [seed] [small|large|tiny|host|swarm]`.
 fn main() {
     let mut args = std::env::args().skip(1);
     let seed = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
@@ -37,6 +38,7 @@ fn main() {
             late_join_ms_max: 0,
             ..sim::Options::default()
         },
+        Some("swarm") => sim::Options::swarm(seed),
         _ => sim::Options { seed, ..sim::Options::default() },
     };
     let outcome = sim::world::run(&options);

@@ -231,6 +231,8 @@ impl Options {
         config.chunk_requests_in_flight = self.chunk_requests_in_flight.max(1);
         config.diff_requests_in_flight = self.diff_requests_in_flight.max(1);
         config.request_timeout_ms = self.request_timeout_ms.max(1);
+        // Adaptive deadlines grow to four times the drawn timeout, as the defaults do (10 s → 40 s).
+        config.request_timeout_max_ms = 4 * config.request_timeout_ms;
         config.served_chunks_per_window_max = self.served_chunks_per_window_max;
         if self.buffer_max > 0 {
             config.buffer_max = self.buffer_max;

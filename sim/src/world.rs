@@ -662,7 +662,7 @@ impl World {
                 ByzantineClass::FutureFlood => {
                     // Everything but the first block of a fresh private chain, one block time apart.
                     let length = self.config.window_ahead_max.min(64);
-                    let chain = self.producer.private_chain(&mut self.store, length);
+                    let chain = self.producer.private_chain(&self.store, length);
                     for block in chain.into_iter().skip(1) {
                         self.send_to_node(
                             0,
@@ -960,7 +960,7 @@ impl World {
     /// L1's bound, from the options (SPEC §5.2). The download: the state as it stands plus 50 % headroom, at the
     /// conservative rate of `download_items_per_second` halved (the liveness block rate lets state growth eat
     /// at most half of it), doubled again for resets and hedges. Slack: every peer that can stall a request
-    /// (slow, silent, byzantine) costs up to `attempts_max` timeouts; a diff round's longest backoff; one
+    /// (slow, silent, byzantine) costs up to `attempts_max` timeouts at the longest adaptive deadline; a diff round's longest backoff; one
     /// `chunk_buffer_wait_ms` per byzantine peer (tags naming blocks that never come); ten block intervals (the
     /// last chunks wait for their blocks, catch-up batches); reconnection; and 20 s.
     pub fn liveness_bound_ms(&self) -> u64 {
@@ -969,7 +969,7 @@ impl World {
         let download = (4.0 * accounts / self.download_items_per_second() * 1000.0) as u64;
         let stalling =
             u64::from(self.options.slow_peers + self.options.silent_peers) + self.options.byzantine.len() as u64;
-        let timeouts = (1 + stalling) * u64::from(config.attempts_max) * config.request_timeout_ms;
+        let timeouts = (1 + stalling) * u64::from(config.attempts_max) * config.request_timeout_max_ms;
         let tags = (self.options.byzantine.len() as u64) * (config.chunk_buffer_wait_ms + config.request_timeout_ms);
         let blocks = 10 * (self.block_time_ms() + self.options.block_time_jitter_ms);
         // The node may start the phase far behind: every block it lacks needs its diff first.

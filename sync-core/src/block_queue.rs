@@ -36,6 +36,8 @@ struct MissingFetch {
     extra_locator: Option<Hash>,
     /// A catch-up towards a block beyond the window (Ours): paced by room in the pipeline.
     catch_up: bool,
+    /// The one reserved fetch towards a peer's announced head (L2), outside the `block_buffer_max` targets.
+    head: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -48,6 +50,9 @@ pub(crate) struct BlockQueue {
     rejected: VecDeque<Hash>,
     rejected_set: BTreeSet<Hash>,
     cursor: RoundRobin,
+    /// Which peer's announced head the reserved head fetch goes after next: every peer in turn, so that a peer
+    /// announcing heads that never come cannot hold the reserved fetch.
+    head_cursor: RoundRobin,
     /// The highest announcement beyond the window seen while a catch-up ran: announced again once it ends, so
     /// that blocks produced during the catch-up are not forgotten (found by the simulator, seed 646).
     deferred_ahead: Option<(Block, PeerId)>,
@@ -63,6 +68,7 @@ impl BlockQueue {
             rejected: VecDeque::new(),
             rejected_set: BTreeSet::new(),
             cursor: RoundRobin::seeded(split_mix(&mut seed.clone())),
+            head_cursor: RoundRobin::seeded(split_mix(&mut (seed ^ 0x4ead))),
             deferred_ahead: None,
         }
     }
@@ -79,9 +85,15 @@ impl BlockQueue {
         self.fetches.len()
     }
 
-    /// A catch-up is under way: we are more than the window behind some peer.
+    /// Targets that count against `block_buffer_max`: all but the reserved head fetch.
+    fn ordinary_targets(&self) -> usize {
+        self.fetches.values().filter(|fetch| !fetch.head).count()
+    }
+
+    /// A catch-up is under way: we are more than the window behind some peer. The reserved head fetch does not
+    /// count: it goes after every peer's head in turn, invented ones too, and must not pause chunk requests.
     pub(crate) fn catching_up(&self) -> bool {
-        self.fetches.values().any(|fetch| fetch.catch_up)
+        self.fetches.values().any(|fetch| fetch.catch_up && !fetch.head)
     }
 
     pub(crate) fn in_flight(&self) -> usize {
@@ -216,7 +228,7 @@ impl SyncEngine {
                 if higher {
                     self.blocks.deferred_ahead = Some((block, peer));
                 }
-            } else if self.blocks.fetches.len() < self.config.block_buffer_max as usize {
+            } else if self.blocks.ordinary_targets() < self.config.block_buffer_max as usize {
                 let fetch = MissingFetch {
                     target_number: block.number(),
                     propagator: Some(peer),
@@ -225,6 +237,7 @@ impl SyncEngine {
                     attempts: 0,
                     extra_locator: None,
                     catch_up: true,
+                    head: false,
                 };
                 self.blocks.fetches.insert(hash, fetch);
             }
@@ -300,7 +313,7 @@ impl SyncEngine {
                 {
                     return;
                 }
-                if self.blocks.fetches.len() >= self.config.block_buffer_max as usize {
+                if self.blocks.ordinary_targets() >= self.config.block_buffer_max as usize {
                     return;
                 }
                 let fetch = MissingFetch {
@@ -311,6 +324,7 @@ impl SyncEngine {
                     attempts: 0,
                     extra_locator: None,
                     catch_up: false,
+                    head: false,
                 };
                 self.blocks.fetches.insert(parent, fetch);
                 return;
@@ -385,9 +399,13 @@ impl SyncEngine {
 
     /// L2 (every canonical block an honest peer announces is eventually applied), whatever was dropped on the way
     /// (a full pipeline or buffer, a lost fetch). A buffered block whose ancestors are not being fetched (the
-    /// fetch table was full when it came) gets its fetch now; and when nothing is pending, buffered or fetched but
-    /// a peer has announced a head above ours, the blocks towards that head are fetched (found by the
-    /// simulator: with tiny buffers the node stopped short of the tip when production stopped, seed 98).
+    /// fetch table was full when it came) gets its fetch now (found by the simulator: with tiny buffers the node
+    /// stopped short of the tip when production stopped, seed 98).
+    ///
+    /// And one fetch, reserved outside the `block_buffer_max` targets, goes after the announced head of each peer
+    /// in turn whose head is above ours and nowhere in the queue. Found by the simulator (explore seed 722): a
+    /// `future_flood` liar kept the whole target table full of heads that never come, the honest peers' last
+    /// blocks were dropped from a buffer of three, and the node stayed six blocks short of the tip for good.
     fn fetch_towards_announced_heads(&mut self) {
         let lowest = self.blocks.buffer.iter().next().and_then(|(&number, at)| {
             at.values().next().map(|buffered| (number, buffered.block.hash(), buffered.sources.first().copied()))
@@ -395,15 +413,29 @@ impl SyncEngine {
         if let Some((number, hash, source)) = lowest {
             self.request_ancestors_of(number, hash, source);
         }
-        let idle = self.blocks.fetches.is_empty() && self.blocks.buffered == 0 && self.diffs.len() == 0;
-        if !idle {
+        if self.blocks.fetches.values().any(|fetch| fetch.head) {
             return;
         }
-        let Some((peer, number, hash)) = self.peers.highest_head_above(self.chain.head_number()) else { return };
-        if self.chain.knows(&hash) || self.blocks.rejected_set.contains(&hash) || self.blocks.pending.contains(&hash) {
+        let our_head = self.chain.head_number();
+        let blocks = &self.blocks;
+        let chain = &self.chain;
+        let anywhere = |hash: &Hash| {
+            chain.knows(hash)
+                || blocks.rejected_set.contains(hash)
+                || blocks.pending.contains(hash)
+                || blocks.fetches.contains_key(hash)
+                || blocks.buffer.values().any(|at| at.contains_key(hash))
+        };
+        let wanted = |_: PeerId, state: &crate::peers::PeerState| match (state.head_number, state.head_hash) {
+            (Some(number), Some(hash)) => number > our_head && !anywhere(&hash),
+            _ => false,
+        };
+        let mut cursor = self.blocks.head_cursor;
+        let Some(peer) = self.peers.next(&mut cursor, wanted) else { return };
+        self.blocks.head_cursor = cursor;
+        let Some((number, hash)) = self.peers.get(peer).and_then(|state| state.head_number.zip(state.head_hash)) else {
             return;
-        }
-        let beyond_window = number > self.chain.head_number().saturating_add(self.config.window_ahead_max);
+        };
         let fetch = MissingFetch {
             target_number: number,
             propagator: Some(peer),
@@ -411,7 +443,8 @@ impl SyncEngine {
             tried: BTreeSet::new(),
             attempts: 0,
             extra_locator: None,
-            catch_up: beyond_window,
+            catch_up: number > our_head.saturating_add(self.config.window_ahead_max),
+            head: true,
         };
         self.blocks.fetches.insert(hash, fetch);
     }
@@ -573,6 +606,15 @@ impl SyncEngine {
     pub(crate) fn reject_block(&mut self, hash: Hash) {
         self.blocks.reject(hash, self.config.rejected_hashes_max);
         self.blocks.remove_descendants(hash);
+    }
+
+    /// Some peer vouched for the block: it is pending, buffered or a fetch target, or a peer announced it as its
+    /// head. The chain's own blocks never get here (chunk rule 8 took them).
+    pub(crate) fn vouched(&self, hash: &Hash) -> bool {
+        self.blocks.pending.contains(hash)
+            || self.blocks.fetches.contains_key(hash)
+            || self.blocks.buffer.values().any(|at| at.contains_key(hash))
+            || self.peers.announced_head(hash)
     }
 
     /// Remaining buffered blocks, for `AcceptedBufferedBlock`.

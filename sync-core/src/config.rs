@@ -19,6 +19,10 @@ pub struct Config {
     /// batch) instead of dropping the peer as Ahead, so a node cut off for longer than the window recovers.
     /// `false` is the reference: drop the block, remove the peer, `PeerAhead`.
     pub ahead_catch_up: bool,
+    /// Ours (H14): only a chunk whose tag some peer vouched for (an announced head, a block pending, buffered or
+    /// fetched) moves the cursor; another is buffered without moving it, and the start is asked of the next
+    /// peer. `false` is the reference: every buffered chunk moves the cursor.
+    pub chunk_tags_vouched: bool,
     /// Blocks and chunks below `h − tolerate_past_max` are Behind.
     pub tolerate_past_max: u32,
     /// Announced and requested blocks carry bodies (needed to execute once complete).
@@ -29,8 +33,12 @@ pub struct Config {
     pub chunk_requests_in_flight: u8,
     pub missing_block_requests_in_flight: u8,
     pub diff_requests_in_flight: u8,
-    /// The deadline of every request attempt.
+    /// The deadline of a request attempt to a peer without history, and the least one to any peer.
     pub request_timeout_ms: u64,
+    /// Ours: the most a request's deadline can grow to. Each peer's deadline follows its measured round trips
+    /// (`srtt + 4·rttvar`, as TCP does) and doubles after each timeout until an answer comes: a fixed timeout
+    /// below a link's round trip times out every chunk request for ever (found by the simulator, seed 311).
+    pub request_timeout_max_ms: u64,
     /// Attempts per request are `clamp(peers, attempts_min, attempts_max)` (SPEC §4.2).
     pub attempts_min: u32,
     pub attempts_max: u32,
@@ -93,6 +101,7 @@ impl Config {
             chunk_buffer_per_peer_max: (buffer_max / 4).max(1),
             window_ahead_max,
             ahead_catch_up: true,
+            chunk_tags_vouched: true,
             tolerate_past_max: bpb,
             include_body: true,
             chunk_size_max: 1000,
@@ -100,6 +109,7 @@ impl Config {
             missing_block_requests_in_flight: 5,
             diff_requests_in_flight: 5,
             request_timeout_ms: 10_000,
+            request_timeout_max_ms: 40_000,
             attempts_min: 4,
             attempts_max: 12,
             diff_backoff_ms: 1_000,
@@ -133,6 +143,7 @@ impl Config {
             (self.missing_block_requests_in_flight >= 1, "missing_block_requests_in_flight ≥ 1"),
             (self.attempts_min >= 1 && self.attempts_min <= self.attempts_max, "attempts_min ≤ attempts_max"),
             (self.request_timeout_ms >= 1, "request_timeout_ms ≥ 1"),
+            (self.request_timeout_max_ms >= self.request_timeout_ms, "request_timeout_max_ms ≥ request_timeout_ms"),
             (self.diff_rounds_max >= 1, "diff_rounds_max ≥ 1"),
             (self.penalty_evict_threshold >= 1, "penalty_evict_threshold ≥ 1"),
             (self.buffer_max >= 1 && self.chunk_buffer_per_peer_max >= 1, "chunk buffer bounds ≥ 1"),

@@ -238,7 +238,7 @@ impl SyncEngine {
             ("diff requests", self.diffs.in_flight(), config.diff_requests_in_flight as usize),
             ("missing-block requests", self.blocks.in_flight(), config.missing_block_requests_in_flight as usize),
             ("diff jobs", self.diffs.job_count(), 2 * config.pending_blocks_max as usize),
-            ("missing-block targets", self.blocks.target_count(), config.block_buffer_max as usize),
+            ("missing-block targets", self.blocks.target_count(), config.block_buffer_max as usize + 1),
             ("chain blocks", self.chain.block_count(), chain_blocks_max),
             ("rate-limited peers", self.rate_limiter.tracked_peers(), config.peers_max as usize),
             ("outputs", self.outputs.len(), OUTPUTS_MAX),
@@ -270,8 +270,9 @@ impl SyncEngine {
 
     /// Sends a request and records it; returns its id.
     pub(crate) fn send(&mut self, peer: PeerId, purpose: Purpose, request: crate::wire::Request) -> RequestId {
-        let deadline = self.now.plus(self.config.request_timeout_ms);
-        let request_id = self.requests.open(peer, deadline, purpose);
+        let (base, max) = (self.config.request_timeout_ms, self.config.request_timeout_max_ms);
+        let timeout = self.peers.get(peer).map_or(base, |state| state.timeout_ms(base, max));
+        let request_id = self.requests.open(peer, self.now, self.now.plus(timeout), purpose);
         self.stats.requests_sent += 1;
         self.outputs.push_back(Output::SendRequest { peer, request_id, request });
         request_id
@@ -302,6 +303,10 @@ impl SyncEngine {
     fn on_response(&mut self, peer: PeerId, request_id: RequestId, response: Response) {
         // Unknown ids, wrong peers, duplicates and late answers are honest network behaviour: dropped silently.
         let Some(outstanding) = self.requests.take(peer, request_id) else { return };
+        let rtt = self.now.0.saturating_sub(outstanding.sent.0);
+        if let Some(state) = self.peers.get_mut(peer) {
+            state.note_answer(rtt);
+        }
         match outstanding.purpose.clone() {
             Purpose::Chunk { .. } => self.on_chunk_response(peer, outstanding, response),
             Purpose::Diff { block } => self.on_diff_response(peer, block, response),
@@ -326,6 +331,7 @@ impl SyncEngine {
             let until = self.now.plus(self.config.unresponsive_cooldown_ms);
             if let Some(state) = self.peers.get_mut(outstanding.peer) {
                 state.unresponsive_until = Some(until);
+                state.note_timeout();
             }
             self.request_failed(outstanding);
         }

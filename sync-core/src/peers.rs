@@ -19,6 +19,41 @@ pub(crate) struct PeerState {
     pub(crate) chunks_useful: u32,
     pub(crate) chunks_junk: u32,
     pub(crate) violations: u32,
+    /// Round-trip estimate of its answers (smoothed, and mean deviation), and timeouts since its last answer.
+    srtt_ms: Option<u64>,
+    rttvar_ms: u64,
+    timeouts_in_row: u32,
+}
+
+/// Doublings of a peer's deadline after timeouts in a row; `request_timeout_max_ms` caps it anyway.
+const TIMEOUT_BACKOFF_MAX: u32 = 4;
+
+impl PeerState {
+    /// This peer's request deadline (Ours): `srtt + 4·rttvar`, at least `base`, doubled per timeout in a row,
+    /// at most `max`.
+    pub(crate) fn timeout_ms(&self, base: u64, max: u64) -> u64 {
+        let estimate = self.srtt_ms.map_or(base, |srtt| srtt.saturating_add(4 * self.rttvar_ms)).max(base);
+        estimate.saturating_mul(1 << self.timeouts_in_row.min(TIMEOUT_BACKOFF_MAX)).min(max)
+    }
+
+    /// An answer came `rtt_ms` after its request (RFC 6298 smoothing, integer arithmetic).
+    pub(crate) fn note_answer(&mut self, rtt_ms: u64) {
+        self.timeouts_in_row = 0;
+        match self.srtt_ms {
+            None => {
+                self.srtt_ms = Some(rtt_ms);
+                self.rttvar_ms = rtt_ms / 2;
+            }
+            Some(srtt) => {
+                self.rttvar_ms = (3 * self.rttvar_ms + srtt.abs_diff(rtt_ms)) / 4;
+                self.srtt_ms = Some((7 * srtt + rtt_ms) / 8);
+            }
+        }
+    }
+
+    pub(crate) fn note_timeout(&mut self) {
+        self.timeouts_in_row = self.timeouts_in_row.saturating_add(1);
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -55,6 +90,9 @@ impl PeerSet {
             chunks_useful: 0,
             chunks_junk: 0,
             violations: 0,
+            srtt_ms: None,
+            rttvar_ms: 0,
+            timeouts_in_row: 0,
         };
         self.peers.insert(peer, state);
         true
@@ -80,6 +118,10 @@ impl PeerSet {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.peers.is_empty()
+    }
+
+    pub(crate) fn get(&self, peer: PeerId) -> Option<&PeerState> {
+        self.peers.get(&peer)
     }
 
     pub(crate) fn get_mut(&mut self, peer: PeerId) -> Option<&mut PeerState> {
@@ -116,6 +158,11 @@ impl PeerSet {
     }
 
     /// More of its chunks were discarded than committed: other peers go first for chunk requests.
+    /// Some peer announced `hash` as its head.
+    pub(crate) fn announced_head(&self, hash: &crate::hash::Hash) -> bool {
+        self.peers.values().any(|state| state.head_hash.as_ref() == Some(hash))
+    }
+
     pub(crate) fn mostly_junk(state: &PeerState) -> bool {
         state.chunks_junk > state.chunks_useful
     }
@@ -142,18 +189,6 @@ impl PeerSet {
                 state.head_hash = Some(hash);
             }
         }
-    }
-
-    /// The peer whose announced head is highest above `number`, with that head's number and hash.
-    pub(crate) fn highest_head_above(&self, number: u32) -> Option<(PeerId, u32, crate::hash::Hash)> {
-        self.by_join
-            .values()
-            .filter_map(|peer| {
-                let state = &self.peers[peer];
-                Some((*peer, state.head_number?, state.head_hash?))
-            })
-            .filter(|(_, head, _)| *head > number)
-            .max_by_key(|(_, head, _)| *head)
     }
 }
 

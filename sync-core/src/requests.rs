@@ -28,6 +28,8 @@ pub(crate) enum Purpose {
 #[derive(Clone, Debug)]
 pub(crate) struct Outstanding {
     pub(crate) peer: PeerId,
+    /// When it was sent: its answer's round trip feeds the peer's timeout estimate.
+    pub(crate) sent: Millis,
     pub(crate) deadline: Millis,
     pub(crate) purpose: Purpose,
 }
@@ -40,10 +42,10 @@ pub(crate) struct Requests {
 }
 
 impl Requests {
-    pub(crate) fn open(&mut self, peer: PeerId, deadline: Millis, purpose: Purpose) -> RequestId {
+    pub(crate) fn open(&mut self, peer: PeerId, sent: Millis, deadline: Millis, purpose: Purpose) -> RequestId {
         self.next_id += 1;
         let id = self.next_id;
-        self.outstanding.insert(id, Outstanding { peer, deadline, purpose });
+        self.outstanding.insert(id, Outstanding { peer, sent, deadline, purpose });
         self.deadlines.insert((deadline, id));
         id
     }

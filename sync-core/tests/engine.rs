@@ -6,8 +6,9 @@ use harness::{Behavior, Harness};
 use sync_core::wire::{Request, Response};
 use sync_core::{Config, Cursor, Event, Input, PeerId, ResetReason, Violation};
 
+/// The reference's behaviours: every buffered chunk moves the cursor, whoever vouched for its tag.
 fn config() -> Config {
-    Config { chunk_size_max: 10, ..Config::scaled(4) }
+    Config { chunk_size_max: 10, chunk_tags_vouched: false, ..Config::scaled(4) }
 }
 
 #[test]

@@ -12,6 +12,13 @@ fn config() -> Config {
     Config { chunk_size_max: 10, ..Config::scaled(8) }
 }
 
+/// The reference's tag rule: every buffered chunk moves the cursor, whoever vouched for its tag. The hazards
+/// about invented tags (H5, H8, H15) are what follows from it; `chunk_tags_vouched` (the default) keeps such
+/// chunks from moving the cursor at all, which `h14_an_invented_tag_never_moves_the_cursor` shows.
+fn reference_tags() -> Config {
+    Config { chunk_tags_vouched: false, ..config() }
+}
+
 /// Rewrites every chunk answer with `edit`; other answers pass unchanged.
 fn chunks(mut edit: impl FnMut(&Request, Chunk) -> Chunk + 'static) -> Behavior {
     Behavior::Rewrite(Box::new(move |request, response| match response {
@@ -91,7 +98,7 @@ fn h4_h11_a_rebranch_out_of_complete_fetches_fork_diffs_first() {
 /// The flooder's chunk advanced the cursor, so the honest head chunk after it is a gap: reset at once.
 #[test]
 fn h5_h22_a_full_buffer_still_takes_head_chunks_and_a_gap_resets() {
-    let config = Config { buffer_max: 1, chunk_buffer_per_peer_max: 1, ..config() };
+    let config = Config { buffer_max: 1, chunk_buffer_per_peer_max: 1, ..reference_tags() };
     let mut h = Harness::new(config, 40);
     let genesis = h.chain.genesis;
     h.join(1, genesis, retag(1, Hash([0xee; 32])));
@@ -128,7 +135,7 @@ fn h7_a_rejected_block_leaves_complete_alone() {
 /// chunk goes and the cursor resets at once, not one round trip later through a gap.
 #[test]
 fn h8_a_discarded_chunk_that_advanced_the_cursor_resets_at_once() {
-    let mut h = Harness::new(config(), 60);
+    let mut h = Harness::new(reference_tags(), 60);
     let genesis = h.chain.genesis;
     let main = h.chain.next(genesis);
     let fork = h.chain.next(genesis);
@@ -227,7 +234,7 @@ fn h14_a_flooder_is_held_to_its_buffer_quota() {
 /// H15: the final chunk is buffered for a block that never comes; passing that height resets at once.
 #[test]
 fn h15_a_final_chunk_for_a_block_that_never_comes() {
-    let mut h = Harness::new(config(), 5); // one chunk is the final one
+    let mut h = Harness::new(reference_tags(), 5); // one chunk is the final one
     let genesis = h.chain.genesis;
     let main = h.chain.next(genesis);
     let peer = h.join(1, genesis, retag(1, Hash([0xab; 32])));
@@ -242,7 +249,7 @@ fn h15_a_final_chunk_for_a_block_that_never_comes() {
 /// H15 on a still chain: no block ever passes the height, so patience runs out (`chunk_buffer_wait_ms`).
 #[test]
 fn h15_a_final_chunk_waits_at_most_chunk_buffer_wait_ms() {
-    let mut h = Harness::new(config(), 5);
+    let mut h = Harness::new(reference_tags(), 5);
     let genesis = h.chain.genesis;
     let peer = h.join(1, genesis, retag(1, Hash([0xab; 32])));
     assert_eq!(h.cursor(), Cursor::Paused(1));
@@ -626,4 +633,57 @@ fn l2_blocks_dropped_from_a_full_pipeline_are_fetched_again() {
     h.stop_holding();
     h.advance(1);
     assert_eq!(h.engine.head().hash(), blocks[6].hash(), "every announced block was applied in the end");
+}
+
+/// H14, Ours: a chunk tagged with a block nobody vouched for (no announcement, not pending, buffered or fetched)
+/// is buffered but never moves the cursor, so nothing is chained onto it; the start goes to the next peer, and
+/// the honest peer's chunks make the whole download without a single reset.
+#[test]
+fn h14_an_invented_tag_never_moves_the_cursor() {
+    let mut h = Harness::new(config(), 60);
+    let genesis = h.chain.genesis;
+    h.join(1, genesis, retag(2, Hash([0xab; 32])));
+    assert!(h.engine.chunk_buffer_size() >= 1, "the chunk waits in the buffer");
+    assert!(matches!(h.cursor(), Cursor::Continue(start) if start == sync_core::Key::EMPTY), "the cursor stays");
+    h.join(2, genesis, Behavior::Honest);
+    h.grow(1);
+    assert!(h.run_until_complete(120_000));
+    h.assert_synced();
+    assert_eq!(h.count(|e| matches!(e, Event::ChunkChainReset { .. })), 0, "no chunk built on an invented tag");
+}
+
+/// The same invented tag under the reference rule moves the cursor, and the chain built on it is thrown away:
+/// the reset `chunk_tags_vouched` avoids.
+#[test]
+fn h14_under_the_reference_rule_an_invented_tag_costs_a_reset() {
+    let mut h = Harness::new(reference_tags(), 60);
+    let genesis = h.chain.genesis;
+    h.join(1, genesis, retag(2, Hash([0xab; 32])));
+    assert!(!matches!(h.cursor(), Cursor::Continue(start) if start == sync_core::Key::EMPTY), "the cursor moved");
+    h.join(2, genesis, Behavior::Honest);
+    h.grow(2);
+    assert!(h.run_until_complete(120_000));
+    h.assert_synced();
+    assert!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkDiscarded })) >= 1);
+}
+
+/// Ours: a link slower than `request_timeout_ms`. The first attempt times out; the deadline of the next one to the
+/// same peer doubles, so its answer, slower than the base timeout, is taken. A fixed deadline would time out
+/// every attempt for ever (found by the simulator, explore seed 311).
+#[test]
+fn a_link_slower_than_the_timeout_still_delivers() {
+    let config = Config { request_timeout_ms: 1_000, request_timeout_max_ms: 8_000, ..config() };
+    let mut h = Harness::new(config, 60);
+    let genesis = h.chain.genesis;
+    h.holding = true;
+    h.join(1, genesis, Behavior::Honest);
+    assert_eq!(h.held(), 1, "the first chunk request is on its way");
+    h.advance(1_000);
+    assert_eq!(h.chunk_requests_to(PeerId(1)), 2, "it timed out and was asked again");
+    h.advance(1_500); // 1.5 s after the second request: past the base timeout, within the doubled one
+    assert_eq!(h.chunk_requests_to(PeerId(1)), 2, "the second attempt has not timed out");
+    h.stop_holding(); // the first answer is late and dropped; the second is taken
+    assert!(h.count(|e| matches!(e, Event::AcceptedChunks { .. })) >= 1, "the slow answer was accepted");
+    assert!(h.run_until_complete(60_000));
+    h.assert_synced();
 }
