@@ -960,9 +960,10 @@ impl World {
     /// L1's bound, from the options (SPEC §5.2). The download: the state as it stands plus 50 % headroom, at the
     /// conservative rate of `download_items_per_second` halved (the liveness block rate lets state growth eat
     /// at most half of it), doubled again for resets and hedges. Slack: every peer that can stall a request
-    /// (slow, silent, byzantine) costs up to `attempts_max` timeouts at the longest adaptive deadline; a diff round's longest backoff; one
-    /// `chunk_buffer_wait_ms` per byzantine peer (tags naming blocks that never come); ten block intervals (the
-    /// last chunks wait for their blocks, catch-up batches); reconnection; and 20 s.
+    /// (slow, silent, byzantine) costs up to `attempts_max` timeouts at the longest adaptive deadline
+    /// (`request_timeout_max_ms`); a diff round's longest backoff; one `chunk_buffer_wait_ms` per byzantine peer
+    /// (tags naming blocks that never come); ten block intervals (the last chunks wait for their blocks, catch-up
+    /// batches); reconnection; and 20 s.
     pub fn liveness_bound_ms(&self) -> u64 {
         let config = &self.config;
         let accounts = (self.store.tip().state.len() as f64 * 1.5).max(1.0) + 2.0 * f64::from(config.chunk_size_max);

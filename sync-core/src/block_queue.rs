@@ -100,6 +100,13 @@ impl BlockQueue {
         self.fetches.values().filter(|fetch| fetch.request.is_some()).count()
     }
 
+    /// The block is on its way through the queue: pending, buffered or a fetch target.
+    fn holds(&self, hash: &Hash) -> bool {
+        self.pending.contains(hash)
+            || self.fetches.contains_key(hash)
+            || self.buffer.values().any(|at| at.contains_key(hash))
+    }
+
     pub(crate) fn is_rejected(&self, hash: &Hash) -> bool {
         self.rejected_set.contains(hash)
     }
@@ -419,13 +426,7 @@ impl SyncEngine {
         let our_head = self.chain.head_number();
         let blocks = &self.blocks;
         let chain = &self.chain;
-        let anywhere = |hash: &Hash| {
-            chain.knows(hash)
-                || blocks.rejected_set.contains(hash)
-                || blocks.pending.contains(hash)
-                || blocks.fetches.contains_key(hash)
-                || blocks.buffer.values().any(|at| at.contains_key(hash))
-        };
+        let anywhere = |hash: &Hash| chain.knows(hash) || blocks.rejected_set.contains(hash) || blocks.holds(hash);
         let wanted = |_: PeerId, state: &crate::peers::PeerState| match (state.head_number, state.head_hash) {
             (Some(number), Some(hash)) => number > our_head && !anywhere(&hash),
             _ => false,
@@ -611,10 +612,7 @@ impl SyncEngine {
     /// Some peer vouched for the block: it is pending, buffered or a fetch target, or a peer announced it as its
     /// head. The chain's own blocks never get here (chunk rule 8 took them).
     pub(crate) fn vouched(&self, hash: &Hash) -> bool {
-        self.blocks.pending.contains(hash)
-            || self.blocks.fetches.contains_key(hash)
-            || self.blocks.buffer.values().any(|at| at.contains_key(hash))
-            || self.peers.announced_head(hash)
+        self.blocks.holds(hash) || self.peers.announced_head(hash)
     }
 
     /// Remaining buffered blocks, for `AcceptedBufferedBlock`.

@@ -20,18 +20,21 @@
 //! use sync_core::block::{Block, Header, KeyedSeal};
 //! use sync_core::{Hash, EMPTY_ROOT};
 //!
+//! # fn main() -> Result<(), sync_core::config::ConfigError> {
 //! let seals = KeyedSeal::new(Hash([7; 32]));
 //! let mut header = Header { number: 0, parent_hash: Hash::ZERO, state_root: EMPTY_ROOT,
 //!     diff_root: Hash::ZERO, body_root: Hash::ZERO, is_macro: true, seal: Hash::ZERO };
 //! header.seal = seals.seal(&header.hash());
 //! let checkpoint = Block::new(header, None);
-//! let mut engine = SyncEngine::new(Config::scaled(4), 1, checkpoint, Arc::new(seals), Trie::fresh()).unwrap();
+//! let mut engine = SyncEngine::new(Config::scaled(4), 1, checkpoint, Arc::new(seals), Trie::fresh())?;
 //! engine.handle_input(Millis(0), Input::PeerJoined { peer: PeerId(1) });
 //! while let Some(output) = engine.poll_output() {
 //!     // The fresh engine asks its only peer for the first chunk.
 //!     assert!(matches!(output, Output::SendRequest { peer: PeerId(1), .. }));
 //! }
 //! assert!(engine.poll_timeout().is_some(), "the request has a deadline");
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! Modules, in the order the SPEC introduces them:

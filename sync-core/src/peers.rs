@@ -157,12 +157,12 @@ impl PeerSet {
         self.next(cursor, |peer, state| responsive(state) && accept(peer, state)).or_else(|| self.next(cursor, accept))
     }
 
-    /// More of its chunks were discarded than committed: other peers go first for chunk requests.
     /// Some peer announced `hash` as its head.
     pub(crate) fn announced_head(&self, hash: &crate::hash::Hash) -> bool {
         self.peers.values().any(|state| state.head_hash.as_ref() == Some(hash))
     }
 
+    /// More of its chunks were discarded than committed: other peers go first for chunk requests.
     pub(crate) fn mostly_junk(state: &PeerState) -> bool {
         state.chunks_junk > state.chunks_useful
     }
