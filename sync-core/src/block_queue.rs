@@ -3,59 +3,56 @@
 
 use crate::block::Block;
 use crate::chain::Chain;
-use crate::diff_queue::PushKind;
-use crate::engine::{split_mix, SyncEngine};
 use crate::hash::Hash;
-use crate::interface::{Event, PeerId, Violation};
+use crate::interface::PeerId;
 use crate::peers::RoundRobin;
-use crate::requests::Purpose;
-use crate::wire::{Request, RequestId, Response};
+use crate::wire::RequestId;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Sources remembered per buffered block.
-const SOURCES_MAX: usize = 4;
+pub(crate) const SOURCES_MAX: usize = 4;
 
 #[derive(Clone, Debug)]
-struct BufferedBlock {
-    block: Block,
-    sources: Vec<PeerId>,
+pub(crate) struct BufferedBlock {
+    pub(crate) block: Block,
+    pub(crate) sources: Vec<PeerId>,
     /// It came from a missing-blocks response (evicted after announced ones).
-    requested: bool,
-    announcer: Option<PeerId>,
+    pub(crate) requested: bool,
+    pub(crate) announcer: Option<PeerId>,
 }
 
 /// One missing-blocks target being fetched.
 #[derive(Clone, Debug)]
-struct MissingFetch {
-    target_number: u32,
-    propagator: Option<PeerId>,
-    request: Option<RequestId>,
-    tried: BTreeSet<PeerId>,
-    attempts: u32,
+pub(crate) struct MissingFetch {
+    pub(crate) target_number: u32,
+    pub(crate) propagator: Option<PeerId>,
+    pub(crate) request: Option<RequestId>,
+    pub(crate) tried: BTreeSet<PeerId>,
+    pub(crate) attempts: u32,
     /// After a response that stopped at a macro block: that block, as an extra locator (SPEC §3.4).
-    extra_locator: Option<Hash>,
+    pub(crate) extra_locator: Option<Hash>,
     /// A catch-up towards a block beyond the window (Ours): paced by room in the pipeline.
-    catch_up: bool,
+    pub(crate) catch_up: bool,
     /// The one reserved fetch towards a peer's announced head (L2), outside the `block_buffer_max` targets.
-    head: bool,
+    pub(crate) head: bool,
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct BlockQueue {
-    buffer: BTreeMap<u32, BTreeMap<Hash, BufferedBlock>>,
-    buffered: usize,
+    pub(crate) buffer: BTreeMap<u32, BTreeMap<Hash, BufferedBlock>>,
+    pub(crate) buffered: usize,
     /// Handed to the DiffQueue, not yet pushed.
-    pending: BTreeSet<Hash>,
-    fetches: BTreeMap<Hash, MissingFetch>,
-    rejected: VecDeque<Hash>,
-    rejected_set: BTreeSet<Hash>,
-    cursor: RoundRobin,
+    pub(crate) pending: BTreeSet<Hash>,
+    pub(crate) fetches: BTreeMap<Hash, MissingFetch>,
+    pub(crate) rejected: VecDeque<Hash>,
+    pub(crate) rejected_set: BTreeSet<Hash>,
+    pub(crate) cursor: RoundRobin,
     /// Which peer's announced head the reserved head fetch goes after next: every peer in turn, so that a peer
     /// announcing heads that never come cannot hold the reserved fetch.
-    head_cursor: RoundRobin,
+    pub(crate) head_cursor: RoundRobin,
     /// The highest announcement beyond the window seen while a catch-up ran: announced again once it ends, so
     /// that blocks produced during the catch-up are not forgotten (found by the simulator, seed 646).
-    deferred_ahead: Option<(Block, PeerId)>,
+    pub(crate) deferred_ahead: Option<(Block, PeerId)>,
 }
 
 impl BlockQueue {
@@ -67,8 +64,8 @@ impl BlockQueue {
             fetches: BTreeMap::new(),
             rejected: VecDeque::new(),
             rejected_set: BTreeSet::new(),
-            cursor: RoundRobin::seeded(split_mix(&mut seed.clone())),
-            head_cursor: RoundRobin::seeded(split_mix(&mut (seed ^ 0x4ead))),
+            cursor: RoundRobin::seeded(seed),
+            head_cursor: RoundRobin::seeded(seed ^ 0x4ead),
             deferred_ahead: None,
         }
     }
@@ -86,7 +83,7 @@ impl BlockQueue {
     }
 
     /// Targets that count against `block_buffer_max`: all but the reserved head fetch.
-    fn ordinary_targets(&self) -> usize {
+    pub(crate) fn ordinary_targets(&self) -> usize {
         self.fetches.values().filter(|fetch| !fetch.head).count()
     }
 
@@ -101,7 +98,7 @@ impl BlockQueue {
     }
 
     /// The block is on its way through the queue: pending, buffered or a fetch target.
-    fn holds(&self, hash: &Hash) -> bool {
+    pub(crate) fn holds(&self, hash: &Hash) -> bool {
         self.pending.contains(hash)
             || self.fetches.contains_key(hash)
             || self.buffer.values().any(|at| at.contains_key(hash))
@@ -115,7 +112,7 @@ impl BlockQueue {
         self.pending.remove(hash);
     }
 
-    fn take(&mut self, number: u32, hash: &Hash) -> Option<BufferedBlock> {
+    pub(crate) fn take(&mut self, number: u32, hash: &Hash) -> Option<BufferedBlock> {
         let at = self.buffer.get_mut(&number)?;
         let taken = at.remove(hash)?;
         if at.is_empty() {
@@ -125,7 +122,9 @@ impl BlockQueue {
         Some(taken)
     }
 
-    fn insert(&mut self, buffered: BufferedBlock) {
+    /// Buffers a block; the caller made room (`block_buffer_max`) and checked that it is not buffered yet.
+    pub(crate) fn insert(&mut self, buffered: BufferedBlock, capacity: u32) {
+        assert!(self.buffered < capacity as usize, "the caller made room in the block buffer");
         let block = &buffered.block;
         let previous = self.buffer.entry(block.number()).or_default().insert(block.hash(), buffered);
         assert!(previous.is_none(), "callers check that the block is not buffered yet");
@@ -133,7 +132,7 @@ impl BlockQueue {
     }
 
     /// Remembers a rejected hash, forgetting the oldest beyond `max`.
-    fn reject(&mut self, hash: Hash, max: u32) {
+    pub(crate) fn reject(&mut self, hash: Hash, max: u32) {
         if self.rejected_set.insert(hash) {
             self.rejected.push_back(hash);
         }
@@ -145,7 +144,7 @@ impl BlockQueue {
     }
 
     /// Removes buffered blocks descending from `root` (not `root` itself); returns how many.
-    fn remove_descendants(&mut self, root: Hash) -> usize {
+    pub(crate) fn remove_descendants(&mut self, root: Hash) -> usize {
         let mut doomed = BTreeSet::from([root]);
         let mut removed = 0;
         let heights: Vec<u32> = self.buffer.keys().copied().collect();
@@ -179,444 +178,5 @@ impl BlockQueue {
         for hash in &self.pending {
             assert!(!chain.knows(hash), "pending blocks are not in the chain yet");
         }
-    }
-}
-
-impl RoundRobin {
-    pub(crate) fn seeded(draw: u64) -> RoundRobin {
-        RoundRobin::at(draw % 16)
-    }
-}
-
-impl SyncEngine {
-    /// The announcement ladder (SPEC §4.3), first match wins.
-    pub(crate) fn on_announce(&mut self, peer: PeerId, block: Block) {
-        // 1. Only peers in the set are heard.
-        if !self.peers.contains(peer) {
-            return;
-        }
-        // 2. Validated before buffering (H24).
-        if let Err(reason) = block.check_intrinsic(self.seals.as_ref(), self.config.bpb, self.config.include_body) {
-            self.penalize(peer, Violation::InvalidBlock(reason));
-            return;
-        }
-        self.peers.note_head(peer, block.number(), block.hash());
-        let hash = block.hash();
-        // 3. Known, pending or buffered: nothing (a buffered block gains a source); rejected: drop.
-        if self.chain.knows(&hash) || self.blocks.pending.contains(&hash) || self.blocks.rejected_set.contains(&hash) {
-            return;
-        }
-        if let Some(buffered) = self.blocks.buffer.get_mut(&block.number()).and_then(|at| at.get_mut(&hash)) {
-            if !buffered.sources.contains(&peer) && buffered.sources.len() < SOURCES_MAX {
-                buffered.sources.push(peer);
-            }
-            return;
-        }
-        let head_number = self.chain.head_number();
-        // 4. Far behind: the sender is Behind.
-        if block.number() < head_number.saturating_sub(self.config.tolerate_past_max) {
-            self.remove_peer(peer);
-            self.emit(Event::PeerBehind { peer });
-            return;
-        }
-        // 5. The parent is known or on its way: downstream.
-        if self.parent_known_or_pending(&block) {
-            self.hand_down(block, PushKind::Head, Some(peer));
-            return;
-        }
-        // 6. Far ahead with an unknown parent: we are behind. Ref: the sender is Ahead and goes. Ours (with
-        //    `ahead_catch_up`): fetch the blocks between our head and it, batch by batch, from that peer first.
-        if block.number() > head_number.saturating_add(self.config.window_ahead_max) {
-            if !self.config.ahead_catch_up {
-                self.remove_peer(peer);
-                self.emit(Event::PeerAhead { peer });
-            } else if self.blocks.catching_up() {
-                let higher = self.blocks.deferred_ahead.as_ref().is_none_or(|(held, _)| held.number() < block.number());
-                if higher {
-                    self.blocks.deferred_ahead = Some((block, peer));
-                }
-            } else if self.blocks.ordinary_targets() < self.config.block_buffer_max as usize {
-                let fetch = MissingFetch {
-                    target_number: block.number(),
-                    propagator: Some(peer),
-                    request: None,
-                    tried: BTreeSet::new(),
-                    attempts: 0,
-                    extra_locator: None,
-                    catch_up: true,
-                    head: false,
-                };
-                self.blocks.fetches.insert(hash, fetch);
-            }
-            return;
-        }
-        // 7. At or below the latest macro block: it can never be adopted.
-        if block.number() <= self.chain.latest_macro() {
-            return;
-        }
-        // 8. Buffer it, within the per-peer-per-height and total bounds, and fetch its ancestors.
-        let at_height = self.blocks.buffer.get(&block.number());
-        let from_peer = at_height.map_or(0, |at| at.values().filter(|b| b.announcer == Some(peer)).count());
-        if from_peer >= self.config.announced_per_peer_per_height as usize {
-            return;
-        }
-        if !self.make_room_for(block.number(), false) {
-            return;
-        }
-        let number = block.number();
-        self.blocks.insert(BufferedBlock { block, sources: vec![peer], requested: false, announcer: Some(peer) });
-        self.request_ancestors_of(number, hash, Some(peer));
-    }
-
-    fn parent_known_or_pending(&self, block: &Block) -> bool {
-        self.chain.knows(&block.parent_hash()) || self.blocks.pending.contains(&block.parent_hash())
-    }
-
-    /// Marks a block pending and gives it to the DiffQueue.
-    fn hand_down(&mut self, block: Block, kind: PushKind, source: Option<PeerId>) {
-        if self.diffs.len() >= self.config.pending_blocks_max as usize {
-            return; // The pipeline is full: the block will come again (announcement or missing blocks).
-        }
-        self.blocks.pending.insert(block.hash());
-        self.diffs.enqueue(block, kind, source);
-    }
-
-    /// Frees a buffer slot if the buffer is full: announced blocks farthest ahead go first, then requested ones.
-    /// `false` if the newcomer itself is the one to drop.
-    fn make_room_for(&mut self, number: u32, requested: bool) -> bool {
-        if self.blocks.buffered < self.config.block_buffer_max as usize {
-            return true;
-        }
-        let victim = self
-            .blocks
-            .buffer
-            .iter()
-            .rev()
-            .flat_map(|(&n, at)| at.values().map(move |b| (b.requested, std::cmp::Reverse(n), b.block.hash())))
-            .min();
-        match victim {
-            Some((victim_requested, std::cmp::Reverse(victim_number), hash))
-                if (victim_requested, std::cmp::Reverse(victim_number)) < (requested, std::cmp::Reverse(number)) =>
-            {
-                self.blocks.take(victim_number, &hash);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Follows parent links inside the buffer to the oldest buffered ancestor of the block, and requests that
-    /// ancestor's parent unless it is pending or already requested.
-    fn request_ancestors_of(&mut self, mut number: u32, mut hash: Hash, propagator: Option<PeerId>) {
-        loop {
-            let Some(buffered) = self.blocks.buffer.get(&number).and_then(|at| at.get(&hash)) else { return };
-            let parent = buffered.block.parent_hash();
-            let parent_buffered =
-                number > 0 && self.blocks.buffer.get(&(number - 1)).is_some_and(|at| at.contains_key(&parent));
-            if !parent_buffered {
-                if self.chain.knows(&parent)
-                    || self.blocks.pending.contains(&parent)
-                    || self.blocks.fetches.contains_key(&parent)
-                {
-                    return;
-                }
-                if self.blocks.ordinary_targets() >= self.config.block_buffer_max as usize {
-                    return;
-                }
-                let fetch = MissingFetch {
-                    target_number: number.saturating_sub(1),
-                    propagator,
-                    request: None,
-                    tried: BTreeSet::new(),
-                    attempts: 0,
-                    extra_locator: None,
-                    catch_up: false,
-                    head: false,
-                };
-                self.blocks.fetches.insert(parent, fetch);
-                return;
-            }
-            number -= 1;
-            hash = parent;
-        }
-    }
-
-    /// Sends missing-block requests for targets that have none, at most `missing_block_requests_in_flight`.
-    /// First, once a catch-up has ended, the announcement held back during it is heard again.
-    pub(crate) fn issue_missing_block_requests(&mut self) {
-        if !self.blocks.catching_up() {
-            if let Some((block, peer)) = self.blocks.deferred_ahead.take() {
-                self.on_announce(peer, block);
-            }
-        }
-        self.fetch_towards_announced_heads();
-        let targets: Vec<Hash> =
-            self.blocks.fetches.iter().filter(|(_, f)| f.request.is_none()).map(|(h, _)| *h).collect();
-        for target in targets {
-            if self.blocks.in_flight() >= self.config.missing_block_requests_in_flight as usize || self.peers.is_empty()
-            {
-                return;
-            }
-            let fetch = &self.blocks.fetches[&target];
-            // A catch-up batch goes out only when the pipeline has room for a whole batch.
-            let room = self.diffs.len() + self.config.bpb as usize <= self.config.pending_blocks_max as usize;
-            if fetch.catch_up && !room {
-                continue;
-            }
-            if fetch.attempts >= self.config.attempts(self.peers.len()) {
-                // Exhausted: the chain of buffered descendants of the target goes (SPEC §4.3).
-                self.blocks.fetches.remove(&target);
-                self.blocks.remove_descendants(target);
-                continue;
-            }
-            let preferred = fetch.propagator.filter(|p| self.peers.contains(*p) && !fetch.tried.contains(p));
-            let tried = fetch.tried.clone();
-            let now = self.now;
-            let peer = preferred
-                .or_else(|| self.peers.next_responsive(&mut self.blocks.cursor, now, |peer, _| !tried.contains(&peer)));
-            let peer = match peer {
-                Some(peer) => peer,
-                None => {
-                    // Every peer was tried once: start another round.
-                    let fetch = self.blocks.fetches.get_mut(&target).map(|f| f.tried.clear());
-                    assert!(fetch.is_some(), "the target is still fetched");
-                    match self.peers.next(&mut self.blocks.cursor, |_, _| true) {
-                        Some(peer) => peer,
-                        None => return,
-                    }
-                }
-            };
-            let mut locators = Vec::with_capacity(self.config.bpb as usize + 2);
-            locators.extend(self.blocks.fetches[&target].extra_locator);
-            locators.extend(self.chain.locators());
-            locators.truncate(self.config.bpb as usize + 2);
-            let request = Request::MissingBlocks {
-                target_hash: target,
-                locators: locators.clone(),
-                include_body: self.config.include_body,
-            };
-            let id = self.send(peer, Purpose::MissingBlocks { target, locators }, request);
-            if let Some(fetch) = self.blocks.fetches.get_mut(&target) {
-                fetch.request = Some(id);
-                fetch.tried.insert(peer);
-                fetch.attempts += 1;
-            }
-        }
-    }
-
-    /// L2 (every canonical block an honest peer announces is eventually applied), whatever was dropped on the way
-    /// (a full pipeline or buffer, a lost fetch). A buffered block whose ancestors are not being fetched (the
-    /// fetch table was full when it came) gets its fetch now (found by the simulator: with tiny buffers the node
-    /// stopped short of the tip when production stopped, seed 98).
-    ///
-    /// And one fetch, reserved outside the `block_buffer_max` targets, goes after the announced head of each peer
-    /// in turn whose head is above ours and nowhere in the queue. Found by the simulator (explore seed 722): a
-    /// `future_flood` liar kept the whole target table full of heads that never come, the honest peers' last
-    /// blocks were dropped from a buffer of three, and the node stayed six blocks short of the tip for good.
-    fn fetch_towards_announced_heads(&mut self) {
-        let lowest = self.blocks.buffer.iter().next().and_then(|(&number, at)| {
-            at.values().next().map(|buffered| (number, buffered.block.hash(), buffered.sources.first().copied()))
-        });
-        if let Some((number, hash, source)) = lowest {
-            self.request_ancestors_of(number, hash, source);
-        }
-        if self.blocks.fetches.values().any(|fetch| fetch.head) {
-            return;
-        }
-        let our_head = self.chain.head_number();
-        let blocks = &self.blocks;
-        let chain = &self.chain;
-        let anywhere = |hash: &Hash| chain.knows(hash) || blocks.rejected_set.contains(hash) || blocks.holds(hash);
-        let wanted = |_: PeerId, state: &crate::peers::PeerState| match (state.head_number, state.head_hash) {
-            (Some(number), Some(hash)) => number > our_head && !anywhere(&hash),
-            _ => false,
-        };
-        let mut cursor = self.blocks.head_cursor;
-        let Some(peer) = self.peers.next(&mut cursor, wanted) else { return };
-        self.blocks.head_cursor = cursor;
-        let Some((number, hash)) = self.peers.get(peer).and_then(|state| state.head_number.zip(state.head_hash)) else {
-            return;
-        };
-        let fetch = MissingFetch {
-            target_number: number,
-            propagator: Some(peer),
-            request: None,
-            tried: BTreeSet::new(),
-            attempts: 0,
-            extra_locator: None,
-            catch_up: number > our_head.saturating_add(self.config.window_ahead_max),
-            head: true,
-        };
-        self.blocks.fetches.insert(hash, fetch);
-    }
-
-    pub(crate) fn missing_attempt_failed(&mut self, target: Hash, _peer: PeerId) {
-        if let Some(fetch) = self.blocks.fetches.get_mut(&target) {
-            fetch.request = None;
-        }
-    }
-
-    /// A missing-blocks answer (SPEC §3.4): verify, then hand down or buffer, and follow up past a macro block.
-    pub(crate) fn on_missing_blocks_response(
-        &mut self,
-        peer: PeerId,
-        target: Hash,
-        locators: &[Hash],
-        response: Response,
-    ) {
-        let blocks = match response {
-            Response::Blocks(blocks) if !blocks.is_empty() => blocks,
-            Response::Blocks(_)
-            | Response::UnknownLocators
-            | Response::TargetHashNotFound
-            | Response::TargetNotOnMainChain
-            | Response::RateLimited => return self.missing_attempt_failed(target, peer),
-            _ => {
-                self.missing_attempt_failed(target, peer);
-                return self.penalize(peer, Violation::WrongResponseType);
-            }
-        };
-        let Some(fetch) = self.blocks.fetches.get(&target) else { return };
-        let target_number = fetch.target_number;
-        if let Err(violation) = self.verify_missing_blocks(&blocks, target, target_number, locators) {
-            self.missing_attempt_failed(target, peer);
-            return self.penalize(peer, violation);
-        }
-        let last = &blocks[blocks.len() - 1];
-        let reached_target = last.hash() == target;
-        if self.chain.latest_macro() >= target_number {
-            self.blocks.fetches.remove(&target);
-            return;
-        }
-        if reached_target {
-            self.blocks.fetches.remove(&target);
-        } else if let Some(fetch) = self.blocks.fetches.get_mut(&target) {
-            // Stopped at a macro block short of the target: ask again from there.
-            *fetch = MissingFetch {
-                extra_locator: Some(last.hash()),
-                request: None,
-                tried: BTreeSet::new(),
-                attempts: 0,
-                ..fetch.clone()
-            };
-        }
-        let first = (blocks[0].number(), blocks[0].hash());
-        for block in blocks {
-            let hash = block.hash();
-            if let Some(buffered) = self.blocks.take(block.number(), &hash) {
-                drop(buffered);
-            }
-            if self.chain.knows(&hash) || self.blocks.pending.contains(&hash) {
-                continue;
-            }
-            if self.parent_known_or_pending(&block) {
-                self.hand_down(block, PushKind::Missing, Some(peer));
-            } else if self.make_room_for(block.number(), true) {
-                let buffered = BufferedBlock { block, sources: vec![peer], requested: true, announcer: None };
-                self.blocks.insert(buffered);
-            }
-        }
-        self.request_ancestors_of(first.0, first.1, Some(peer));
-        self.release_buffered_blocks();
-    }
-
-    /// The requester's checks of SPEC §3.4; any failure is a violation.
-    fn verify_missing_blocks(
-        &self,
-        blocks: &[Block],
-        target: Hash,
-        target_number: u32,
-        locators: &[Hash],
-    ) -> Result<(), Violation> {
-        let invalid = Err(Violation::MissingBlocksInvalid);
-        if blocks.len() > self.config.bpb as usize || !locators.contains(&blocks[0].parent_hash()) {
-            return invalid;
-        }
-        for (index, block) in blocks.iter().enumerate() {
-            if (block.body().is_some()) != self.config.include_body || block.number() > target_number {
-                return invalid;
-            }
-            if index > 0 {
-                let previous = &blocks[index - 1];
-                if block.parent_hash() != previous.hash() || block.number() != previous.number() + 1 {
-                    return invalid;
-                }
-            }
-            if let Err(reason) = block.check_intrinsic(self.seals.as_ref(), self.config.bpb, self.config.include_body) {
-                return Err(Violation::InvalidBlock(reason));
-            }
-        }
-        let last = &blocks[blocks.len() - 1];
-        if last.hash() != target && !last.header().is_macro {
-            return invalid;
-        }
-        Ok(())
-    }
-
-    /// Release (SPEC §4.3): buffered blocks whose parent is now known or pending go downstream, in height order.
-    pub(crate) fn release_buffered_blocks(&mut self) {
-        let heights: Vec<u32> = self.blocks.buffer.keys().copied().collect();
-        for number in heights {
-            let ready: Vec<Hash> = match self.blocks.buffer.get(&number) {
-                Some(at) => {
-                    at.values().filter(|b| self.parent_known_or_pending(&b.block)).map(|b| b.block.hash()).collect()
-                }
-                None => continue,
-            };
-            for hash in ready {
-                if self.diffs.len() >= self.config.pending_blocks_max as usize {
-                    return;
-                }
-                if let Some(buffered) = self.blocks.take(number, &hash) {
-                    if self.chain.knows(&hash) {
-                        continue;
-                    }
-                    let source = buffered.sources.first().copied();
-                    self.hand_down(buffered.block, PushKind::Buffered, source);
-                }
-            }
-        }
-    }
-
-    /// Eager pruning on every head change (Ours, H13): blocks at or below the latest macro height, and blocks the
-    /// chain already holds.
-    pub(crate) fn prune_block_buffer(&mut self) {
-        let latest_macro = self.chain.latest_macro();
-        let below: Vec<u32> = self.blocks.buffer.range(..=latest_macro).map(|(&n, _)| n).collect();
-        for number in below {
-            let hashes: Vec<Hash> = self.blocks.buffer[&number].keys().copied().collect();
-            for hash in hashes {
-                self.blocks.take(number, &hash);
-            }
-        }
-        let known: Vec<(u32, Hash)> = self
-            .blocks
-            .buffer
-            .iter()
-            .flat_map(|(&n, at)| at.keys().map(move |h| (n, *h)))
-            .filter(|(_, hash)| self.chain.knows(hash))
-            .collect();
-        for (number, hash) in known {
-            self.blocks.take(number, &hash);
-        }
-        let chain = &self.chain;
-        self.blocks.fetches.retain(|target, fetch| fetch.target_number > latest_macro && !chain.knows(target));
-    }
-
-    /// A pushed block was invalid: it and its buffered descendants go, and its hash is remembered.
-    pub(crate) fn reject_block(&mut self, hash: Hash) {
-        self.blocks.reject(hash, self.config.rejected_hashes_max);
-        self.blocks.remove_descendants(hash);
-    }
-
-    /// Some peer vouched for the block: it is pending, buffered or a fetch target, or a peer announced it as its
-    /// head. The chain's own blocks never get here (chunk rule 8 took them).
-    pub(crate) fn vouched(&self, hash: &Hash) -> bool {
-        self.blocks.holds(hash) || self.peers.announced_head(hash)
-    }
-
-    /// Remaining buffered blocks, for `AcceptedBufferedBlock`.
-    pub(crate) fn blocks_remaining(&self) -> u32 {
-        self.blocks.buffered as u32
     }
 }

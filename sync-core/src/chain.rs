@@ -184,7 +184,7 @@ impl Chain {
                     StoredBlock { block: block.clone(), diff: Some(applied_diff), main: true, before: Some(before) };
                 self.blocks.insert(hash, stored);
                 self.main.insert(block.number(), hash);
-                self.head = hash;
+                self.set_head(hash);
                 if block.header().is_macro {
                     self.finalize(block.number());
                 }
@@ -236,39 +236,66 @@ impl Chain {
         }
         // Adopted blocks need diffs unless the trie is complete all the way (H11): fetch first, then rebranch.
         if !base.is_complete() {
-            let lacking: Vec<Hash> = branch.iter().copied().filter(|hash| !self.has_diff(hash)).collect();
-            let lacking_self = diff.is_none();
-            if !lacking.is_empty() || lacking_self {
-                let mut needed = lacking;
-                if lacking_self {
-                    needed.push(block.hash());
-                }
+            let mut needed: Vec<Hash> = branch.iter().copied().filter(|hash| !self.has_diff(hash)).collect();
+            if diff.is_none() {
+                needed.push(block.hash());
+            }
+            if !needed.is_empty() {
                 return BlockOutcome::NeedsDiffs(needed);
             }
         }
-        let mut trie = base;
+        let (adopted, trie) = match self.apply_branch(base, &branch, block, diff) {
+            Ok(applied) => applied,
+            Err(outcome) => return outcome,
+        };
+        self.adopt(ancestor_number, &reverted, adopted, block.hash(), trie);
+        let adopted = self.main.range(ancestor_number + 1..).map(|(_, hash)| *hash).collect();
+        BlockOutcome::Rebranched { reverted, adopted }
+    }
+
+    /// Applies the fork blocks of `branch`, then `block`, to `trie` (the ancestor's state), on copies: each adopted
+    /// block with its applied diff and the trie before it, and the trie at the end. A stored fork block that fails
+    /// is forgotten (the block built on it fails with it).
+    #[allow(clippy::type_complexity)]
+    fn apply_branch(
+        &mut self,
+        mut trie: Trie,
+        branch: &[Hash],
+        block: &Block,
+        diff: Option<&TrieDiff>,
+    ) -> Result<(Vec<(Block, TrieDiff, Trie)>, Trie), BlockOutcome> {
         let mut adopted: Vec<(Block, TrieDiff, Trie)> = Vec::with_capacity(branch.len() + 1);
-        for hash in &branch {
+        for hash in branch {
             let fork = self.blocks[hash].block.clone();
             let before = trie.clone();
             match apply_state(&mut trie, &fork, self.diff(hash)) {
                 Ok(applied) => adopted.push((fork, applied, before)),
-                Err(ApplyError::NeedsDiff) => return BlockOutcome::NeedsDiffs(vec![*hash]),
+                Err(ApplyError::NeedsDiff) => return Err(BlockOutcome::NeedsDiffs(vec![*hash])),
                 Err(ApplyError::Invalid(reason)) => {
-                    // A stored fork block fails: forget it (and the block built on it fails with it).
                     self.blocks.remove(hash);
-                    return BlockOutcome::Invalid(reason);
+                    return Err(BlockOutcome::Invalid(reason));
                 }
             }
         }
         let before = trie.clone();
         match apply_state(&mut trie, block, diff) {
             Ok(applied) => adopted.push((block.clone(), applied, before)),
-            Err(ApplyError::NeedsDiff) => return BlockOutcome::NeedsDiffs(vec![block.hash()]),
-            Err(ApplyError::Invalid(reason)) => return BlockOutcome::Invalid(reason),
+            Err(ApplyError::NeedsDiff) => return Err(BlockOutcome::NeedsDiffs(vec![block.hash()])),
+            Err(ApplyError::Invalid(reason)) => return Err(BlockOutcome::Invalid(reason)),
         }
-        // Commit: the reverted blocks become forks; the branch becomes the main chain.
-        for hash in &reverted {
+        Ok((adopted, trie))
+    }
+
+    /// Commits a rebranch: the reverted blocks become forks, the adopted ones the main chain up to `head`.
+    fn adopt(
+        &mut self,
+        ancestor_number: u32,
+        reverted: &[Hash],
+        adopted: Vec<(Block, TrieDiff, Trie)>,
+        head: Hash,
+        trie: Trie,
+    ) {
+        for hash in reverted {
             let stored = self.blocks.get_mut(hash).map(|stored| {
                 stored.main = false;
                 stored.before = None;
@@ -276,7 +303,6 @@ impl Chain {
             assert!(stored.is_some(), "reverted blocks are stored");
         }
         self.main.retain(|&number, _| number <= ancestor_number);
-        let mut adopted_hashes = Vec::with_capacity(adopted.len());
         let mut macro_number = None;
         for (block, applied, before) in adopted {
             let hash = block.hash();
@@ -285,15 +311,21 @@ impl Chain {
                 macro_number = Some(block.number());
             }
             self.blocks.insert(hash, StoredBlock { block, diff: Some(applied), main: true, before: Some(before) });
-            adopted_hashes.push(hash);
         }
-        self.head = block.hash();
+        self.set_head(head);
         self.trie = trie;
         if let Some(number) = macro_number {
             self.finalize(number);
         }
         self.bound_forks();
-        BlockOutcome::Rebranched { reverted, adopted: adopted_hashes }
+    }
+
+    /// Moves the head. Ours: the head number never decreases; an extension adds one, a rebranch needs a strictly
+    /// higher tip (chunk pruning and the chunk ladder rely on it).
+    fn set_head(&mut self, head: Hash) {
+        let (old, new) = (self.head_number(), self.blocks[&head].block.number());
+        assert!(new > old, "the head number never decreases: #{old} → #{new}");
+        self.head = head;
     }
 
     /// A macro block became final: revert records at or below it go, forks at or below it go, and the main

@@ -4,14 +4,11 @@
 //! delays only its own descendants (H10, H20): a block is pushed once its parent is no longer queued.
 
 use crate::block::Block;
-use crate::engine::{split_mix, SyncEngine};
 use crate::hash::Hash;
-use crate::interface::{Event, Millis, PeerId, Violation};
+use crate::interface::{Millis, PeerId};
 use crate::peers::RoundRobin;
-use crate::requests::Purpose;
-use crate::state_queue::Cursor;
 use crate::trie::TrieDiff;
-use crate::wire::{Request, RequestId, Response};
+use crate::wire::RequestId;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// How a block reached the pipeline: decides which event its adoption emits (SPEC §4.10).
@@ -35,31 +32,32 @@ pub(crate) struct PendingBlock {
 }
 
 #[derive(Clone, Debug)]
-struct DiffJob {
-    number: u32,
-    diff_root: Hash,
-    source: Option<PeerId>,
-    request: Option<RequestId>,
-    tried: BTreeSet<PeerId>,
-    rounds: u32,
-    backoff_until: Option<Millis>,
-    backoff_ms: u64,
+pub(crate) struct DiffJob {
+    pub(crate) number: u32,
+    pub(crate) diff_root: Hash,
+    pub(crate) source: Option<PeerId>,
+    pub(crate) request: Option<RequestId>,
+    pub(crate) tried: BTreeSet<PeerId>,
+    pub(crate) rounds: u32,
+    pub(crate) backoff_until: Option<Millis>,
+    pub(crate) backoff_ms: u64,
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct DiffQueue {
-    entries: VecDeque<PendingBlock>,
-    jobs: BTreeMap<Hash, DiffJob>,
-    cursor: RoundRobin,
+    pub(crate) entries: VecDeque<PendingBlock>,
+    pub(crate) jobs: BTreeMap<Hash, DiffJob>,
+    pub(crate) cursor: RoundRobin,
 }
 
 impl DiffQueue {
     pub(crate) fn new(seed: u64) -> DiffQueue {
-        let mut state = seed ^ 0xd1ff;
-        DiffQueue { entries: VecDeque::new(), jobs: BTreeMap::new(), cursor: RoundRobin::seeded(split_mix(&mut state)) }
+        DiffQueue { entries: VecDeque::new(), jobs: BTreeMap::new(), cursor: RoundRobin::seeded(seed ^ 0xd1ff) }
     }
 
-    pub(crate) fn enqueue(&mut self, block: Block, kind: PushKind, source: Option<PeerId>) {
+    /// Queues a block; the caller checked that the queue has room (`pending_blocks_max`).
+    pub(crate) fn enqueue(&mut self, block: Block, kind: PushKind, source: Option<PeerId>, capacity: u32) {
+        assert!(self.entries.len() < capacity as usize, "the caller checked room for a pending block");
         let hash = block.hash();
         let entry = PendingBlock { block, kind, source, diff: None, force_diff: false, extra: Vec::new() };
         // Arrival order, except that a block goes before its children already queued (S6). A child can be
@@ -76,7 +74,7 @@ impl DiffQueue {
 
     /// Reorders the queue so that every queued parent precedes its queued children, keeping arrival order
     /// otherwise (a stable topological order; the queue is bounded by `pending_blocks_max`).
-    fn restore_parent_order(&mut self) {
+    pub(crate) fn restore_parent_order(&mut self) {
         let mut rest: Vec<PendingBlock> = std::mem::take(&mut self.entries).into();
         while !rest.is_empty() {
             let queued: BTreeSet<Hash> = rest.iter().map(|entry| entry.block.hash()).collect();
@@ -93,6 +91,11 @@ impl DiffQueue {
 
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// The hashes of the queued blocks, ascending.
+    pub(crate) fn hashes(&self) -> impl Iterator<Item = Hash> {
+        self.entries.iter().map(|entry| entry.block.hash()).collect::<BTreeSet<Hash>>().into_iter()
     }
 
     pub(crate) fn in_flight(&self) -> usize {
@@ -125,176 +128,5 @@ impl DiffQueue {
             let parent_later = self.entries.iter().skip(index + 1).any(|later| later.block.hash() == parent);
             assert!(!parent_later, "S6: a block never waits ahead of its parent (H20)");
         }
-    }
-}
-
-impl SyncEngine {
-    fn diff_mode(&self) -> bool {
-        self.state.cursor != Cursor::Complete
-    }
-
-    fn needs_own_diff(&self, entry: &PendingBlock) -> bool {
-        let hash = entry.block.hash();
-        entry.diff.is_none() && !self.chain.has_diff(&hash) && (entry.force_diff || self.diff_mode())
-    }
-
-    /// Extras whose diffs are still missing (a pruned block no longer counts).
-    fn missing_extras(&self, entry: &PendingBlock) -> Vec<Hash> {
-        entry.extra.iter().copied().filter(|hash| self.chain.knows(hash) && !self.chain.has_diff(hash)).collect()
-    }
-
-    /// Jobs exist exactly for the diffs some queued block still needs; stale jobs and their requests go.
-    fn sync_diff_jobs(&mut self) {
-        let mut wanted: BTreeMap<Hash, (u32, Hash, Option<PeerId>)> = BTreeMap::new();
-        for entry in &self.diffs.entries {
-            let header = entry.block.header();
-            if self.needs_own_diff(entry) {
-                wanted.insert(entry.block.hash(), (header.number, header.diff_root, entry.source));
-            }
-            for extra in self.missing_extras(entry) {
-                if let Some(block) = self.chain.block(&extra) {
-                    wanted.insert(extra, (block.number(), block.header().diff_root, entry.source));
-                }
-            }
-        }
-        let stale: Vec<(Hash, Option<RequestId>)> = self
-            .diffs
-            .jobs
-            .iter()
-            .filter(|(hash, _)| !wanted.contains_key(hash))
-            .map(|(h, j)| (*h, j.request))
-            .collect();
-        for (hash, request) in stale {
-            self.diffs.jobs.remove(&hash);
-            if let Some(request) = request {
-                self.requests.remove(request);
-            }
-        }
-        for (hash, (number, diff_root, source)) in wanted {
-            self.diffs.jobs.entry(hash).or_insert(DiffJob {
-                number,
-                diff_root,
-                source,
-                request: None,
-                tried: BTreeSet::new(),
-                rounds: 0,
-                backoff_until: None,
-                backoff_ms: self.config.diff_backoff_ms,
-            });
-        }
-    }
-
-    /// Sends diff requests, oldest blocks first, at most `diff_requests_in_flight` at once.
-    pub(crate) fn issue_diff_requests(&mut self) {
-        self.sync_diff_jobs();
-        let mut idle: Vec<(u32, Hash)> = self
-            .diffs
-            .jobs
-            .iter()
-            .filter(|(_, job)| job.request.is_none() && job.backoff_until.is_none())
-            .map(|(hash, job)| (job.number, *hash))
-            .collect();
-        idle.sort();
-        for (_, hash) in idle {
-            if self.diffs.in_flight() >= self.config.diff_requests_in_flight as usize || self.peers.is_empty() {
-                return;
-            }
-            let job = &self.diffs.jobs[&hash];
-            let preferred = job.source.filter(|p| self.peers.contains(*p) && !job.tried.contains(p));
-            let tried = job.tried.clone();
-            let now = self.now;
-            let peer = preferred
-                .or_else(|| self.peers.next_responsive(&mut self.diffs.cursor, now, |peer, _| !tried.contains(&peer)));
-            match peer {
-                Some(peer) => {
-                    let id = self.send(peer, Purpose::Diff { block: hash }, Request::TrieDiff { block_hash: hash });
-                    if let Some(job) = self.diffs.jobs.get_mut(&hash) {
-                        job.request = Some(id);
-                        job.tried.insert(peer);
-                    }
-                }
-                None => self.diff_round_failed(hash),
-            }
-        }
-    }
-
-    /// Every peer failed once for this diff: back off, or give up after `diff_rounds_max` rounds (H10).
-    fn diff_round_failed(&mut self, hash: Hash) {
-        let now = self.now;
-        let (rounds_max, backoff_max) = (self.config.diff_rounds_max, self.config.diff_backoff_max_ms);
-        let Some(job) = self.diffs.jobs.get_mut(&hash) else { return };
-        job.rounds += 1;
-        if job.rounds >= rounds_max {
-            return self.give_up_diff(hash);
-        }
-        job.tried.clear();
-        job.backoff_until = Some(now.plus(job.backoff_ms));
-        job.backoff_ms = (job.backoff_ms.saturating_mul(2)).min(backoff_max);
-    }
-
-    /// Ours (H10): the block and its descendants leave the pipeline, forgotten but not rejected, so that a
-    /// later announcement or missing-blocks response can bring them back.
-    fn give_up_diff(&mut self, hash: Hash) {
-        if let Some(job) = self.diffs.jobs.remove(&hash) {
-            if let Some(request) = job.request {
-                self.requests.remove(request);
-            }
-        }
-        self.emit(Event::DiffUnavailable { hash });
-        let mut dropped = BTreeSet::from([hash]);
-        let entries = std::mem::take(&mut self.diffs.entries);
-        for entry in entries {
-            let entry_hash = entry.block.hash();
-            if dropped.contains(&entry_hash)
-                || dropped.contains(&entry.block.parent_hash())
-                || entry.extra.contains(&hash)
-            {
-                dropped.insert(entry_hash);
-                self.blocks.finish_pending(&entry_hash);
-            } else {
-                self.diffs.entries.push_back(entry);
-            }
-        }
-    }
-
-    pub(crate) fn diff_attempt_failed(&mut self, block: Hash, peer: PeerId) {
-        if let Some(job) = self.diffs.jobs.get_mut(&block) {
-            job.request = None;
-            job.tried.insert(peer);
-        }
-    }
-
-    /// A diff answer (SPEC §3.5): accepted iff its root is the header's `diff_root`.
-    pub(crate) fn on_diff_response(&mut self, peer: PeerId, block: Hash, response: Response) {
-        self.diff_attempt_failed(block, peer);
-        let Some(job) = self.diffs.jobs.get(&block) else { return };
-        match response {
-            Response::Diff(diff) if diff.root() == job.diff_root => {
-                self.stats.diffs_received += 1;
-                self.diffs.jobs.remove(&block);
-                for entry in self.diffs.entries.iter_mut().filter(|entry| entry.block.hash() == block) {
-                    entry.diff = Some(diff.clone());
-                }
-                self.chain.store_diff(&block, diff);
-            }
-            Response::Diff(_) => self.penalize(peer, Violation::DiffRootMismatch),
-            Response::UnknownBlockHash | Response::IncompleteState | Response::RateLimited => {}
-            _ => self.penalize(peer, Violation::WrongResponseType),
-        }
-    }
-
-    /// Pushes the first queued block that may go: its parent is not queued, its diff is there or not needed,
-    /// and the fork diffs it waits for have arrived. Returns whether a block was pushed.
-    pub(crate) fn push_next_ready(&mut self) -> bool {
-        let queued: BTreeSet<Hash> = self.diffs.entries.iter().map(|entry| entry.block.hash()).collect();
-        let ready = self.diffs.entries.iter().position(|entry| {
-            !queued.contains(&entry.block.parent_hash())
-                && !self.needs_own_diff(entry)
-                && self.missing_extras(entry).is_empty()
-        });
-        let Some(index) = ready else { return false };
-        let Some(entry) = self.diffs.entries.remove(index) else { return false };
-        self.push_block(entry);
-        true
     }
 }

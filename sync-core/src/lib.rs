@@ -48,7 +48,6 @@ mod chain;
 mod diff_queue;
 mod engine;
 mod peers;
-mod push;
 mod requests;
 mod state_queue;
 

@@ -71,6 +71,22 @@ impl RoundRobin {
     pub(crate) fn at(position: u64) -> RoundRobin {
         RoundRobin(position)
     }
+
+    /// A starting position drawn from the engine's seed (each component salts it): ties break differently per
+    /// engine, and the same per seed.
+    pub(crate) fn seeded(seed: u64) -> RoundRobin {
+        let mut state = seed;
+        RoundRobin::at(split_mix(&mut state) % 16)
+    }
+}
+
+/// SplitMix64: the engine's only randomness, seeded by the host, for tie-breaking.
+fn split_mix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 impl PeerSet {

@@ -5,6 +5,11 @@
 //! `block_queue` (announcements, missing blocks), `diff_queue` (diffs, ancestry order), `state_queue` (chunk
 //! cursor, requests, buffer), `push` (the executor). They share the peer set, the request table and the chain.
 
+mod blocks;
+mod chunks;
+mod diffs;
+mod push;
+
 use crate::block::{Block, SealVerifier};
 use crate::block_queue::BlockQueue;
 use crate::chain::Chain;
@@ -232,6 +237,7 @@ impl SyncEngine {
             ("chunk buffer", self.state.size as usize, config.buffer_max as usize),
             ("block buffer", self.blocks.buffered_count(), config.block_buffer_max as usize),
             ("pending blocks", self.diffs.len(), config.pending_blocks_max as usize),
+            ("pending set", self.blocks.pending.len(), config.pending_blocks_max as usize),
             ("rejected hashes", self.blocks.rejected_count(), config.rejected_hashes_max as usize),
             ("peers", self.peers.len(), config.peers_max as usize),
             ("chunk requests", self.state_requests(), config.chunk_requests_in_flight as usize),
@@ -257,6 +263,10 @@ impl SyncEngine {
         self.check_state_invariants();
         self.blocks.check_invariants(&self.chain);
         self.diffs.check_invariants();
+        assert!(
+            self.diffs.hashes().eq(self.blocks.pending.iter().copied()),
+            "the pending-block set is exactly the DiffQueue's blocks"
+        );
         for (name, size, bound) in self.bounds() {
             assert!(size <= bound, "S8: {name} holds {size}, over its bound {bound}");
         }
@@ -360,13 +370,4 @@ impl SyncEngine {
         self.issue_diff_requests();
         self.issue_chunk_requests();
     }
-}
-
-/// SplitMix64: the engine's only randomness, seeded by the host, for tie-breaking.
-pub(crate) fn split_mix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }

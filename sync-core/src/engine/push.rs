@@ -1,9 +1,9 @@
 //! The push executor (SPEC §4.6): one block at a time, in the order the DiffQueue releases them. Its results
 //! drive events, chunk commits, resets, completion and the BlockQueue's bookkeeping.
 
+use super::SyncEngine;
 use crate::chain::BlockOutcome;
 use crate::diff_queue::{PendingBlock, PushKind};
-use crate::engine::SyncEngine;
 use crate::interface::{Event, ResetReason};
 
 impl SyncEngine {
