@@ -46,16 +46,9 @@ impl HostScenario {
             honest_peers: self.servers,
             blocks: self.blocks,
             block_time_ms: self.block_time_ms,
-            block_time_jitter_ms: 0,
             chunk_size_max: self.chunk_size_max,
             ops_per_block_max: self.ops_per_block_max,
-            fork_chance: 0.0,
-            loss: 0.0,
-            duplication: 0.0,
-            reorder_chance: 0.0,
-            partitions: 0,
-            late_join_ms_max: 0,
-            ..Options::default()
+            ..Options::calm()
         }
     }
 

@@ -20,7 +20,7 @@
 
 pub mod ordering;
 
-pub use sim::byzantine::ByzantineClass;
+pub use sim::adversary::ByzantineClass;
 pub use sim::keys::KeyShape;
 pub use sim::options::{Options, Scripted};
 pub use sim::peer::PeerKind as Kind;
@@ -59,13 +59,9 @@ impl Scenario {
             blocks: 40,
             block_time_ms: 500,
             block_time_jitter_ms: 50,
-            fork_chance: 0.0,
-            loss: 0.0,
-            duplication: 0.0,
-            reorder_chance: 0.0,
             late_join_ms_max: 500,
             chunk_size_max: 100,
-            ..Options::default()
+            ..Options::calm()
         };
         Scenario { name: name.to_string(), options }
     }

@@ -70,7 +70,7 @@ fn one_of_every_liar() {
     let classes = ByzantineClass::ALL;
     let mut scenario = Scenario::new("one_of_every_liar").honest_peers(2).blocks(60);
     for class in classes {
-        scenario = scenario.byzantine(class, 1);
+        scenario = scenario.byzantine(*class, 1);
     }
     let run = scenario.run();
     run.expect_synced();

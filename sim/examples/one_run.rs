@@ -11,16 +11,9 @@ fn main() {
             honest_peers: 3,
             blocks: 30,
             block_time_ms: 500,
-            block_time_jitter_ms: 0,
             chunk_size_max: 8,
             ops_per_block_max: 2,
-            fork_chance: 0.0,
-            loss: 0.0,
-            duplication: 0.0,
-            reorder_chance: 0.0,
-            partitions: 0,
-            late_join_ms_max: 0,
-            ..sim::Options::default()
+            ..sim::Options::calm()
         },
         Some("host") => sim::Options {
             seed,
@@ -28,15 +21,8 @@ fn main() {
             honest_peers: 3,
             blocks: 60,
             block_time_ms: 500,
-            block_time_jitter_ms: 0,
             chunk_size_max: 25,
-            fork_chance: 0.0,
-            loss: 0.0,
-            duplication: 0.0,
-            reorder_chance: 0.0,
-            partitions: 0,
-            late_join_ms_max: 0,
-            ..sim::Options::default()
+            ..sim::Options::calm()
         },
         Some("swarm") => sim::Options::swarm(seed),
         _ => sim::Options { seed, ..sim::Options::default() },

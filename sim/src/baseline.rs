@@ -17,13 +17,11 @@
 //! the live world's: `block_time_jitter_ms` 0 and no late joins give both strategies the same chain at the
 //! same times.
 
-use crate::agenda::Agenda;
 use crate::network::{Direction, Network};
 use crate::options::Options;
 use crate::outcome::{Failure, FailureClass, RunOutcome, RunStats};
-use crate::peer::{PeerKind, SimPeer};
-use crate::prng::{Prng, Stream};
-use crate::producer::{ChainStore, Producer};
+use crate::peer::PeerKind;
+use crate::stage::{Clock, Stage};
 use crate::trace::Trace;
 use std::collections::BTreeMap;
 use sync_core::codec::Writer;
@@ -93,14 +91,9 @@ enum Phase {
 pub struct Baseline {
     options: Options,
     config: Config,
-    now: u64,
-    agenda: Agenda<Happening>,
-    store: ChainStore,
-    producer: Producer,
+    clock: Clock<Happening>,
+    stage: Stage,
     network: Network,
-    faults: Prng,
-    peers: Vec<SimPeer>,
-    peer_block_clock: Vec<u64>,
     /// The best head the node has heard of.
     head: Hash,
     phase: Phase,
@@ -121,39 +114,23 @@ pub struct Baseline {
 
 impl std::fmt::Debug for Baseline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Baseline").field("seed", &self.options.seed).field("now", &self.now).finish()
+        f.debug_struct("Baseline").field("seed", &self.options.seed).field("now", &self.clock.now).finish()
     }
 }
 
 impl Baseline {
     pub fn new(options: &Options) -> Baseline {
-        let (mut producer, mut store) = Producer::new(options);
-        let genesis = store.tip().block.clone();
-        let mut peers: Vec<SimPeer> = (0..options.honest_peers.max(1))
-            .map(|index| SimPeer::new(options.seed, index, PeerKind::Honest, 0.0, &genesis))
-            .collect();
-        // The blocks produced before the node starts, exactly as the live world makes them.
-        let lead = (options.seed % u64::from(options.bpb.max(1))) as u32 % options.bpb.max(1);
-        for _ in 0..lead {
-            for block in producer.step(&mut store, false).blocks {
-                for peer in &mut peers {
-                    peer.receive(&store, block.hash());
-                }
-            }
-        }
-        let peer_count = peers.len();
+        // The same chain as the live world's, with the honest peers only.
+        let kinds = vec![PeerKind::Honest; options.honest_peers.max(1) as usize];
+        let stage = Stage::new(options, &kinds);
+        let genesis = stage.genesis().hash();
         let mut baseline = Baseline {
             config: options.engine_config(),
             network: Network::new(options),
-            faults: Prng::new(options.seed, Stream::Faults),
             options: options.clone(),
-            now: 0,
-            agenda: Agenda::default(),
-            store,
-            producer,
-            peers,
-            peer_block_clock: vec![0; peer_count],
-            head: genesis.hash(),
+            clock: Clock::default(),
+            stage,
+            head: genesis,
             phase: Phase::Waiting,
             pending: BTreeMap::new(),
             diffs: BTreeMap::new(),
@@ -167,12 +144,12 @@ impl Baseline {
             failure: None,
             stopped: false,
         };
-        for peer in 0..peer_count as u32 {
-            let head = baseline.peers[peer as usize].head();
+        for peer in 0..kinds.len() as u32 {
+            let head = baseline.stage.peers[peer as usize].head();
             baseline.announce(peer, head);
         }
-        baseline.agenda.schedule(options.block_time_ms, Happening::Produce);
-        baseline.agenda.schedule(baseline.budget_ms(), Happening::Stop);
+        baseline.clock.schedule(options.block_time_ms, Happening::Produce);
+        baseline.clock.schedule(baseline.budget_ms(), Happening::Stop);
         baseline
     }
 
@@ -184,17 +161,16 @@ impl Baseline {
     /// Runs until the node is done or the budget is spent.
     pub fn run(mut self) -> RunOutcome {
         while !self.stopped && self.failure.is_none() {
-            let Some((at, happening)) = self.agenda.pop() else { break };
-            assert!(at >= self.now, "virtual time never goes backwards");
-            self.now = at;
-            self.stats.events += 1;
+            let Some(happening) = self.clock.advance() else { break };
             self.happen(happening);
         }
+        self.stats.events = self.clock.events;
         if self.failure.is_none() && !matches!(self.phase, Phase::Done) {
-            let what = format!("pivot sync did not finish within {} ms ({} restarts)", self.now, self.stats.resets);
+            let what =
+                format!("pivot sync did not finish within {} ms ({} restarts)", self.clock.now, self.stats.resets);
             self.fail(FailureClass::Liveness, what);
         }
-        self.stats.simulated_ms = self.now;
+        self.stats.simulated_ms = self.clock.now;
         self.stats.messages_lost = self.network.lost;
         RunOutcome {
             seed: self.options.seed,
@@ -206,8 +182,8 @@ impl Baseline {
 
     fn fail(&mut self, class: FailureClass, what: String) {
         if self.failure.is_none() {
-            self.trace.note(self.now, &format!("FAIL {class}: {what}"));
-            self.failure = Some(Failure { class, at_ms: self.now, what });
+            self.trace.note(self.clock.now, &format!("FAIL {class}: {what}"));
+            self.failure = Some(Failure { class, at_ms: self.clock.now, what });
         }
     }
 
@@ -215,13 +191,13 @@ impl Baseline {
         match happening {
             Happening::Produce => self.produce(),
             Happening::PeerBlock { peer, hash } => {
-                if self.peers[peer as usize].receive(&self.store, hash) {
+                if self.stage.peers[peer as usize].receive(&self.stage.store, hash) {
                     self.announce(peer, hash);
                 }
             }
             Happening::Announce { hash } => {
                 self.heard = true;
-                let number = |hash: &Hash| self.store.block(hash).map_or(0, |block| block.number());
+                let number = |hash: &Hash| self.stage.store.block(hash).map_or(0, |block| block.number());
                 if number(&hash) > number(&self.head) {
                     self.head = hash;
                 }
@@ -240,37 +216,34 @@ impl Baseline {
     // ---- the chain and the peers ------------------------------------------------------------------------------
 
     fn produce(&mut self) {
-        let production = self.producer.step(&mut self.store, true);
+        let production = self.stage.produce(true);
         self.stats.blocks_produced += production.blocks.len() as u64;
         if let Some((depth, adopted)) = production.rebranch {
             self.stats.rebranches += 1;
-            self.trace.note(self.now, &format!("rebranch depth {depth}, {adopted} adopted"));
+            self.trace.note(self.clock.now, &format!("rebranch depth {depth}, {adopted} adopted"));
         }
         for block in &production.blocks {
-            for peer in 0..self.peers.len() as u32 {
-                let delay = 1 + self.faults.below(self.options.latency_ms / 2 + 1);
-                let at = (self.now + delay).max(self.peer_block_clock[peer as usize]);
-                self.peer_block_clock[peer as usize] = at;
-                self.agenda.schedule(at, Happening::PeerBlock { peer, hash: block.hash() });
+            for peer in 0..self.stage.peers.len() as u32 {
+                let at = self.stage.delivery(self.clock.now, peer, self.options.latency_ms);
+                self.clock.schedule(at, Happening::PeerBlock { peer, hash: block.hash() });
             }
         }
-        let jitter = self.faults.below(2 * self.options.block_time_jitter_ms + 1);
-        let interval = (self.options.block_time_ms + jitter).saturating_sub(self.options.block_time_jitter_ms).max(1);
-        self.agenda.schedule(self.now + interval, Happening::Produce);
+        let interval = self.stage.interval(self.options.block_time_ms, self.options.block_time_jitter_ms);
+        self.clock.schedule(self.clock.now + interval, Happening::Produce);
     }
 
     fn announce(&mut self, peer: u32, hash: Hash) {
-        for at in self.network.send(self.now, 0, peer, Direction::ToNode, ANNOUNCE_BYTES) {
-            self.agenda.schedule(at, Happening::Announce { hash });
+        for at in self.network.send(self.clock.now, 0, peer, Direction::ToNode, ANNOUNCE_BYTES) {
+            self.clock.schedule(at, Happening::Announce { hash });
         }
     }
 
     /// A peer answers from the producer's store, within its own view of the chain and its retention window.
     fn answer(&mut self, peer: u32, id: u64, ask: &Ask) {
-        let view = &self.peers[peer as usize];
-        let head_number = view.head_number(&self.store);
+        let view = &self.stage.peers[peer as usize];
+        let head_number = view.head_number(&self.stage.store);
         let reply = match ask {
-            Ask::Chunk { pivot, start } => match self.store.get(pivot) {
+            Ask::Chunk { pivot, start } => match self.stage.store.get(pivot) {
                 None => Reply::Gone,
                 Some(produced) => {
                     let number = produced.block.number();
@@ -290,7 +263,7 @@ impl Baseline {
                     }
                 }
             },
-            Ask::Diff { block } => match self.store.get(block) {
+            Ask::Diff { block } => match self.stage.store.get(block) {
                 Some(produced) if view.knows(block) => Reply::Diff(produced.diff.clone()),
                 _ => Reply::NotYet,
             },
@@ -305,14 +278,14 @@ impl Baseline {
                 }
                 Reply::NotYet | Reply::Gone => 0,
             };
-        let delay = self.peers[peer as usize].prng().below(3);
-        for at in self.network.send(self.now + delay, 0, peer, Direction::ToNode, bytes) {
+        let delay = self.stage.peers[peer as usize].prng().below(3);
+        for at in self.network.send(self.clock.now + delay, 0, peer, Direction::ToNode, bytes) {
             match reply {
                 Reply::Chunk(_) => self.stats.bytes_fetched += bytes,
                 Reply::Diff(_) => self.stats.diff_bytes_fetched += bytes,
                 _ => {}
             }
-            self.agenda.schedule(at, Happening::ToNode { id, reply: reply.clone() });
+            self.clock.schedule(at, Happening::ToNode { id, reply: reply.clone() });
         }
     }
 
@@ -321,12 +294,12 @@ impl Baseline {
     fn send(&mut self, ask: Ask) {
         let id = self.next_id;
         self.next_id += 1;
-        let peer = self.next_peer % self.peers.len() as u32;
+        let peer = self.next_peer % self.stage.peers.len() as u32;
         self.next_peer += 1;
-        for at in self.network.send(self.now, 0, peer, Direction::ToPeer, REQUEST_BYTES) {
-            self.agenda.schedule(at, Happening::ToPeer { peer, id, ask: ask.clone() });
+        for at in self.network.send(self.clock.now, 0, peer, Direction::ToPeer, REQUEST_BYTES) {
+            self.clock.schedule(at, Happening::ToPeer { peer, id, ask: ask.clone() });
         }
-        self.agenda.schedule(self.now + self.config.request_timeout_ms, Happening::Timeout { id });
+        self.clock.schedule(self.clock.now + self.config.request_timeout_ms, Happening::Timeout { id });
         self.pending.insert(id, ask);
     }
 
@@ -355,7 +328,7 @@ impl Baseline {
                 self.chunks_this_pivot += 1;
                 if trie.is_complete() {
                     let trie = trie.clone();
-                    self.trace.note(self.now, &format!("state complete at pivot {pivot:?}"));
+                    self.trace.note(self.clock.now, &format!("state complete at pivot {pivot:?}"));
                     self.phase = Phase::CatchUp { applied: vec![(pivot, trie)] };
                 }
             }
@@ -373,8 +346,8 @@ impl Baseline {
     }
 
     fn wait(&mut self, ms: u64) {
-        self.not_before = self.now + ms;
-        self.agenda.schedule(self.not_before, Happening::Wake);
+        self.not_before = self.clock.now + ms;
+        self.clock.schedule(self.not_before, Happening::Wake);
     }
 
     /// Starts over at a pivot chosen from the current head.
@@ -384,7 +357,7 @@ impl Baseline {
         self.chunks_this_pivot = 0;
         self.pending.clear();
         self.diffs.clear();
-        self.trace.note(self.now, &format!("restart: {why}"));
+        self.trace.note(self.clock.now, &format!("restart: {why}"));
         self.phase = Phase::Waiting;
         self.wait(self.options.block_time_ms.min(1_000));
     }
@@ -394,7 +367,7 @@ impl Baseline {
         let mut cursor = self.head;
         let limit = self.options.pivot_retention_blocks / 2;
         for _ in 0..=limit {
-            let Some(block) = self.store.block(&cursor) else { break };
+            let Some(block) = self.stage.store.block(&cursor) else { break };
             if block.header().is_macro {
                 return cursor;
             }
@@ -405,16 +378,16 @@ impl Baseline {
 
     /// Whatever the node does next: choose a pivot, ask for the next chunk, apply diffs, ask for more.
     fn advance(&mut self) {
-        if self.failure.is_some() || self.now < self.not_before {
+        if self.failure.is_some() || self.clock.now < self.not_before {
             return;
         }
         match &self.phase {
             Phase::Waiting => {
                 if self.heard {
                     let pivot = self.pivot();
-                    let Some(produced) = self.store.get(&pivot) else { return };
+                    let Some(produced) = self.stage.store.get(&pivot) else { return };
                     let root = produced.block.header().state_root;
-                    self.trace.note(self.now, &format!("pivot #{} {pivot:?}", produced.block.number()));
+                    self.trace.note(self.clock.now, &format!("pivot #{} {pivot:?}", produced.block.number()));
                     self.phase = Phase::Download { pivot, root, trie: Trie::fresh() };
                     self.advance();
                 }
@@ -439,8 +412,8 @@ impl Baseline {
             if let Some(index) = applied.iter().rposition(|(hash, _)| *hash == cursor) {
                 break Some(index);
             }
-            let Some(block) = self.store.block(&cursor) else { break None };
-            if block.number() <= self.store.block(&applied[0].0).map_or(0, |b| b.number()) {
+            let Some(block) = self.stage.store.block(&cursor) else { break None };
+            if block.number() <= self.stage.store.block(&applied[0].0).map_or(0, |b| b.number()) {
                 break None;
             }
             path.push(cursor);
@@ -455,7 +428,7 @@ impl Baseline {
         let mut next = 0;
         while let Some(hash) = path.get(next) {
             let Some(diff) = self.diffs.remove(hash) else { break };
-            let Some(block) = self.store.block(hash) else { break };
+            let Some(block) = self.stage.store.block(hash) else { break };
             let mut trie = applied.last().map(|(_, trie)| trie.clone()).unwrap_or_default();
             if let Err(error) = trie.apply_diff(&diff, block.header().state_root) {
                 let what = format!("an honest diff failed: {error:?}");
@@ -471,19 +444,7 @@ impl Baseline {
         }
         if next == path.len() {
             let (hash, trie) = applied.last().cloned().unwrap_or_default();
-            let root = self.store.block(&hash).map(|block| block.header().state_root);
-            if trie.root_if_computable() != root {
-                return self.fail(FailureClass::Safety, "the caught-up root is not the head's state root".into());
-            }
-            self.stats.completed_ms = Some(self.now);
-            self.stats.state_bytes = crate::world::state_bytes(&trie);
-            let bandwidth = self.options.bandwidth_bytes_per_ms;
-            let transfer = if bandwidth == 0 { 0 } else { self.stats.state_bytes.div_ceil(bandwidth) };
-            self.stats.lower_bound_ms = transfer + 2 * self.options.latency_ms;
-            self.trace.note(self.now, "caught up: done");
-            self.phase = Phase::Done;
-            self.stopped = true;
-            return;
+            return self.caught_up(hash, &trie);
         }
         let asked: Vec<Hash> = self
             .pending
@@ -503,6 +464,22 @@ impl Baseline {
         for block in wanted {
             self.send(Ask::Diff { block });
         }
+    }
+
+    /// The state is at the head `hash`: check its root, and the run is done.
+    fn caught_up(&mut self, hash: Hash, trie: &Trie) {
+        let root = self.stage.store.block(&hash).map(|block| block.header().state_root);
+        if trie.root_if_computable() != root {
+            return self.fail(FailureClass::Safety, "the caught-up root is not the head's state root".into());
+        }
+        self.stats.completed_ms = Some(self.clock.now);
+        self.stats.state_bytes = crate::oracle::state_bytes(trie);
+        let bandwidth = self.options.bandwidth_bytes_per_ms;
+        let transfer = if bandwidth == 0 { 0 } else { self.stats.state_bytes.div_ceil(bandwidth) };
+        self.stats.lower_bound_ms = transfer + 2 * self.options.latency_ms;
+        self.trace.note(self.clock.now, "caught up: done");
+        self.phase = Phase::Done;
+        self.stopped = true;
     }
 }
 

@@ -9,13 +9,14 @@
 //! - [`trace`], [`svg`], [`outcome`]: what a run leaves behind;
 //! - [`sweep`], [`baseline`]: tables over many worlds, and the pivot-sync strategy live sync is compared with.
 
+pub mod adversary;
 pub mod agenda;
 pub mod baseline;
-pub mod byzantine;
 pub mod fixture;
 pub mod keys;
 pub mod network;
 pub mod options;
+pub mod oracle;
 pub mod outcome;
 pub mod panics;
 pub mod peer;
@@ -23,6 +24,7 @@ pub mod peer;
 pub mod plot;
 pub mod prng;
 pub mod producer;
+pub mod stage;
 pub mod summary;
 pub mod svg;
 pub mod sweep;

@@ -2,7 +2,7 @@
 //! seed, so a seed alone is a whole world; options print and serialize to JSON, and any knob can be overridden
 //! by name (`--set loss=0.1`).
 
-use crate::byzantine::ByzantineClass;
+use crate::adversary::ByzantineClass;
 use crate::keys::KeyShape;
 use crate::prng::{Prng, Stream};
 use serde::{Deserialize, Serialize};
@@ -170,13 +170,29 @@ impl Options {
         }
     }
 
+    /// A calm small world: no drawn forks, no loss, duplication, reordering, partitions, churn or late joins,
+    /// an exact block time. Named scenarios, the madsim host and the examples start from it and add the trouble
+    /// they are about.
+    pub fn calm() -> Options {
+        Options {
+            block_time_jitter_ms: 0,
+            fork_chance: 0.0,
+            loss: 0.0,
+            duplication: 0.0,
+            reorder_chance: 0.0,
+            partitions: 0,
+            late_join_ms_max: 0,
+            ..Options::default()
+        }
+    }
+
     /// Every knob drawn from `seed`: a seed alone is a whole world.
     pub fn swarm(seed: u64) -> Options {
         let mut prng = Prng::new(seed, Stream::Options);
         let chance = |prng: &mut Prng, p: f64, max: f64| if prng.chance(p) { prng.unit() * max } else { 0.0 };
         let byzantine_count = if prng.chance(0.4) { prng.range(1, 3) } else { 0 };
         let byzantine = (0..byzantine_count)
-            .map(|_| *prng.pick(&ByzantineClass::ALL).unwrap_or(&ByzantineClass::WrongProof))
+            .map(|_| *prng.pick(ByzantineClass::ALL).unwrap_or(&ByzantineClass::WrongProof))
             .collect();
         let block_time_ms = *prng.pick(&[100, 250, 500, 1_000, 2_000]).unwrap_or(&1_000);
         Options {

@@ -41,10 +41,6 @@ pub fn render(outcomes: &[RunOutcome], elapsed_s: f64, jobs: usize) -> String {
     let by_class =
         |class: FailureClass| outcomes.iter().filter(|o| o.failure.as_ref().is_some_and(|f| f.class == class)).count();
     let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
-    let events: u64 = outcomes.iter().map(|o| o.stats.events).sum();
-    let inputs: u64 = outcomes.iter().map(|o| o.stats.inputs).sum();
-    let simulated_ms: u64 = outcomes.iter().map(|o| o.stats.simulated_ms).sum();
-    let passed: Vec<&RunOutcome> = outcomes.iter().filter(|o| o.failure.is_none()).collect();
     let _ = writeln!(out, "runs                 {runs} ({failed} failed)");
     let _ = writeln!(
         out,
@@ -54,9 +50,19 @@ pub fn render(outcomes: &[RunOutcome], elapsed_s: f64, jobs: usize) -> String {
         by_class(FailureClass::Liveness),
         by_class(FailureClass::Determinism)
     );
+    render_throughput(&mut out, outcomes, elapsed_s, jobs);
+    render_efficiency(&mut out, outcomes);
+    out
+}
+
+/// Runs, events and simulated time per second of machine time; only the totals when merging.
+fn render_throughput(out: &mut String, outcomes: &[RunOutcome], elapsed_s: f64, jobs: usize) {
+    let events: u64 = outcomes.iter().map(|o| o.stats.events).sum();
+    let inputs: u64 = outcomes.iter().map(|o| o.stats.inputs).sum();
+    let simulated_ms: u64 = outcomes.iter().map(|o| o.stats.simulated_ms).sum();
     if elapsed_s > 0.0 {
         let _ = writeln!(out, "wall time            {elapsed_s:.1} s on {jobs} threads");
-        let _ = writeln!(out, "runs/s               {:.1}", runs as f64 / elapsed_s);
+        let _ = writeln!(out, "runs/s               {:.1}", outcomes.len() as f64 / elapsed_s);
         let _ = writeln!(
             out,
             "events/s             {:.0} ({inputs} node inputs, {events} agenda events)",
@@ -75,6 +81,11 @@ pub fn render(outcomes: &[RunOutcome], elapsed_s: f64, jobs: usize) -> String {
             simulated_ms as f64 / 1000.0
         );
     }
+}
+
+/// Completion times, bytes, chunks, resets, lies, evictions, the buffer peak.
+fn render_efficiency(out: &mut String, outcomes: &[RunOutcome]) {
+    let passed: Vec<&RunOutcome> = outcomes.iter().filter(|o| o.failure.is_none()).collect();
     let completion = sorted(passed.iter().filter_map(|o| o.stats.completed_ms).map(|ms| ms as f64));
     let _ =
         writeln!(out, "completion time      {} (simulated, last completion)", percentiles(&completion, " s", 0.001));
@@ -110,5 +121,4 @@ pub fn render(outcomes: &[RunOutcome], elapsed_s: f64, jobs: usize) -> String {
     if let Some((peak, max)) = peak {
         let _ = writeln!(out, "chunk buffer peak    {peak} of its bound {max} (highest share over all runs)");
     }
-    out
 }

@@ -67,14 +67,12 @@ impl Timeline {
     }
 
     pub fn render(&self, title: &str) -> String {
-        let (start, span) = (self.start_ms, self.end_ms.saturating_sub(self.start_ms).max(1) as f64);
-        let x = |t: u64| LEFT + (t.saturating_sub(start) as f64 / span) * (WIDTH - LEFT - 20.0);
-        let lanes_top = 60.0 + HEIGHTS + 30.0 + PROGRESS + 30.0;
-        let height = lanes_top + LANE * self.peers.len() as f64 + 40.0;
+        let frame = Frame::new(self);
         let mut svg = String::new();
         let _ = writeln!(
             svg,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="monospace" font-size="11">"#
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{}" font-family="monospace" font-size="11">"#,
+            frame.height
         );
         let _ = writeln!(svg, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
         let _ = writeln!(svg, r#"<text x="10" y="20" font-size="14">{}</text>"#, escape(title));
@@ -83,121 +81,14 @@ impl Timeline {
             r##"<text x="10" y="38" fill="#555">time {} – {} ms · liveness phase from {} ms (dashed)</text>"##,
             self.start_ms, self.end_ms, self.liveness_ms
         );
-        // Panel 1: heights.
-        let top = 60.0;
-        let max_height = self.heads.iter().map(|&(_, a, b)| a.max(b)).max().unwrap_or(1).max(1) as f64;
-        let y_height = |h: u32| top + HEIGHTS - (f64::from(h) / max_height) * HEIGHTS;
-        panel(&mut svg, top, HEIGHTS, "block height", &format!("0 – {max_height}"));
-        let tip: Vec<(f64, f64)> = self.heads.iter().map(|&(t, _, tip)| (x(t), y_height(tip))).collect();
-        let head: Vec<(f64, f64)> = self.heads.iter().map(|&(t, head, _)| (x(t), y_height(head))).collect();
-        polyline(&mut svg, &tip, "#aaaaaa", 3.0);
-        polyline(&mut svg, &head, "#1f6feb", 1.5);
-        let _ = writeln!(
-            svg,
-            r##"<text x="{}" y="{}" fill="#1f6feb">node head</text><text x="{}" y="{}" fill="#888">canonical tip</text>"##,
-            LEFT + 5.0,
-            top + 12.0,
-            LEFT + 80.0,
-            top + 12.0
-        );
-        // Panel 2: progress.
-        let ptop = top + HEIGHTS + 30.0;
-        panel(&mut svg, ptop, PROGRESS, "key space known", "0 – 100 %");
-        let mut area: Vec<(f64, f64)> = vec![(x(start), ptop + PROGRESS)];
-        let mut last = 0.0;
-        for &(t, share) in &self.progress {
-            area.push((x(t), ptop + PROGRESS - last * PROGRESS));
-            area.push((x(t), ptop + PROGRESS - share * PROGRESS));
-            last = share;
-        }
-        area.push((x(self.end_ms), ptop + PROGRESS - last * PROGRESS));
-        area.push((x(self.end_ms), ptop + PROGRESS));
-        let points: Vec<String> = area.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
-        let _ = writeln!(
-            svg,
-            r##"<polygon points="{}" fill="#2da44e" fill-opacity="0.35" stroke="#2da44e"/>"##,
-            points.join(" ")
-        );
-        // Lanes: requests per peer.
-        for (index, label) in self.peers.iter().enumerate() {
-            let y = lanes_top + LANE * index as f64;
-            let _ = writeln!(
-                svg,
-                r##"<text x="10" y="{}">{}</text><line x1="{LEFT}" x2="{}" y1="{}" y2="{}" stroke="#eeeeee"/>"##,
-                y + 14.0,
-                escape(label),
-                WIDTH - 20.0,
-                y + LANE,
-                y + LANE
-            );
-        }
-        for request in &self.requests {
-            let y = lanes_top
-                + LANE * f64::from(request.peer)
-                + 4.0
-                + match request.kind {
-                    'c' => 0.0,
-                    'd' => 5.0,
-                    _ => 10.0,
-                };
-            let color = match request.kind {
-                'c' => "#1f6feb",
-                'd' => "#8250df",
-                _ => "#6e7781",
-            };
-            let (x1, x2) = (x(request.sent), x(request.answered.unwrap_or(request.sent)).max(x(request.sent) + 1.0));
-            let dash = if request.answered.is_none() { r#" stroke-dasharray="2,2""# } else { "" };
-            let _ = writeln!(
-                svg,
-                r#"<line x1="{x1:.1}" x2="{x2:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{color}" stroke-width="3"{dash}/>"#
-            );
-        }
-        // Marks.
+        self.heights_panel(&frame, &mut svg);
+        self.progress_panel(&frame, &mut svg);
+        self.request_lanes(&frame, &mut svg);
         for (t, mark) in &self.marks {
-            let at = x(*t);
-            match mark {
-                Mark::Fork(text) => {
-                    let _ = writeln!(
-                        svg,
-                        r##"<path d="M{at:.1},{} l-4,-7 h8 z" fill="#d29922"><title>{}</title></path>"##,
-                        top,
-                        escape(text)
-                    );
-                }
-                Mark::Rebranch(depth) => {
-                    let _ = writeln!(
-                        svg,
-                        r##"<circle cx="{at:.1}" cy="{}" r="4" fill="#cf222e"><title>rebranch reverting {depth}</title></circle>"##,
-                        top + 6.0
-                    );
-                }
-                Mark::Reset(reason) => {
-                    let _ = writeln!(
-                        svg,
-                        r##"<line x1="{at:.1}" x2="{at:.1}" y1="{ptop}" y2="{}" stroke="#fb8500"><title>reset: {}</title></line>"##,
-                        ptop + PROGRESS,
-                        escape(reason)
-                    );
-                }
-                Mark::Penalty(peer, violation) => {
-                    let y = lanes_top + LANE * f64::from(*peer) + 11.0;
-                    let _ = writeln!(
-                        svg,
-                        r##"<text x="{:.1}" y="{}" fill="#cf222e" font-weight="bold">✕<title>{}</title></text>"##,
-                        at - 4.0,
-                        y + 4.0,
-                        escape(violation)
-                    );
-                }
-                Mark::Complete => {
-                    let _ = writeln!(
-                        svg,
-                        r##"<line x1="{at:.1}" x2="{at:.1}" y1="{top}" y2="{height}" stroke="#2da44e" stroke-width="2"><title>complete</title></line>"##
-                    );
-                }
-            }
+            mark.render(&frame, frame.x(*t), &mut svg);
         }
-        let live = x(self.liveness_ms.clamp(start, self.end_ms));
+        let (live, top, height) =
+            (frame.x(self.liveness_ms.clamp(self.start_ms, self.end_ms)), frame.top, frame.height);
         let _ = writeln!(
             svg,
             r##"<line x1="{live:.1}" x2="{live:.1}" y1="{top}" y2="{height}" stroke="#555" stroke-dasharray="6,4"/>"##
@@ -209,6 +100,143 @@ impl Timeline {
         );
         svg.push_str("</svg>\n");
         svg
+    }
+
+    /// Panel 1: the node's head and the canonical tip over time.
+    fn heights_panel(&self, frame: &Frame, svg: &mut String) {
+        let top = frame.top;
+        let max_height = self.heads.iter().map(|&(_, a, b)| a.max(b)).max().unwrap_or(1).max(1) as f64;
+        let y_height = |h: u32| top + HEIGHTS - (f64::from(h) / max_height) * HEIGHTS;
+        panel(svg, top, HEIGHTS, "block height", &format!("0 – {max_height}"));
+        let tip: Vec<(f64, f64)> = self.heads.iter().map(|&(t, _, tip)| (frame.x(t), y_height(tip))).collect();
+        let head: Vec<(f64, f64)> = self.heads.iter().map(|&(t, head, _)| (frame.x(t), y_height(head))).collect();
+        polyline(svg, &tip, "#aaaaaa", 3.0);
+        polyline(svg, &head, "#1f6feb", 1.5);
+        let _ = writeln!(
+            svg,
+            r##"<text x="{}" y="{}" fill="#1f6feb">node head</text><text x="{}" y="{}" fill="#888">canonical tip</text>"##,
+            LEFT + 5.0,
+            top + 12.0,
+            LEFT + 80.0,
+            top + 12.0
+        );
+    }
+
+    /// Panel 2: the share of key space known over time.
+    fn progress_panel(&self, frame: &Frame, svg: &mut String) {
+        let ptop = frame.progress_top;
+        panel(svg, ptop, PROGRESS, "key space known", "0 – 100 %");
+        let mut area: Vec<(f64, f64)> = vec![(frame.x(self.start_ms), ptop + PROGRESS)];
+        let mut last = 0.0;
+        for &(t, share) in &self.progress {
+            area.push((frame.x(t), ptop + PROGRESS - last * PROGRESS));
+            area.push((frame.x(t), ptop + PROGRESS - share * PROGRESS));
+            last = share;
+        }
+        area.push((frame.x(self.end_ms), ptop + PROGRESS - last * PROGRESS));
+        area.push((frame.x(self.end_ms), ptop + PROGRESS));
+        let points: Vec<String> = area.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
+        let _ = writeln!(
+            svg,
+            r##"<polygon points="{}" fill="#2da44e" fill-opacity="0.35" stroke="#2da44e"/>"##,
+            points.join(" ")
+        );
+    }
+
+    /// One lane per peer with every request from send to answer.
+    fn request_lanes(&self, frame: &Frame, svg: &mut String) {
+        for (index, label) in self.peers.iter().enumerate() {
+            let y = frame.lanes_top + LANE * index as f64;
+            let _ = writeln!(
+                svg,
+                r##"<text x="10" y="{}">{}</text><line x1="{LEFT}" x2="{}" y1="{}" y2="{}" stroke="#eeeeee"/>"##,
+                y + 14.0,
+                escape(label),
+                WIDTH - 20.0,
+                y + LANE,
+                y + LANE
+            );
+        }
+        for request in &self.requests {
+            let (offset, color) = match request.kind {
+                'c' => (0.0, "#1f6feb"),
+                'd' => (5.0, "#8250df"),
+                _ => (10.0, "#6e7781"),
+            };
+            let y = frame.lanes_top + LANE * f64::from(request.peer) + 4.0 + offset;
+            let sent = frame.x(request.sent);
+            let (x1, x2) = (sent, frame.x(request.answered.unwrap_or(request.sent)).max(sent + 1.0));
+            let dash = if request.answered.is_none() { r#" stroke-dasharray="2,2""# } else { "" };
+            let _ = writeln!(
+                svg,
+                r#"<line x1="{x1:.1}" x2="{x2:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{color}" stroke-width="3"{dash}/>"#
+            );
+        }
+    }
+}
+
+/// Where everything goes on the drawing: time to x, and the top of each panel.
+struct Frame {
+    start: u64,
+    span: f64,
+    top: f64,
+    progress_top: f64,
+    lanes_top: f64,
+    height: f64,
+}
+
+impl Frame {
+    fn new(timeline: &Timeline) -> Frame {
+        let top = 60.0;
+        let progress_top = top + HEIGHTS + 30.0;
+        let lanes_top = progress_top + PROGRESS + 30.0;
+        Frame {
+            start: timeline.start_ms,
+            span: timeline.end_ms.saturating_sub(timeline.start_ms).max(1) as f64,
+            top,
+            progress_top,
+            lanes_top,
+            height: lanes_top + LANE * timeline.peers.len() as f64 + 40.0,
+        }
+    }
+
+    fn x(&self, t: u64) -> f64 {
+        LEFT + (t.saturating_sub(self.start) as f64 / self.span) * (WIDTH - LEFT - 20.0)
+    }
+}
+
+impl Mark {
+    fn render(&self, frame: &Frame, at: f64, svg: &mut String) {
+        let (top, ptop, height) = (frame.top, frame.progress_top, frame.height);
+        let _ = match self {
+            Mark::Fork(text) => writeln!(
+                svg,
+                r##"<path d="M{at:.1},{top} l-4,-7 h8 z" fill="#d29922"><title>{}</title></path>"##,
+                escape(text)
+            ),
+            Mark::Rebranch(depth) => writeln!(
+                svg,
+                r##"<circle cx="{at:.1}" cy="{}" r="4" fill="#cf222e"><title>rebranch reverting {depth}</title></circle>"##,
+                top + 6.0
+            ),
+            Mark::Reset(reason) => writeln!(
+                svg,
+                r##"<line x1="{at:.1}" x2="{at:.1}" y1="{ptop}" y2="{}" stroke="#fb8500"><title>reset: {}</title></line>"##,
+                ptop + PROGRESS,
+                escape(reason)
+            ),
+            Mark::Penalty(peer, violation) => writeln!(
+                svg,
+                r##"<text x="{:.1}" y="{}" fill="#cf222e" font-weight="bold">✕<title>{}</title></text>"##,
+                at - 4.0,
+                frame.lanes_top + LANE * f64::from(*peer) + 15.0,
+                escape(violation)
+            ),
+            Mark::Complete => writeln!(
+                svg,
+                r##"<line x1="{at:.1}" x2="{at:.1}" y1="{top}" y2="{height}" stroke="#2da44e" stroke-width="2"><title>complete</title></line>"##
+            ),
+        };
     }
 }
 

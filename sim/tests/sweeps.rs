@@ -1,7 +1,7 @@
 //! The sweeps of `sim sweep`, small: each runs here on a seed or two and checks what its table promises
 //! (BENCHMARKS.md has the full-size tables).
 
-use sim::byzantine::ByzantineClass;
+use sim::adversary::ByzantineClass;
 use sim::options::Options;
 use sim::sweep::*;
 use sim::{baseline, world};
@@ -11,7 +11,7 @@ use sim::{baseline, world};
 #[test]
 fn every_liar_class_with_all_but_one_peer_lying_stays_safe_and_live() {
     let mut evicted_somewhere = 0;
-    for class in ByzantineClass::ALL {
+    for &class in ByzantineClass::ALL {
         let cell = ByzantineCell { class, liars: 2, peers: 3 };
         let runs = [world::run(&cell.options(11))];
         let references = [world::run(&cell.reference(11))];

@@ -1,12 +1,6 @@
-//! Sweeps: many worlds that differ in one dimension, summarised as a table (BENCHMARKS.md, `sim sweep`).
-//!
-//! - `byzantine`: every byzantine class × k liars among n peers, against the same seeds without the liars;
-//! - `efficiency`: bytes fetched, waste and completion against the lower bound, at fork rates 0 %, 10 %, 30 %;
-//! - `sensitivity`: chunk size × chunk requests in flight against completion time.
-//!
-//! Every sweep is a pure function of its seeds; the CLI runs it on all cores.
+//! The worlds each sweep varies, and what its tables show: one row per group of runs.
 
-use crate::byzantine::ByzantineClass;
+use crate::adversary::ByzantineClass;
 use crate::options::Options;
 use crate::outcome::{FailureClass, RunOutcome};
 use crate::summary::quantile;

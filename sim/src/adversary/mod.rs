@@ -1,0 +1,131 @@
+//! The adversary: every byzantine class (SPEC §7.4) and every lie it tells, in one place.
+//!
+//! A byzantine peer follows the chain like an honest one and answers honestly unless it lies; `lie_chance`
+//! decides each answer. What a class does when it lies is in [`answers`] (lies told in answers to requests) and
+//! [`moves`] (lies told on its own initiative: announcements, unsolicited answers). Both match every class
+//! exhaustively, and the list of classes the swarm draws from is derived from the enum, so a new class does not
+//! compile until it says what it does in both places, and is drawn as soon as it exists.
+
+pub mod answers;
+pub mod moves;
+
+use serde::{Deserialize, Serialize};
+use strum::VariantArray;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, VariantArray)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum ByzantineClass {
+    // ---- chunks ----
+    /// A proof node removed, a slot hash altered, or two nodes swapped.
+    WrongProof,
+    /// A value changed, an item dropped, added, duplicated, or two items swapped.
+    WrongItems,
+    /// Fewer items with the end claimed too far, or the end dropped early.
+    Truncated,
+    /// A chunk cut at another start than the one asked for.
+    WrongStart,
+    /// An empty non-final chunk (H18).
+    ZeroProgress,
+    /// More items than asked for (H19).
+    Oversized,
+    /// Bytes that decode to nothing.
+    Undecodable,
+    /// Chunks tagged with blocks the node cannot use: unknown, far future, far past, forks.
+    UnknownTag,
+    /// A valid chunk from an older head, re-tagged as the current head.
+    StaleRetag,
+    /// `IncompleteState` although it has the state (H23).
+    IncompleteLie,
+    // ---- diffs ----
+    /// A diff of random entries.
+    GarbageDiff,
+    /// The diff of another block.
+    WrongBlockDiff,
+    /// `UnknownBlockHash` for every diff (H10).
+    WithholdDiff,
+    // ---- blocks ----
+    /// Announcements with broken seals.
+    InvalidSeal,
+    /// Announcements of old blocks.
+    ReplayOld,
+    /// Announcements of a private, abandoned fork whose diffs nobody serves (H10).
+    AbandonedFork,
+    /// Claims of a head far ahead (forged blocks beyond the window).
+    LyingHead,
+    /// Missing-blocks answers that do not link, skip blocks or exceed `bpb`.
+    BadMissingBlocks,
+    // ---- responses ----
+    /// Answers to requests never sent, at a high rate.
+    Unsolicited,
+    /// Old answers sent again.
+    ReplayAnswers,
+    // ---- floods ----
+    /// Announces many validly sealed blocks of a private chain whose first block it withholds: they can only
+    /// wait in the block buffer (the bounded memory test).
+    FutureFlood,
+    /// Chunks of the full limit with the largest values, tagged with future blocks: they wait in the chunk
+    /// buffer (the bounded memory test in bytes).
+    MaxChunks,
+}
+
+impl ByzantineClass {
+    /// Every class, in declaration order: derived from the enum, never kept by hand.
+    pub const ALL: &'static [ByzantineClass] = <ByzantineClass as VariantArray>::VARIANTS;
+
+    /// The flood and size attacks.
+    pub const FLOODS: [ByzantineClass; 4] = [
+        ByzantineClass::FutureFlood,
+        ByzantineClass::MaxChunks,
+        ByzantineClass::Unsolicited,
+        ByzantineClass::Oversized,
+    ];
+
+    pub fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    }
+
+    /// Whether the node can prove this class's lies (SPEC §4.2) and so must evict the liar once it is asked
+    /// enough. The others (invented tags, withholding, replays, floods) look like an honest peer on a fork or a
+    /// slow link: they must never be penalised, only steered around.
+    pub fn provable(self) -> bool {
+        match self {
+            ByzantineClass::WrongProof
+            | ByzantineClass::WrongItems
+            | ByzantineClass::Truncated
+            | ByzantineClass::WrongStart
+            | ByzantineClass::ZeroProgress
+            | ByzantineClass::Oversized
+            | ByzantineClass::Undecodable
+            | ByzantineClass::StaleRetag
+            | ByzantineClass::GarbageDiff
+            | ByzantineClass::WrongBlockDiff
+            | ByzantineClass::InvalidSeal
+            | ByzantineClass::LyingHead
+            | ByzantineClass::BadMissingBlocks => true,
+            ByzantineClass::UnknownTag
+            | ByzantineClass::IncompleteLie
+            | ByzantineClass::WithholdDiff
+            | ByzantineClass::ReplayOld
+            | ByzantineClass::AbandonedFork
+            | ByzantineClass::Unsolicited
+            | ByzantineClass::ReplayAnswers
+            | ByzantineClass::FutureFlood
+            | ByzantineClass::MaxChunks => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_class_is_listed_once_and_named() {
+        assert_eq!(ByzantineClass::ALL.len(), 22);
+        let names: std::collections::BTreeSet<String> = ByzantineClass::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(names.len(), ByzantineClass::ALL.len(), "distinct names");
+        assert!(names.iter().all(|name| !name.is_empty()));
+        assert!(ByzantineClass::FLOODS.iter().all(|class| ByzantineClass::ALL.contains(class)));
+    }
+}

@@ -1,0 +1,85 @@
+//! L1's bound and the sustainable block rate of the liveness phase (SPEC §5.2, §7.5): how long the node may take
+//! once faults end, and how fast the chain may go so that any strategy can finish at all.
+
+use crate::network::Network;
+use crate::options::Options;
+use sync_core::Config;
+
+/// How the world's options and network pace a run.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace<'a> {
+    pub options: &'a Options,
+    pub config: &'a Config,
+    pub network: &'a Network,
+}
+
+/// How long the host waits before reconnecting a peer the engine dropped as Behind or Ahead.
+pub const RECONNECT_MS: u64 = 1_000;
+
+impl Pace<'_> {
+    /// L1's bound (SPEC §5.2), from the options, for a state of `accounts` at the tip and a node `behind` blocks
+    /// behind it when the phase starts. The download: the state plus 50 % headroom, at the conservative rate of
+    /// `download_items_per_second` halved (the liveness block rate lets state growth eat at most half of it),
+    /// doubled again for resets and hedges. Slack: every peer that can stall a request (slow, silent, byzantine)
+    /// costs up to `attempts_max` timeouts at the longest adaptive deadline (`request_timeout_max_ms`); a diff
+    /// round's longest backoff; one `chunk_buffer_wait_ms` per byzantine peer (tags naming blocks that never
+    /// come); ten block intervals (the last chunks wait for their blocks, catch-up batches); every block the node
+    /// lacks, with its diff; reconnection; and 20 s.
+    pub fn liveness_bound_ms(&self, accounts: usize, behind: u64) -> u64 {
+        let (options, config) = (self.options, self.config);
+        let accounts = (accounts as f64 * 1.5).max(1.0) + 2.0 * f64::from(config.chunk_size_max);
+        let download = (4.0 * accounts / self.download_items_per_second() * 1000.0) as u64;
+        let stalling = u64::from(options.slow_peers + options.silent_peers) + options.byzantine.len() as u64;
+        let timeouts = (1 + stalling) * u64::from(config.attempts_max) * config.request_timeout_max_ms;
+        let tags = (options.byzantine.len() as u64) * (config.chunk_buffer_wait_ms + config.request_timeout_ms);
+        let blocks = 10 * (self.block_time_ms(true) + options.block_time_jitter_ms);
+        let catch_up = 2 * behind * self.diff_round_trip_ms() / u64::from(config.diff_requests_in_flight.max(1));
+        download + timeouts + config.diff_backoff_max_ms + tags + blocks + catch_up + RECONNECT_MS + 20_000
+    }
+
+    /// The block interval: as drawn during the safety phase; in the liveness phase no faster than the
+    /// "sustainable rate" of SPEC §7.5, which is the slower of two limits. The diff pipeline: twice the time
+    /// `diff_requests_in_flight` diffs take per round trip (L1's own assumption). The download: a block may
+    /// add at most half as many accounts as the download fetches meanwhile. Otherwise no strategy finishes
+    /// (H12). A faster chain is a different experiment; the efficiency sweep explores it, L1 does not promise it.
+    pub fn block_time_ms(&self, liveness: bool) -> u64 {
+        let (options, config) = (self.options, self.config);
+        if !liveness {
+            return options.block_time_ms;
+        }
+        let parallel =
+            u64::from(config.diff_requests_in_flight.max(1)).min(u64::from(config.pending_blocks_max.max(1)));
+        let diff_limit = 2 * self.diff_round_trip_ms() / parallel;
+        let items_per_second = self.download_items_per_second();
+        let growth_limit = (2.0 * f64::from(options.ops_per_block_max) / items_per_second * 1000.0) as u64;
+        options.block_time_ms.max(diff_limit).max(growth_limit)
+    }
+
+    /// The worst round trip of a diff request to an honest peer: slow peers answer after up to 90 % of the
+    /// request timeout, and round robin reaches them too.
+    pub fn diff_round_trip_ms(&self) -> u64 {
+        let network = 2 * self.network.one_way_max_ms(8 * 1024) + 10;
+        let slow = if self.options.slow_peers > 0 { self.config.request_timeout_ms * 9 / 10 } else { 0 };
+        network + slow
+    }
+
+    /// A conservative download rate: one chunk per round trip to the worst honest peer (round robin reaches the
+    /// slow ones too), or the rate limit of the honest peers if that is lower.
+    pub fn download_items_per_second(&self) -> f64 {
+        let (options, config) = (self.options, self.config);
+        let chunk = f64::from(config.chunk_size_max.max(1));
+        let chunk_bytes = u64::from(config.chunk_size_max) * 96 + 8 * 1024;
+        let slow = if options.slow_peers > 0 { config.request_timeout_ms * 9 / 10 } else { 0 };
+        let round_trip_ms = (2 * self.network.one_way_max_ms(chunk_bytes) + 10 + slow) as f64;
+        let by_latency = chunk * 1000.0 / round_trip_ms;
+        let honest = f64::from(options.honest_peers.max(1) + options.slow_peers);
+        let limit = f64::from(config.served_chunks_per_window_max.max(1)) * honest;
+        let by_rate_limit = chunk * limit * 1000.0 / config.rate_window_ms.max(1) as f64;
+        by_latency.min(by_rate_limit).max(1e-3)
+    }
+
+    /// How long the world runs after production stops, so that every message lands.
+    pub fn drain_ms(&self) -> u64 {
+        4 * self.network.one_way_max_ms(64 * 1024) + 4 * self.config.request_timeout_ms + 1_000
+    }
+}

@@ -1,0 +1,258 @@
+//! The oracle: everything a run is judged by (SPEC §5, §7.5). After every input the node takes, its invariants,
+//! S1 against the simulator's own record of every block, the bounds; after every event S10 and event order;
+//! periodically S3 and the full trie check; at the end completion, the final root and the head. The liveness
+//! bound and the sustainable block rate are in [`liveness`].
+//!
+//! The oracle reads the world (the store, the engine, who is honest); it never changes it. A breach it finds is
+//! returned as a [`Breach`]; the world turns the first one into the run's failure.
+
+pub mod liveness;
+
+use crate::outcome::{FailureClass, RunStats};
+use crate::peer::PeerKind;
+use crate::producer::ChainStore;
+use sync_core::{Config, Event, Hash, PeerId, SyncEngine, Trie};
+
+/// A check that failed: its class and what it saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Breach {
+    pub class: FailureClass,
+    pub what: String,
+}
+
+pub type Verdict = Result<(), Breach>;
+
+fn breach(class: FailureClass, what: impl Into<String>) -> Verdict {
+    Err(Breach { class, what: what.into() })
+}
+
+/// What the world knew about the input that caused an event.
+#[derive(Clone, Copy, Debug)]
+pub struct Cause {
+    /// The peer that sent the input, if a peer did.
+    pub from: Option<PeerId>,
+    /// The head's number before the input.
+    pub head_before: u32,
+    /// The block number the input was tagged with (an announced block, a chunk's tag).
+    pub tagged: Option<u32>,
+}
+
+/// The oracle's own record of a run.
+#[derive(Debug)]
+pub struct Oracle {
+    config: Config,
+    /// Per peer index: whether it is honest (S10 protects it).
+    honest: Vec<bool>,
+    deep_check_every: u32,
+    inputs_since_deep_check: u32,
+    /// The node is complete (between `StateComplete` and `StateReset`), and when it last completed.
+    pub complete: bool,
+    pub completed_at: Option<u64>,
+    /// The head as the event stream tells it (accepted blocks), for the event-order check.
+    implied_head: Hash,
+}
+
+impl Oracle {
+    pub fn new(config: &Config, kinds: &[PeerKind], deep_check_every: u32, genesis: Hash) -> Oracle {
+        Oracle {
+            config: config.clone(),
+            honest: kinds.iter().map(|kind| kind.is_honest()).collect(),
+            deep_check_every: deep_check_every.max(1),
+            inputs_since_deep_check: 0,
+            complete: false,
+            completed_at: None,
+            implied_head: genesis,
+        }
+    }
+
+    fn is_honest(&self, peer: PeerId) -> bool {
+        peer.0 >= 1 && self.honest.get(peer.0 as usize - 1).copied().unwrap_or(false)
+    }
+
+    /// Event-level checks: S10 (no honest peer penalised, evicted, or Behind/Ahead while within the window),
+    /// StateComplete at most once per incompleteness period, macro blocks never reverted, chunks accepted only
+    /// for the head the events imply.
+    pub fn event(
+        &mut self,
+        now: u64,
+        event: &Event,
+        cause: Cause,
+        store: &ChainStore,
+        stats: &mut RunStats,
+    ) -> Verdict {
+        match event {
+            Event::PeerPenalized { peer, violation } => {
+                stats.penalties += 1;
+                if self.is_honest(*peer) {
+                    return breach(
+                        FailureClass::Safety,
+                        format!("S10: honest peer {peer} penalised for {violation:?}"),
+                    );
+                }
+            }
+            Event::PeerEvicted { peer } => {
+                stats.evictions += 1;
+                if self.is_honest(*peer) {
+                    stats.honest_evictions += 1;
+                    return breach(FailureClass::Safety, format!("S10: honest peer {peer} evicted"));
+                }
+            }
+            Event::PeerBehind { peer } | Event::PeerAhead { peer } if self.is_honest(*peer) => {
+                return self.behind_or_ahead(event, *peer, cause);
+            }
+            Event::StateComplete { .. } => {
+                if self.complete {
+                    return breach(FailureClass::Safety, "StateComplete twice without StateReset");
+                }
+                self.complete = true;
+                self.completed_at = Some(now);
+                stats.completed_ms = Some(now);
+            }
+            Event::StateReset => self.complete = false,
+            Event::Rebranched { reverted, .. } => {
+                stats.rebranches += 1;
+                let is_macro = |hash: &&Hash| store.block(hash).is_some_and(|b| b.header().is_macro);
+                if let Some(hash) = reverted.iter().find(is_macro) {
+                    return breach(FailureClass::Safety, format!("S6: macro block {hash:?} reverted"));
+                }
+            }
+            Event::AcceptedAnnouncedBlock { hash, .. } | Event::AcceptedBufferedBlock { hash, .. } => {
+                self.implied_head = *hash;
+            }
+            Event::ReceivedMissingBlocks { hashes } => {
+                if let Some(last) = hashes.last() {
+                    self.implied_head = *last;
+                }
+            }
+            Event::AcceptedChunks { hash, .. } if *hash != self.implied_head => {
+                let implied = self.implied_head;
+                return breach(
+                    FailureClass::Safety,
+                    format!("chunks accepted for {hash:?}, but the head is {implied:?}"),
+                );
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// S10 for Behind/Ahead: an honest peer may be called so only for an input it sent that was tagged outside
+    /// the window.
+    fn behind_or_ahead(&self, event: &Event, peer: PeerId, cause: Cause) -> Verdict {
+        let behind = matches!(event, Event::PeerBehind { .. });
+        let fair = match cause.tagged {
+            Some(number) if behind => number < cause.head_before.saturating_sub(self.config.tolerate_past_max),
+            Some(number) => number > cause.head_before + self.config.window_ahead_max,
+            None => false,
+        };
+        if !fair && cause.from == Some(peer) {
+            return breach(
+                FailureClass::Safety,
+                format!("S10: honest peer {peer} classified {event:?} within the window"),
+            );
+        }
+        Ok(())
+    }
+
+    /// After every input: S1 against the simulator's own record, the peak of every buffer against its bound, and
+    /// S3 with the full trie check every `deep_check_every` inputs.
+    pub fn after_input(&mut self, engine: &SyncEngine, store: &ChainStore, stats: &mut RunStats) -> Verdict {
+        let head = engine.head().hash();
+        let Some(produced) = store.get(&head) else {
+            return breach(FailureClass::Safety, format!("the node's head {head:?} was never produced"));
+        };
+        if let Some(root) = engine.root_if_computable() {
+            if root != produced.block.header().state_root {
+                let number = produced.block.number();
+                return breach(FailureClass::Safety, format!("S1: computable root {root:?} is not block {number}'s"));
+            }
+        }
+        stats.chunk_buffer_peak = stats.chunk_buffer_peak.max(u64::from(engine.chunk_buffer_size()));
+        stats.chunk_buffer_bytes_peak = stats.chunk_buffer_bytes_peak.max(engine.chunk_buffer_bytes());
+        stats.block_buffer_peak = stats.block_buffer_peak.max(engine.block_buffer_size() as u64);
+        stats.pending_blocks_peak = stats.pending_blocks_peak.max(engine.pending_blocks() as u64);
+        let bounds = [
+            ("chunk buffer (chunks)", stats.chunk_buffer_peak, stats.chunk_buffer_max),
+            ("chunk buffer (bytes)", stats.chunk_buffer_bytes_peak, stats.chunk_buffer_bytes_max),
+            ("block buffer", stats.block_buffer_peak, stats.block_buffer_max),
+            ("pending blocks", stats.pending_blocks_peak, stats.pending_blocks_max),
+        ];
+        if let Some((what, peak, max)) = bounds.into_iter().find(|(_, peak, max)| peak > max) {
+            return breach(FailureClass::Safety, format!("bound: the {what} reached {peak}, over its bound {max}"));
+        }
+        self.inputs_since_deep_check += 1;
+        if self.inputs_since_deep_check >= self.deep_check_every {
+            self.inputs_since_deep_check = 0;
+            return deep_check(engine, store);
+        }
+        Ok(())
+    }
+
+    /// The final checks (SPEC §7.5): complete, the root is the head's state root, the head is the canonical tip.
+    /// Also the run's efficiency figures: the state's bytes and the completion lower bound.
+    pub fn final_checks(
+        &self,
+        engine: &SyncEngine,
+        store: &ChainStore,
+        bandwidth: u64,
+        latency: u64,
+        stats: &mut RunStats,
+    ) -> Verdict {
+        let tip = store.tip().block.clone();
+        let (head, complete, root) = (engine.head().clone(), engine.is_complete(), engine.root_if_computable());
+        if !complete {
+            return breach(FailureClass::Liveness, format!("not complete at the end: {}", stall_report(engine, store)));
+        }
+        deep_check(engine, store)?;
+        if root != Some(head.header().state_root) {
+            return breach(FailureClass::Safety, "final: the root is not the head's state root");
+        }
+        if head.hash() != tip.hash() {
+            let what = format!("final: head #{} is not the canonical tip #{}", head.number(), tip.number());
+            return breach(FailureClass::Liveness, what);
+        }
+        stats.state_bytes = state_bytes(&store.tip().state);
+        let transfer = if bandwidth == 0 { 0 } else { stats.state_bytes.div_ceil(bandwidth) };
+        stats.lower_bound_ms = transfer + 2 * latency;
+        Ok(())
+    }
+}
+
+/// Every node of the trie is canonical and correctly hashed; and S3, the known-part oracle: the known map equals
+/// the head state below `s`. S3 runs while the root is not computable (H3): a computable root equal to the
+/// head's (S1, checked after every input) already proves the known part, given correct hashes.
+pub fn deep_check(engine: &SyncEngine, store: &ChainStore) -> Verdict {
+    let trie = engine.trie();
+    trie.check_invariants_full();
+    if trie.root_if_computable().is_some() {
+        return Ok(());
+    }
+    let Some(produced) = store.get(&engine.head().hash()) else { return Ok(()) };
+    let known: Vec<_> = produced.state.items().into_iter().filter(|(key, _)| trie.is_known(key)).collect();
+    if trie.items() != known {
+        let missing = trie.missing_start().map(ToString::to_string).unwrap_or_default();
+        return breach(FailureClass::Safety, format!("S3: the known part differs from the head state below {missing}"));
+    }
+    Ok(())
+}
+
+/// Where the node stands, for liveness failures: cursor, `s`, head, buffers, requests, peers.
+pub fn stall_report(engine: &SyncEngine, store: &ChainStore) -> String {
+    format!(
+        "cursor {:?}, s {}, head #{} (tip #{}), chunk buffer {}, blocks buffered {}, pending {}, requests {}, peers {:?}",
+        engine.cursor(),
+        engine.missing_start().map_or("complete".to_string(), crate::trace::short_key),
+        engine.head().number(),
+        store.tip().block.number(),
+        engine.chunk_buffer_size(),
+        engine.block_buffer_size(),
+        engine.pending_blocks(),
+        engine.requests_in_flight(),
+        engine.peers().iter().map(|p| p.0).collect::<Vec<_>>(),
+    )
+}
+
+/// The bytes of a state as chunks carry it: each key and value with their length prefixes.
+pub fn state_bytes(state: &Trie) -> u64 {
+    state.items().iter().map(|(key, value)| (key.len() as u64).div_ceil(2) + 1 + 4 + value.len() as u64).sum()
+}

@@ -1,0 +1,418 @@
+//! One seeded world and its event loop (SPEC §7, STYLE §6): the chain and its peers (`crate::stage`), the
+//! network, and the syncing node under test. A run has a safety phase with faults, then a liveness phase in which
+//! the node must complete within a bound, then final checks; the oracle (`crate::oracle`) judges it after every
+//! input the node takes, and the adversary (`crate::adversary`) tells the lies. Nothing here reads a clock or
+//! starts a thread.
+//!
+//! - `mod.rs`: the world, its schedule, the loop, the phases;
+//! - `chain.rs`: block production and delivery to the peers;
+//! - `node.rs`: the node under test: its inputs, its outputs, its connections;
+//! - `peers.rs`: the peers' answers and the liars' own moves.
+
+mod chain;
+mod node;
+mod peers;
+
+use crate::network::Network;
+use crate::options::{Options, Scripted};
+use crate::oracle::liveness::Pace;
+use crate::oracle::{self, Oracle, Verdict};
+use crate::outcome::{Failure, FailureClass, RunOutcome, RunStats};
+use crate::peer::PeerKind;
+use crate::prng::{Prng, Stream};
+use crate::stage::{Clock, Stage};
+use crate::svg::Timeline;
+use crate::trace::Trace;
+use node::{Connection, Node};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use sync_core::responder::RateLimiter;
+use sync_core::wire::Request;
+use sync_core::{Config, Event, Hash, Input, Key, SyncEngine, Trie};
+
+/// After completion, the node keeps following the chain for this many blocks (L3), then production stops.
+const FOLLOW_BLOCKS: u64 = 3;
+
+#[derive(Clone, Debug)]
+enum Happening {
+    Produce,
+    /// A block reaches a peer from the producer.
+    PeerBlock {
+        peer: u32,
+        hash: Hash,
+    },
+    /// A message or a host event reaches the node.
+    ToNode {
+        peer: u32,
+        input: Input,
+    },
+    /// A request reaches a peer.
+    ToPeer {
+        peer: u32,
+        request_id: u64,
+        request: Request,
+    },
+    /// A peer sends what it computed for a request.
+    PeerSend {
+        peer: u32,
+        message: Outgoing,
+    },
+    Wake,
+    /// A byzantine peer's own initiative (announcements, unsolicited answers).
+    Initiative {
+        peer: u32,
+    },
+    Leave {
+        peer: u32,
+        until: u64,
+    },
+    Return {
+        peer: u32,
+    },
+    Reconnect {
+        peer: u32,
+    },
+    Partition {
+        peers: Vec<u32>,
+        both: bool,
+        to_node: bool,
+        until: u64,
+    },
+    Liveness,
+    Stop,
+}
+
+#[derive(Clone, Debug)]
+enum Outgoing {
+    Response { request_id: u64, response: sync_core::wire::Response },
+    Bytes(Vec<u8>),
+}
+
+/// What a run records besides its outcome (each costs time).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recording {
+    /// The readable trace (`replay --trace`).
+    pub trace: bool,
+    /// The timeline (`replay --svg`).
+    pub timeline: bool,
+    /// The node's events with their times (named scenarios, golden traces).
+    pub events: bool,
+}
+
+/// A finished run and what it recorded.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub outcome: RunOutcome,
+    pub timeline: Option<Timeline>,
+    pub trace: Option<Vec<String>>,
+    /// `(simulated ms, event, chunk-buffer size after the input)`, when recorded.
+    pub events: Vec<(u64, Event, u32)>,
+}
+
+pub struct World {
+    options: Options,
+    config: Config,
+    clock: Clock<Happening>,
+    stage: Stage,
+    network: Network,
+    rate_limiters: Vec<RateLimiter>,
+    node: Node,
+    oracle: Oracle,
+    pub trace: Trace,
+    pub timeline: Option<Timeline>,
+    /// The node's events with the simulated time and the chunk-buffer size after the input, when recorded.
+    events: Option<Vec<(u64, Event, u32)>>,
+    /// Scripted chain events already done.
+    scripted_done: Vec<bool>,
+    request_marks: BTreeMap<u64, usize>,
+    stats: RunStats,
+    failure: Option<Failure>,
+    liveness: bool,
+    liveness_deadline: u64,
+    producing: bool,
+    stopped: bool,
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World").field("seed", &self.options.seed).field("now", &self.clock.now).finish()
+    }
+}
+
+/// The peers of a world, in order: honest (at least one), slow, silent, byzantine.
+pub fn peer_kinds(options: &Options) -> Vec<PeerKind> {
+    let mut kinds = Vec::new();
+    kinds.extend((0..options.honest_peers.max(1)).map(|_| PeerKind::Honest));
+    kinds.extend((0..options.slow_peers).map(|_| PeerKind::Slow));
+    kinds.extend((0..options.silent_peers).map(|_| PeerKind::Silent));
+    kinds.extend(options.byzantine.iter().map(|class| PeerKind::Byzantine(*class)));
+    kinds
+}
+
+impl World {
+    pub fn new(options: &Options, recording: Recording) -> World {
+        let config = options.engine_config();
+        let kinds = peer_kinds(options);
+        let stage = Stage::new(options, &kinds);
+        let genesis = stage.genesis().clone();
+        let seals = Arc::new(stage.producer.sealer().clone());
+        let mut node_prng = Prng::new(options.seed, Stream::Node(0));
+        let engine = SyncEngine::new(config.clone(), node_prng.seed(), genesis.clone(), seals, Trie::fresh())
+            .expect("options produce a valid engine config");
+        let timeline = recording.timeline.then(|| Timeline {
+            peers: stage.peers.iter().map(|peer| format!("{} {}", peer.id, peer.kind.label())).collect(),
+            ..Timeline::default()
+        });
+        let peer_count = stage.peers.len();
+        let mut world = World {
+            network: Network::new(options),
+            oracle: Oracle::new(&config, &kinds, options.deep_check_every, genesis.hash()),
+            node: Node::new(engine, peer_count),
+            options: options.clone(),
+            config,
+            clock: Clock::default(),
+            stage,
+            rate_limiters: vec![RateLimiter::default(); peer_count],
+            trace: Trace::new(recording.trace),
+            timeline,
+            events: recording.events.then(Vec::new),
+            scripted_done: vec![false; options.script.len()],
+            request_marks: BTreeMap::new(),
+            stats: RunStats::default(),
+            failure: None,
+            liveness: false,
+            liveness_deadline: u64::MAX,
+            producing: true,
+            stopped: false,
+        };
+        world.stats.chunk_buffer_max = u64::from(world.config.buffer_max);
+        world.stats.block_buffer_max = u64::from(world.config.block_buffer_max);
+        world.stats.pending_blocks_max = u64::from(world.config.pending_blocks_max);
+        world.stats.chunk_buffer_bytes_max = world.config.chunk_buffer_bytes_bound();
+        world.schedule_start();
+        world
+    }
+
+    fn pace(&self) -> Pace<'_> {
+        Pace { options: &self.options, config: &self.config, network: &self.network }
+    }
+
+    fn peer_count(&self) -> u32 {
+        self.stage.peers.len() as u32
+    }
+
+    /// The safety phase: joins, churn, the first block, the all-gone window, partitions, the script.
+    fn schedule_start(&mut self) {
+        let safety_ms = u64::from(self.options.blocks) * self.options.block_time_ms;
+        for peer in 0..self.peer_count() {
+            let at = if peer == 0 { 0 } else { self.stage.faults.below(self.options.late_join_ms_max + 1) };
+            self.clock.schedule(at, Happening::Return { peer });
+            if self.options.churn_interval_ms > 0 && peer > 0 {
+                let churn = self.options.churn_interval_ms;
+                let leave_at = at + self.stage.faults.range(1, 2 * churn);
+                let until = leave_at + self.stage.faults.range(1, churn);
+                self.clock.schedule(leave_at, Happening::Leave { peer, until });
+            }
+            if matches!(self.stage.peers[peer as usize].kind, PeerKind::Byzantine(_)) {
+                self.clock.schedule(at + 1, Happening::Initiative { peer });
+            }
+        }
+        self.clock.schedule(self.options.block_time_ms, Happening::Produce);
+        if self.options.all_gone_ms > 0 && safety_ms > self.options.all_gone_ms {
+            let start = self.stage.faults.below(safety_ms - self.options.all_gone_ms);
+            for peer in 0..self.peer_count() {
+                self.clock.schedule(start, Happening::Leave { peer, until: start + self.options.all_gone_ms });
+            }
+        }
+        for _ in 0..self.options.partitions {
+            let faults = &mut self.stage.faults;
+            let start = faults.below(safety_ms.max(1));
+            let until = start + faults.range(1, self.options.partition_ms_max.max(1));
+            let peers: Vec<u32> = (0..self.stage.peers.len() as u32).filter(|_| faults.chance(0.6)).collect();
+            let both = !faults.chance(self.options.asymmetric_chance);
+            let to_node = faults.chance(0.5);
+            self.clock.schedule(start, Happening::Partition { peers, both, to_node, until });
+        }
+        self.schedule_script();
+        self.clock.schedule(safety_ms, Happening::Liveness);
+    }
+
+    /// The scripted partitions and departures of a named scenario (its forks come with production).
+    fn schedule_script(&mut self) {
+        let everyone: Vec<u32> = (0..self.peer_count()).collect();
+        let all = |peers: &Vec<u32>| if peers.is_empty() { everyone.clone() } else { peers.clone() };
+        for scripted in self.options.script.clone() {
+            match scripted {
+                Scripted::Partition { at_ms, for_ms, peers, one_way } => {
+                    let partition = Happening::Partition {
+                        peers: all(&peers),
+                        both: !one_way,
+                        to_node: true,
+                        until: at_ms + for_ms,
+                    };
+                    self.clock.schedule(at_ms, partition);
+                }
+                Scripted::Leave { at_ms, for_ms, peers } => {
+                    for peer in all(&peers) {
+                        self.clock.schedule(at_ms, Happening::Leave { peer, until: at_ms + for_ms });
+                    }
+                }
+                Scripted::Rebranch { .. } | Scripted::AbandonedFork { .. } => {}
+            }
+        }
+    }
+
+    /// Runs to the end: completion and final checks, or the first failure. A panic inside leaves the world as
+    /// it was at that moment, so `finish` can still report where it happened.
+    fn drive(&mut self) {
+        while self.failure.is_none() && !self.stopped {
+            let Some(happening) = self.clock.advance() else {
+                let note = oracle::stall_report(&self.node.engine, &self.stage.store);
+                self.fail(FailureClass::Liveness, format!("nothing left to happen: {note}"));
+                break;
+            };
+            if self.liveness && self.clock.now > self.liveness_deadline && !self.oracle.complete {
+                let note = oracle::stall_report(&self.node.engine, &self.stage.store);
+                let deadline = self.liveness_deadline;
+                self.fail(FailureClass::Liveness, format!("not complete by the L1 bound ({deadline} ms): {note}"));
+                break;
+            }
+            self.happen(happening);
+        }
+        if self.failure.is_none() {
+            let (bandwidth, latency) = (self.options.bandwidth_bytes_per_ms, self.options.latency_ms);
+            let verdict =
+                self.oracle.final_checks(&self.node.engine, &self.stage.store, bandwidth, latency, &mut self.stats);
+            self.judge(verdict);
+        }
+    }
+
+    fn happen(&mut self, happening: Happening) {
+        match happening {
+            Happening::Produce => self.produce(),
+            Happening::PeerBlock { peer, hash } => self.peer_block(peer, hash),
+            Happening::ToNode { peer, input } => {
+                let host_event = matches!(input, Input::PeerJoined { .. } | Input::PeerLeft { .. });
+                if host_event || self.node.connection(peer) == Connection::Connected {
+                    self.node_input(Some(peer), input);
+                }
+            }
+            Happening::ToPeer { peer, request_id, request } => self.peer_request(peer, request_id, request),
+            Happening::PeerSend { peer, message } => self.peer_send(peer, message),
+            Happening::Wake => {
+                if self.node.wake == Some(self.clock.now) {
+                    self.node.wake = None;
+                    self.node_input(None, Input::Timeout);
+                }
+            }
+            Happening::Initiative { peer } => self.initiative(peer),
+            Happening::Leave { peer, until } => self.leave(peer, until),
+            Happening::Return { peer } => self.connect(peer),
+            Happening::Reconnect { peer } => {
+                if self.node.connection(peer) == (Connection::Dropped { evicted: false }) {
+                    self.connect(peer);
+                }
+            }
+            Happening::Partition { peers, both, to_node, until } => {
+                if !self.liveness {
+                    for peer in peers {
+                        self.network.cut(0, peer, both, to_node, until);
+                    }
+                    self.trace.note(self.clock.now, &format!("partition until {until}"));
+                }
+            }
+            Happening::Liveness => self.start_liveness(),
+            Happening::Stop => self.stopped = true,
+        }
+    }
+
+    /// Faults stop, partitions heal, forking ends, everyone not evicted rejoins; the node must complete within
+    /// the bound of L1 (`Pace::liveness_bound_ms`).
+    fn start_liveness(&mut self) {
+        self.liveness = true;
+        self.network.heal();
+        self.stats.liveness_start_ms = self.clock.now;
+        let accounts = self.stage.store.tip().state.len();
+        let behind = self.stage.store.tip().block.number().saturating_sub(self.node.engine.head().number());
+        self.liveness_deadline = self.clock.now + self.pace().liveness_bound_ms(accounts, u64::from(behind));
+        self.trace.note(self.clock.now, &format!("liveness phase, deadline {}", self.liveness_deadline));
+        if let Some(timeline) = &mut self.timeline {
+            timeline.liveness_ms = self.clock.now;
+        }
+        for peer in 0..self.peer_count() {
+            if matches!(self.node.connection(peer), Connection::Away | Connection::Dropped { evicted: false }) {
+                self.connect(peer);
+            }
+        }
+    }
+
+    /// The first breach of a check becomes the run's failure.
+    fn judge(&mut self, verdict: Verdict) {
+        if let Err(breach) = verdict {
+            self.fail(breach.class, breach.what);
+        }
+    }
+
+    fn fail(&mut self, class: FailureClass, what: String) {
+        if self.failure.is_none() {
+            self.trace.note(self.clock.now, &format!("FAIL {class}: {what}"));
+            self.failure = Some(Failure { class, at_ms: self.clock.now, what });
+        }
+    }
+
+    /// What a run leaves behind.
+    fn finish(mut self) -> Recorded {
+        self.stats.simulated_ms = self.clock.now;
+        self.stats.events = self.clock.events;
+        self.stats.messages_lost = self.network.lost;
+        self.stats.lies = self.stage.peers.iter().map(|peer| peer.lies).sum();
+        let engine_stats = self.node.engine.stats();
+        self.stats.chunks_committed = engine_stats.chunks_committed;
+        self.stats.chunks_wasted = engine_stats.chunks_wasted;
+        self.stats.resets = engine_stats.resets;
+        let outcome = RunOutcome {
+            seed: self.options.seed,
+            failure: self.failure.clone(),
+            trace_hash: self.trace.finish().to_hex(),
+            stats: self.stats.clone(),
+        };
+        if let Some(timeline) = &mut self.timeline {
+            timeline.end_ms = self.clock.now;
+        }
+        Recorded { outcome, timeline: self.timeline, trace: self.trace.lines, events: self.events.unwrap_or_default() }
+    }
+}
+
+/// How much of key space lies below `s`, as a fraction (the first 12 nibbles).
+pub fn progress(missing: Option<&Key>) -> f64 {
+    let Some(missing) = missing else { return 1.0 };
+    missing.nibbles().iter().take(12).rev().fold(0.0, |acc, &nibble| (acc + f64::from(nibble)) / 16.0)
+}
+
+/// Runs one world, catching panics as `Crash` failures.
+pub fn run(options: &Options) -> RunOutcome {
+    run_with(options, Recording::default()).outcome
+}
+
+/// Runs one world, recording what `recording` asks for. A panic becomes a `Crash` failure at the simulated
+/// time it happened, and what was recorded up to it is kept.
+pub fn run_with(options: &Options, recording: Recording) -> Recorded {
+    let built = crate::panics::quietly(|| std::panic::catch_unwind(|| World::new(options, recording)));
+    let mut world = match built {
+        Ok(world) => world,
+        Err(payload) => {
+            let what = format!("building the world: {}", crate::panics::message(&payload));
+            let failure = Some(Failure { class: FailureClass::Crash, at_ms: 0, what });
+            let outcome =
+                RunOutcome { seed: options.seed, failure, trace_hash: String::new(), stats: RunStats::default() };
+            return Recorded { outcome, timeline: None, trace: None, events: Vec::new() };
+        }
+    };
+    let result = crate::panics::quietly(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.drive())));
+    if let Err(payload) = result {
+        let what = crate::panics::message(&payload);
+        world.trace.note(world.clock.now, &format!("CRASH: {what}"));
+        world.failure = Some(Failure { class: FailureClass::Crash, at_ms: world.clock.now, what });
+    }
+    world.finish()
+}
