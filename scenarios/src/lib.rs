@@ -28,7 +28,7 @@ pub use sim::trie_job::{TrieJobOptions, TrieJobStats};
 
 use serde_json::{json, Value};
 use sim::outcome::RunOutcome;
-use sim::world::{self, Recording};
+use sim::world::{self, PeerRecord, Recording};
 use std::collections::BTreeMap;
 use sync_core::{Event, PeerId};
 
@@ -130,11 +130,12 @@ impl Scenario {
             options: self.options.clone(),
             outcome: recorded.outcome,
             events: recorded.events,
+            peers: recorded.peers,
         }
     }
 }
 
-/// A finished scenario: its outcome and node 0's events.
+/// A finished scenario: its outcome, the node's events, and what happened with each peer.
 #[derive(Clone, Debug)]
 pub struct ScenarioRun {
     pub name: String,
@@ -142,6 +143,7 @@ pub struct ScenarioRun {
     pub outcome: RunOutcome,
     /// `(simulated ms, event, chunk-buffer size after the input)`.
     pub events: Vec<(u64, Event, u32)>,
+    pub peers: Vec<PeerRecord>,
 }
 
 impl ScenarioRun {
@@ -240,28 +242,60 @@ impl ScenarioRun {
         self
     }
 
-    /// A compact JSON summary for golden traces: key events in order (with times), counts by kind, the final
-    /// trace hash and completion time. A behaviour change shows up as a reviewable diff.
-    pub fn summary(&self) -> Value {
+    /// A compact JSON summary for golden traces, about what the scenario is about: what each peer was asked,
+    /// every reset with its reason, the counts of every event, and a fixed-column excerpt of the events around
+    /// the first one that `moment` picks (completion if none does). A behaviour change shows up as a diff that
+    /// says why the run changed, not only that its hash did.
+    pub fn summary(&self, moment: impl Fn(&Event) -> bool) -> Value {
         let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
-        let mut key_events = Vec::new();
-        for (at, event, _) in &self.events {
+        let mut resets: BTreeMap<String, u64> = BTreeMap::new();
+        for (_, event, _) in &self.events {
             *counts.entry(event_kind(event)).or_default() += 1;
-            if let Some(text) = key_event(event) {
-                key_events.push(format!("{at:>7} ms {text}"));
+            if let Event::ChunkChainReset { reason } = event {
+                *resets.entry(format!("{reason:?}")).or_default() += 1;
             }
         }
+        let requests: BTreeMap<String, Value> = self
+            .peers
+            .iter()
+            .map(|peer| {
+                let label = format!("p{:02} {}", peer.id.0, peer.kind.label());
+                let asked = json!({ "chunks": peer.chunk_requests, "diffs": peer.diff_requests, "blocks": peer.block_requests, "joins": peer.joins, "leaves": peer.leaves });
+                (label, asked)
+            })
+            .collect();
         let stats = &self.outcome.stats;
         json!({
             "scenario": self.name,
-            "result": self.outcome.failure.as_ref().map_or("pass".to_string(), |f| format!("{}: {}", f.class, f.what)),
             "completed_ms": stats.completed_ms,
-            "head_is_tip_with_tip_root": self.outcome.failure.is_none(),
-            "key_events": key_events,
+            "peers": requests,
+            "resets": resets,
+            "excerpt": self.excerpt(moment, 3, 6),
             "event_counts": counts,
-            "chunks": { "committed": stats.chunks_committed, "wasted": stats.chunks_wasted, "resets": stats.resets },
+            "chunks": { "committed": stats.chunks_committed, "wasted": stats.chunks_wasted },
             "trace_hash": self.outcome.trace_hash,
         })
+    }
+
+    /// The `before` events before the first one `moment` picks (or completion), it, and `after` more, one per line
+    /// in fixed columns: time, kind, details.
+    pub fn excerpt(&self, moment: impl Fn(&Event) -> bool, before: usize, after: usize) -> Vec<String> {
+        let at = self
+            .events
+            .iter()
+            .position(|(_, event, _)| moment(event))
+            .or_else(|| self.events.iter().position(|(_, event, _)| matches!(event, Event::StateComplete { .. })))
+            .unwrap_or(0);
+        let from = at.saturating_sub(before);
+        let to = (at + after + 1).min(self.events.len());
+        self.events[from..to]
+            .iter()
+            .enumerate()
+            .map(|(index, (ms, event, _))| {
+                let mark = if from + index == at { ">" } else { " " };
+                format!("{mark}{ms:>8} ms  {:<26}{}", event_kind(event), event_details(event))
+            })
+            .collect()
     }
 }
 
@@ -286,22 +320,25 @@ fn event_kind(event: &Event) -> &'static str {
     }
 }
 
-/// The events a reviewer wants to see in order; routine ones are only counted.
-fn key_event(event: &Event) -> Option<String> {
-    Some(match event {
-        Event::RejectedBlock { reason, .. } => format!("rejected block ({reason:?})"),
-        Event::StoredFork { number, .. } => format!("stored fork #{number}"),
-        Event::StateComplete { .. } => "state complete".into(),
-        Event::StateReset => "state reset".into(),
-        Event::ChunkChainReset { reason } => format!("chunk chain reset ({reason:?})"),
-        Event::Rebranched { reverted, adopted } => {
-            format!("rebranched: {} reverted, {} adopted", reverted.len(), adopted.len())
+/// An event's details for the excerpt: what a reviewer needs to follow the run (block numbers, peers, reasons),
+/// short hashes only where nothing else names the block.
+fn event_details(event: &Event) -> String {
+    match event {
+        Event::AcceptedAnnouncedBlock { number, .. } | Event::AcceptedBufferedBlock { number, .. } => {
+            format!("#{number}")
         }
-        Event::PeerPenalized { peer, violation } => format!("{peer} penalised ({violation:?})"),
-        Event::PeerEvicted { peer } => format!("{peer} evicted"),
-        Event::DiffUnavailable { .. } => "diff unavailable".into(),
-        Event::PeerBehind { peer } => format!("{peer} behind"),
-        Event::PeerAhead { peer } => format!("{peer} ahead"),
-        _ => return None,
-    })
+        Event::StoredFork { number, .. } => format!("#{number}"),
+        Event::ReceivedMissingBlocks { hashes } => format!("{} blocks", hashes.len()),
+        Event::RejectedBlock { reason, .. } => format!("{reason:?}"),
+        Event::AcceptedChunks { count, .. } => format!("{count} chunks"),
+        Event::PeerBehind { peer } | Event::PeerAhead { peer } | Event::PeerEvicted { peer } => peer.to_string(),
+        Event::StateComplete { .. } | Event::StateReset => String::new(),
+        Event::ChunkChainReset { reason } => format!("{reason:?}"),
+        Event::StateProgress { missing, .. } => {
+            missing.as_ref().map_or("complete".to_string(), |key| format!("s = {}", sim::trace::short_key(key)))
+        }
+        Event::Rebranched { reverted, adopted } => format!("{} reverted, {} adopted", reverted.len(), adopted.len()),
+        Event::PeerPenalized { peer, violation } => format!("{peer} {violation:?}"),
+        Event::DiffUnavailable { hash } => format!("{hash:?}"),
+    }
 }

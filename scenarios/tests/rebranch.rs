@@ -1,8 +1,8 @@
-//! Forks and rebranches during the download (SPEC §4.9, H8, H9, H13).
+//! Forks and rebranches during the download (§4.9, H8, H9, H13).
 
 mod common;
 
-use common::golden;
+use common::{completion, golden};
 use scenarios::Scenario;
 use sync_core::{Event, ResetReason};
 
@@ -27,7 +27,7 @@ fn rebranch_of_depth_one_during_chunk_download() {
     let rebranch_at = run.events.iter().find(|(_, e, _)| matches!(e, Event::Rebranched { .. })).map(|(t, _, _)| *t);
     let completed = run.outcome.stats.completed_ms.unwrap_or(0);
     run.expect(rebranch_at.is_some_and(|t| t < completed), "the rebranch came before completion: during the download");
-    golden(&run);
+    golden(&run, |e| matches!(e, Event::Rebranched { .. }));
 }
 
 /// H9, deep: a rebranch of depth 3 reverts blocks at which chunks were committed; the trie goes back to the
@@ -51,13 +51,16 @@ fn deep_rebranch_reverts_committed_chunks() {
         .collect();
     let went_back = progress.windows(2).any(|w| matches!((&w[0], &w[1]), (Some(a), Some(b)) if b < a));
     run.expect(went_back, "the revert moved the missing start back");
-    golden(&run);
+    golden(&run, |e| matches!(e, Event::Rebranched { .. }));
 }
 
 /// H8: chunks cut at a block that is then forked out are discarded, and the cursor resets at once rather than
 /// one round trip later through a gap. A peer announces a block before it cuts chunks at it, so on a FIFO link
 /// the block always arrives first; here 30 % of messages are held back up to 1.5 s, so a chunk can overtake its
-/// block's announcement and wait in the buffer while a rebranch every third block replaces that block.
+/// block's announcement and wait in the buffer while a rebranch every third block replaces that block. Only a
+/// chunk whose block some peer has announced moves the cursor (§4.5, step 10), so the hole needs another peer's
+/// announcement to have overtaken too: 60 % of messages are held back and two requests are in flight (with these
+/// settings 6 of 8 seeds show the reset; this one does).
 #[test]
 fn chunk_invalidated_when_its_block_is_forked_out() {
     let mut scenario =
@@ -66,8 +69,9 @@ fn chunk_invalidated_when_its_block_is_forked_out() {
             o.block_time_ms = 250;
             o.bpb = 32;
             o.bandwidth_bytes_per_ms = 0;
-            o.reorder_chance = 0.3;
+            o.reorder_chance = 0.6;
             o.reorder_ms = 1_500;
+            o.chunk_requests_in_flight = 2;
         });
     for height in (3..30).step_by(3) {
         scenario = scenario.rebranch_at(height, 1);
@@ -78,7 +82,7 @@ fn chunk_invalidated_when_its_block_is_forked_out() {
         matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkDiscarded })
     });
     run.expect(run.outcome.stats.chunks_wasted > 0, "chunks were wasted");
-    golden(&run);
+    golden(&run, |e| matches!(e, Event::ChunkChainReset { .. }));
 }
 
 /// H13: a macro block prunes buffered chunks at once. The peers are ahead (high latency), chunks wait for
@@ -106,5 +110,5 @@ fn macro_block_prunes_buffered_chunks() {
         is_macro && after < before
     });
     run.expect(pruned_at_macro, "the buffer shrank when a macro block became the head");
-    golden(&run);
+    golden(&run, completion);
 }

@@ -1,5 +1,5 @@
 //! The baseline strategy: pivot-style snapshot sync, run in the same worlds as live sync so the two compare on
-//! the same seeds (issue 7; SPEC §1 describes why live sync exists).
+//! the same seeds (issue 7; §1 describes why live sync exists).
 //!
 //! The node picks a pivot block, downloads the whole state *at that block* in chunks (every chunk proved against
 //! the pivot's state root, one request in flight, `chunk_size_max` items), then catches up by fetching and
@@ -233,7 +233,7 @@ impl Baseline {
     }
 
     fn announce(&mut self, peer: u32, hash: Hash) {
-        for at in self.network.send(self.clock.now, 0, peer, Direction::ToNode, ANNOUNCE_BYTES) {
+        for at in self.network.send(self.clock.now, peer, Direction::ToNode, ANNOUNCE_BYTES).arrivals() {
             self.clock.schedule(at, Happening::Announce { hash });
         }
     }
@@ -279,7 +279,7 @@ impl Baseline {
                 Reply::NotYet | Reply::Gone => 0,
             };
         let delay = self.stage.peers[peer as usize].prng().below(3);
-        for at in self.network.send(self.clock.now + delay, 0, peer, Direction::ToNode, bytes) {
+        for at in self.network.send(self.clock.now + delay, peer, Direction::ToNode, bytes).arrivals() {
             match reply {
                 Reply::Chunk(_) => self.stats.bytes_fetched += bytes,
                 Reply::Diff(_) => self.stats.diff_bytes_fetched += bytes,
@@ -296,7 +296,7 @@ impl Baseline {
         self.next_id += 1;
         let peer = self.next_peer % self.stage.peers.len() as u32;
         self.next_peer += 1;
-        for at in self.network.send(self.clock.now, 0, peer, Direction::ToPeer, REQUEST_BYTES) {
+        for at in self.network.send(self.clock.now, peer, Direction::ToPeer, REQUEST_BYTES).arrivals() {
             self.clock.schedule(at, Happening::ToPeer { peer, id, ask: ask.clone() });
         }
         self.clock.schedule(self.clock.now + self.config.request_timeout_ms, Happening::Timeout { id });

@@ -1,4 +1,4 @@
-//! Account key distributions (SPEC §7.1): uniform fixed-length keys, clustered prefixes (deep shared paths),
+//! Account key distributions (§7.1): uniform fixed-length keys, clustered prefixes (deep shared paths),
 //! and prefix-related keys (a key and its sub-entries, which make hybrid nodes).
 
 use crate::prng::Prng;
@@ -42,6 +42,7 @@ impl KeySource {
         KeySource { shape, pool }
     }
 
+    /// A key of this shape. Every key of a shape takes the same number of draws.
     pub fn draw(&self, prng: &mut Prng) -> Key {
         let nibbles = match self.shape {
             KeyShape::Uniform => nibbles(prng, ACCOUNT_KEY_NIBBLES),
@@ -53,7 +54,8 @@ impl KeySource {
             KeyShape::PrefixRelated => {
                 let mut key = prng.pick(&self.pool).cloned().unwrap_or_default();
                 let tail = prng.below(5) as usize;
-                key.extend((0..tail).map(|_| prng.below(3) as u8));
+                let extension: Vec<u8> = (0..4).map(|_| prng.below(3) as u8).collect();
+                key.extend(&extension[..tail]);
                 key
             }
         };

@@ -1,6 +1,10 @@
-//! The network between syncing nodes and simulated peers (SPEC §7.2): per-link latency with jitter, bandwidth
-//! (a link sends one message at a time, so chunk size matters), loss, duplication, reordering, and partitions
-//! that cut one or both directions until they heal. Faults apply only while `faults` is on.
+//! The network between the syncing node and the simulated peers (§7.2): per-link latency with jitter,
+//! bandwidth (a link sends one message at a time, so chunk size matters), loss, duplication, reordering, replays
+//! of old answers, and partitions that cut one or both directions until they heal. Faults apply only while
+//! `faults` is on.
+//!
+//! Every link draws from its own stream, and every message takes the same draws whether or not a fault hits
+//! it: traffic on one link, or a fault switched on, never reshuffles another link.
 
 use crate::options::Options;
 use crate::prng::{Prng, Stream};
@@ -12,6 +16,7 @@ pub enum Direction {
     ToNode,
 }
 
+/// One direction of a link.
 #[derive(Clone, Debug, Default)]
 struct Lane {
     busy_until: u64,
@@ -21,16 +26,39 @@ struct Lane {
 
 #[derive(Clone, Debug)]
 struct Link {
+    prng: Prng,
     /// This link's own share of latency, drawn once.
     extra_latency_ms: u64,
     to_peer: Lane,
     to_node: Lane,
 }
 
+/// What happened to a message sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// It arrives, at these times (two when duplicated).
+    Arrives(u64, Option<u64>),
+    /// Dropped by loss.
+    Lost,
+    /// Dropped by a partition.
+    Cut,
+}
+
+impl Fate {
+    /// The arrival times (none when dropped).
+    pub fn arrivals(self) -> impl Iterator<Item = u64> {
+        let (first, second) = match self {
+            Fate::Arrives(first, second) => (Some(first), second),
+            Fate::Lost | Fate::Cut => (None, None),
+        };
+        first.into_iter().chain(second)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Network {
-    links: BTreeMap<(u32, u32), Link>,
-    prng: Prng,
+    links: BTreeMap<u32, Link>,
+    seed: u64,
     pub faults: bool,
     latency_ms: u64,
     jitter_ms: u64,
@@ -38,6 +66,7 @@ pub struct Network {
     duplication: f64,
     reorder_chance: f64,
     reorder_ms: u64,
+    replay_chance: f64,
     bandwidth_bytes_per_ms: u64,
     /// Messages lost, duplicated, cut by partitions (for the summary).
     pub lost: u64,
@@ -49,7 +78,7 @@ impl Network {
     pub fn new(options: &Options) -> Network {
         Network {
             links: BTreeMap::new(),
-            prng: Prng::new(options.seed, Stream::Network),
+            seed: options.seed,
             faults: true,
             latency_ms: options.latency_ms,
             jitter_ms: options.jitter_ms,
@@ -57,6 +86,7 @@ impl Network {
             duplication: options.duplication,
             reorder_chance: options.reorder_chance,
             reorder_ms: options.reorder_ms.max(1),
+            replay_chance: options.replay_chance,
             bandwidth_bytes_per_ms: options.bandwidth_bytes_per_ms,
             lost: 0,
             duplicated: 0,
@@ -64,13 +94,12 @@ impl Network {
         }
     }
 
-    fn link(&mut self, node: u32, peer: u32) -> &mut Link {
-        let extra = self.latency_ms / 2;
-        let prng = &mut self.prng;
-        self.links.entry((node, peer)).or_insert_with(|| Link {
-            extra_latency_ms: prng.below(extra + 1),
-            to_peer: Lane::default(),
-            to_node: Lane::default(),
+    fn link(&mut self, peer: u32) -> &mut Link {
+        let (seed, extra) = (self.seed, self.latency_ms / 2);
+        self.links.entry(peer).or_insert_with(|| {
+            let mut prng = Prng::new(seed, Stream::Link(peer));
+            let extra_latency_ms = prng.below(extra + 1);
+            Link { prng, extra_latency_ms, to_peer: Lane::default(), to_node: Lane::default() }
         })
     }
 
@@ -86,18 +115,20 @@ impl Network {
         }
     }
 
-    /// Sends `bytes` over one direction of a link at `now`: the arrival times of the copies that arrive (none if
-    /// lost or cut, two if duplicated).
-    pub fn send(&mut self, now: u64, node: u32, peer: u32, direction: Direction, bytes: u64) -> Vec<u64> {
+    /// Sends `bytes` over one direction of the link to `peer` at `now`.
+    pub fn send(&mut self, now: u64, peer: u32, direction: Direction, bytes: u64) -> Fate {
         let transmit = self.transmit_ms(bytes);
         let (latency, jitter, faults) = (self.latency_ms, self.jitter_ms, self.faults);
-        let jitter_draw = self.prng.below(jitter + 1);
-        let lost = faults && self.prng.chance(self.loss);
-        let reordered = faults && self.prng.chance(self.reorder_chance);
-        let reorder_extra = self.prng.below(self.reorder_ms + 1);
-        let duplicated = faults && self.prng.chance(self.duplication);
-        let duplicate_extra = self.prng.below(2 * latency + 1);
-        let link = self.link(node, peer);
+        let (loss, reorder_chance, reorder_ms, duplication) =
+            (self.loss, self.reorder_chance, self.reorder_ms, self.duplication);
+        let link = self.link(peer);
+        let prng = &mut link.prng;
+        let jitter_draw = prng.below(jitter + 1);
+        let lost = prng.chance(loss) && faults;
+        let reordered = prng.chance(reorder_chance) && faults;
+        let reorder_extra = prng.below(reorder_ms + 1);
+        let duplicated = prng.chance(duplication) && faults;
+        let duplicate_extra = prng.below(2 * latency + 1);
         let extra_latency = link.extra_latency_ms;
         let lane = match direction {
             Direction::ToPeer => &mut link.to_peer,
@@ -108,11 +139,11 @@ impl Network {
         lane.busy_until = start + transmit;
         if faults && lane.cut_until > now {
             self.cut += 1;
-            return Vec::new();
+            return Fate::Cut;
         }
         if lost {
             self.lost += 1;
-            return Vec::new();
+            return Fate::Lost;
         }
         let mut arrival = start + transmit + latency + extra_latency + jitter_draw;
         if reordered {
@@ -121,17 +152,25 @@ impl Network {
             arrival = arrival.max(lane.last_arrival);
             lane.last_arrival = arrival;
         }
-        let mut arrivals = vec![arrival];
         if duplicated {
             self.duplicated += 1;
-            arrivals.push(arrival + duplicate_extra);
         }
-        arrivals
+        Fate::Arrives(arrival, duplicated.then_some(arrival + duplicate_extra))
     }
 
-    /// Cuts one or both directions of a link until `until`.
-    pub fn cut(&mut self, node: u32, peer: u32, both: bool, to_node: bool, until: u64) {
-        let link = self.link(node, peer);
+    /// Whether an answer sent over the link to `peer` at `now` is replayed later, and when (a stale duplicate,
+    /// up to `horizon_ms` later). Two draws on the link's stream, replay or not.
+    pub fn replay(&mut self, now: u64, peer: u32, horizon_ms: u64) -> Option<u64> {
+        let (faults, chance) = (self.faults, self.replay_chance);
+        let prng = &mut self.link(peer).prng;
+        let replayed = prng.chance(chance) && faults;
+        let later = now + prng.range(1, horizon_ms.max(1));
+        replayed.then_some(later)
+    }
+
+    /// Cuts one or both directions of the link to `peer` until `until`.
+    pub fn cut(&mut self, peer: u32, both: bool, to_node: bool, until: u64) {
+        let link = self.link(peer);
         if both || to_node {
             link.to_node.cut_until = link.to_node.cut_until.max(until);
         }
@@ -140,7 +179,7 @@ impl Network {
         }
     }
 
-    /// Faults stop: no more loss, duplication, reordering; every partition heals.
+    /// Faults stop: no more loss, duplication, reordering, replays; every partition heals.
     pub fn heal(&mut self) {
         self.faults = false;
         for link in self.links.values_mut() {
@@ -154,25 +193,50 @@ impl Network {
 mod tests {
     use super::*;
 
+    fn calm() -> Options {
+        Options { latency_ms: 10, jitter_ms: 0, bandwidth_bytes_per_ms: 100, ..Options::calm() }
+    }
+
     #[test]
     fn bandwidth_queues_messages_and_partitions_cut() {
-        let options = Options {
-            latency_ms: 10,
-            jitter_ms: 0,
-            loss: 0.0,
-            duplication: 0.0,
-            reorder_chance: 0.0,
-            bandwidth_bytes_per_ms: 100,
-            ..Options::default()
-        };
-        let mut network = Network::new(&options);
-        let first = network.send(0, 0, 1, Direction::ToNode, 1_000)[0];
-        let second = network.send(0, 0, 1, Direction::ToNode, 100)[0];
+        let mut network = Network::new(&calm());
+        let first = network.send(0, 1, Direction::ToNode, 1_000).arrivals().next().unwrap();
+        let second = network.send(0, 1, Direction::ToNode, 100).arrivals().next().unwrap();
         assert!(first >= 20 && second > first, "10 ms to send 1000 bytes, then the next: {first} {second}");
-        network.cut(0, 1, false, true, 500);
-        assert!(network.send(100, 0, 1, Direction::ToNode, 10).is_empty(), "cut towards the node");
-        assert_eq!(network.send(100, 0, 1, Direction::ToPeer, 10).len(), 1, "the other direction still works");
+        network.cut(1, false, true, 500);
+        assert_eq!(network.send(100, 1, Direction::ToNode, 10), Fate::Cut, "cut towards the node");
+        assert_eq!(network.send(100, 1, Direction::ToPeer, 10).arrivals().count(), 1, "the other way still works");
         network.heal();
-        assert_eq!(network.send(200, 0, 1, Direction::ToNode, 10).len(), 1, "healed");
+        assert_eq!(network.send(200, 1, Direction::ToNode, 10).arrivals().count(), 1, "healed");
+    }
+
+    /// Loss on, or traffic on another link, leaves a link's timing as it was: its own stream, fixed draws.
+    #[test]
+    fn a_fault_or_another_links_traffic_never_reshuffles_a_link() {
+        let arrivals = |options: &Options, noise: bool| {
+            let mut network = Network::new(options);
+            (0..20)
+                .map(|at| {
+                    if noise {
+                        network.send(at * 10, 2, Direction::ToPeer, 50);
+                    }
+                    network.send(at * 10, 1, Direction::ToPeer, 50)
+                })
+                .collect::<Vec<Fate>>()
+        };
+        let jittery = Options { jitter_ms: 30, ..calm() };
+        let quiet = arrivals(&jittery, false);
+        assert_eq!(quiet, arrivals(&jittery, true), "another link's traffic changes nothing here");
+        // Every message reordered: its arrival owes nothing to the messages before it (no FIFO floor).
+        let reordering = Options { reorder_chance: 1.0, ..jittery };
+        let quiet = arrivals(&reordering, false);
+        let lossy = arrivals(&Options { loss: 0.5, ..reordering }, false);
+        let kept: Vec<bool> = lossy.iter().map(|fate| *fate != Fate::Lost).collect();
+        assert!(kept.contains(&false) && kept.contains(&true), "some lost, some not");
+        for ((with_loss, without), kept) in lossy.iter().zip(&quiet).zip(kept) {
+            if kept {
+                assert_eq!(with_loss, without, "a message that is not lost arrives as it would have");
+            }
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! Every knob of a simulated world (SPEC §7). Each has a default; [`Options::swarm`] draws all of them from a
+//! Every knob of a simulated world (§7). Each has a default; [`Options::swarm`] draws all of them from a
 //! seed, so a seed alone is a whole world; options print and serialize to JSON, and any knob can be overridden
 //! by name (`--set loss=0.1`).
 
@@ -21,6 +21,8 @@ pub struct Options {
     pub bpb: u32,
     /// Blocks produced during the safety phase.
     pub blocks: u32,
+    /// Blocks produced before the node joins; `None` draws it below `bpb` from the chain stream.
+    pub lead_blocks: Option<u32>,
     pub block_time_ms: u64,
     /// Each block interval is `block_time_ms ± block_time_jitter_ms`.
     pub block_time_jitter_ms: u64,
@@ -73,7 +75,7 @@ pub struct Options {
     pub chunk_requests_in_flight: u8,
     pub diff_requests_in_flight: u8,
     pub request_timeout_ms: u64,
-    /// Responder rate limit on chunks per peer per window (the simulator may lower it, SPEC §3.7).
+    /// Responder rate limit on chunks per peer per window (the simulator may lower it, §3.7).
     pub served_chunks_per_window_max: u32,
     /// Chunks the node may buffer (0: the default for `bpb`); the per-peer quota follows as a quarter of it.
     pub buffer_max: u32,
@@ -116,6 +118,7 @@ impl Default for Options {
             key_shape: KeyShape::Uniform,
             bpb: 16,
             blocks: 100,
+            lead_blocks: None,
             block_time_ms: 1_000,
             block_time_jitter_ms: 200,
             ops_per_block_max: 20,
@@ -187,60 +190,57 @@ impl Options {
     }
 
     /// Every knob drawn from `seed`: a seed alone is a whole world.
+    ///
+    /// **Append-only.** The knobs are drawn in the order below, each with a fixed number of draws (a knob drawn
+    /// only when a chance hits draws its value anyway). A new knob goes at the end of the list: inserted in the
+    /// middle it would re-roll every knob after it, for every seed, and every recorded seed would change world.
     pub fn swarm(seed: u64) -> Options {
-        let mut prng = Prng::new(seed, Stream::Options);
-        let chance = |prng: &mut Prng, p: f64, max: f64| if prng.chance(p) { prng.unit() * max } else { 0.0 };
-        let byzantine_count = if prng.chance(0.4) { prng.range(1, 3) } else { 0 };
-        let byzantine = (0..byzantine_count)
-            .map(|_| *prng.pick(ByzantineClass::ALL).unwrap_or(&ByzantineClass::WrongProof))
-            .collect();
-        let block_time_ms = *prng.pick(&[100, 250, 500, 1_000, 2_000]).unwrap_or(&1_000);
-        Options {
-            seed,
-            accounts: *prng.pick(&[0, 1, 10, 200, 1_000, 2_000, 5_000]).unwrap_or(&1_000),
-            key_shape: *prng.pick(&KeyShape::ALL).unwrap_or(&KeyShape::Uniform),
-            bpb: *prng.pick(&[4, 8, 16, 32]).unwrap_or(&16),
-            blocks: prng.range(10, 120) as u32,
-            block_time_ms,
-            block_time_jitter_ms: prng.below(block_time_ms / 2 + 1),
-            ops_per_block_max: prng.range(1, 40) as u32,
-            subtree_delete_chance: chance(&mut prng, 0.3, 0.1),
-            fork_chance: chance(&mut prng, 0.6, 0.4),
-            fork_depth_max: prng.range(1, 6) as u32,
-            rebranch_chance: prng.unit(),
-            honest_peers: prng.range(1, 6) as u32,
-            slow_peers: if prng.chance(0.2) { prng.range(1, 2) as u32 } else { 0 },
-            silent_peers: if prng.chance(0.15) { 1 } else { 0 },
-            byzantine,
-            lie_chance: 0.2 + prng.unit() * 0.8,
-            late_join_ms_max: prng.below(5_000),
-            churn_interval_ms: if prng.chance(0.25) { prng.range(2_000, 20_000) } else { 0 },
-            all_gone_ms: if prng.chance(0.1) { prng.range(1_000, 10_000) } else { 0 },
-            latency_ms: prng.range(1, 150),
-            jitter_ms: prng.below(80),
-            loss: chance(&mut prng, 0.5, 0.15),
-            duplication: chance(&mut prng, 0.3, 0.1),
-            reorder_chance: chance(&mut prng, 0.4, 0.3),
-            reorder_ms: prng.range(1, 500),
-            bandwidth_bytes_per_ms: *prng.pick(&[0, 200, 1_000, 5_000, 20_000]).unwrap_or(&0),
-            partitions: if prng.chance(0.3) { prng.range(1, 3) as u32 } else { 0 },
-            partition_ms_max: prng.range(500, 15_000),
-            asymmetric_chance: prng.unit(),
-            replay_chance: chance(&mut prng, 0.2, 0.05),
-            chunk_size_max: *prng.pick(&[1, 3, 16, 64, 200, 1_000]).unwrap_or(&200),
-            chunk_requests_in_flight: prng.range(1, 3) as u8,
-            diff_requests_in_flight: prng.range(1, 5) as u8,
-            request_timeout_ms: prng.range(500, 5_000),
-            served_chunks_per_window_max: if prng.chance(0.1) { prng.range(5, 50) as u32 } else { 5_000 },
-            buffer_max: if prng.chance(0.15) { prng.range(1, 8) as u32 } else { 0 },
-            block_buffer_max: if prng.chance(0.15) { prng.range(1, 8) as u32 } else { 0 },
-            pivot_retention_blocks: 64,
-            deep_check_every: 512,
-            script: Vec::new(),
-        }
+        let mut draw = Swarm(Prng::new(seed, Stream::Options));
+        let mut o = Options { seed, ..Options::default() };
+        o.accounts = draw.pick(&[0, 1, 10, 200, 1_000, 2_000, 5_000]);
+        o.key_shape = draw.pick(&KeyShape::ALL);
+        o.bpb = draw.pick(&[4, 8, 16, 32]);
+        o.blocks = draw.range(10, 120) as u32;
+        o.block_time_ms = draw.pick(&[100, 250, 500, 1_000, 2_000]);
+        o.block_time_jitter_ms = draw.range(0, o.block_time_ms / 2);
+        o.ops_per_block_max = draw.range(1, 40) as u32;
+        o.subtree_delete_chance = draw.maybe(0.3, 0.0, |d| d.unit() * 0.1);
+        o.fork_chance = draw.maybe(0.6, 0.0, |d| d.unit() * 0.4);
+        o.fork_depth_max = draw.range(1, 6) as u32;
+        o.rebranch_chance = draw.unit();
+        o.honest_peers = draw.range(1, 6) as u32;
+        o.slow_peers = draw.maybe(0.2, 0, |d| d.range(1, 2) as u32);
+        o.silent_peers = draw.maybe(0.15, 0, |_| 1);
+        let liars = draw.maybe(0.4, 0, |d| d.range(1, 3) as usize);
+        let classes: Vec<ByzantineClass> = (0..3).map(|_| draw.pick(ByzantineClass::ALL)).collect();
+        o.byzantine = classes[..liars].to_vec();
+        o.lie_chance = 0.2 + draw.unit() * 0.8;
+        o.late_join_ms_max = draw.range(0, 4_999);
+        o.churn_interval_ms = draw.maybe(0.25, 0, |d| d.range(2_000, 20_000));
+        o.all_gone_ms = draw.maybe(0.1, 0, |d| d.range(1_000, 10_000));
+        o.latency_ms = draw.range(1, 150);
+        o.jitter_ms = draw.range(0, 79);
+        o.loss = draw.maybe(0.5, 0.0, |d| d.unit() * 0.15);
+        o.duplication = draw.maybe(0.3, 0.0, |d| d.unit() * 0.1);
+        o.reorder_chance = draw.maybe(0.4, 0.0, |d| d.unit() * 0.3);
+        o.reorder_ms = draw.range(1, 500);
+        o.bandwidth_bytes_per_ms = draw.pick(&[0, 200, 1_000, 5_000, 20_000]);
+        o.partitions = draw.maybe(0.3, 0, |d| d.range(1, 3) as u32);
+        o.partition_ms_max = draw.range(500, 15_000);
+        o.asymmetric_chance = draw.unit();
+        o.replay_chance = draw.maybe(0.2, 0.0, |d| d.unit() * 0.05);
+        o.chunk_size_max = draw.pick(&[1, 3, 16, 64, 200, 1_000]);
+        o.chunk_requests_in_flight = draw.range(1, 3) as u8;
+        o.diff_requests_in_flight = draw.range(1, 5) as u8;
+        o.request_timeout_ms = draw.range(500, 5_000);
+        o.served_chunks_per_window_max = draw.maybe(0.1, 5_000, |d| d.range(5, 50) as u32);
+        o.buffer_max = draw.maybe(0.15, 0, |d| d.range(1, 8) as u32);
+        o.block_buffer_max = draw.maybe(0.15, 0, |d| d.range(1, 8) as u32);
+        // New knobs go here, after every knob above.
+        o
     }
 
-    /// The engine configuration these options imply: the SPEC defaults scaled to `bpb`, with the knobs above.
+    /// The engine configuration these options imply: the protocol's defaults scaled to `bpb` (§4.11), with the knobs above.
     pub fn engine_config(&self) -> Config {
         let mut config = Config::scaled(self.bpb);
         config.chunk_size_max = self.chunk_size_max.clamp(1, sync_core::trie::CHUNK_ITEMS_MAX as u32);
@@ -287,6 +287,36 @@ impl Options {
     }
 }
 
+/// The swarm's draws: each takes a fixed number of draws from the options stream, whatever it yields.
+struct Swarm(Prng);
+
+impl Swarm {
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        let index = self.0.below(items.len() as u64) as usize;
+        items[index]
+    }
+
+    fn range(&mut self, low: u64, high: u64) -> u64 {
+        self.0.range(low, high)
+    }
+
+    fn unit(&mut self) -> f64 {
+        self.0.unit()
+    }
+
+    /// `value` with probability `p`, `otherwise` else; `value` is drawn either way, so the draws that follow
+    /// never depend on the coin.
+    fn maybe<T>(&mut self, p: f64, otherwise: T, value: impl FnOnce(&mut Swarm) -> T) -> T {
+        let hit = self.0.chance(p);
+        let drawn = value(self);
+        if hit {
+            drawn
+        } else {
+            otherwise
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +327,23 @@ mod tests {
         let distinct: std::collections::BTreeSet<String> = (0..50).map(|seed| Options::swarm(seed).to_json()).collect();
         assert_eq!(distinct.len(), 50);
         assert!((0..200).any(|seed| !Options::swarm(seed).byzantine.is_empty()), "some worlds have liars");
+    }
+
+    /// The append-only rule, checked: every knob takes a fixed number of draws, so the draws after the swarm's
+    /// last knob are the same for every seed's stream position... measured as: a world whose knobs all hit their
+    /// chances and one whose knobs all miss leave their streams at the same position.
+    #[test]
+    fn every_knob_takes_a_fixed_number_of_draws() {
+        let position = |p: f64| {
+            let mut draw = Swarm(Prng::new(1, Stream::Options));
+            for _ in 0..5 {
+                draw.maybe(p, 0, |d| d.range(1, 3));
+                draw.maybe(p, 0.0, |d| d.unit());
+            }
+            draw.0.next_u64()
+        };
+        assert_eq!(position(0.0), position(1.0));
+        assert!((0..100).all(|seed| Options::swarm(seed).byzantine.len() <= 3));
     }
 
     #[test]

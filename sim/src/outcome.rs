@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The four failure classes of SPEC §7.5.
+/// The four failure classes of §7.5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureClass {
@@ -59,6 +59,22 @@ pub struct RunStats {
     /// Bytes of diff answers delivered to nodes.
     #[serde(default)]
     pub diff_bytes_fetched: u64,
+    /// Messages from peers the node decoded from bytes, their bytes, and byte strings that did not decode.
+    #[serde(default)]
+    pub messages_decoded: u64,
+    #[serde(default)]
+    pub bytes_decoded: u64,
+    #[serde(default)]
+    pub messages_undecodable: u64,
+    /// The canonical chain hash (`ChainStore::canonical_hash`) at the start of the liveness phase (or at the end
+    /// of a run that stopped before it), and that height: every fork of the run lies below it.
+    #[serde(default)]
+    pub chain_hash: String,
+    #[serde(default)]
+    pub chain_height: u32,
+    /// State roots the naive model recomputed along the canonical chain (they all matched, or the run failed).
+    #[serde(default)]
+    pub model_roots: u32,
     /// Bytes of the final state (keys and values as chunks carry them).
     pub state_bytes: u64,
     /// The completion lower bound: state bytes over bandwidth plus one round trip.

@@ -62,7 +62,11 @@ pub struct SimPeer {
     head: Hash,
     /// The main chain of `head`, by number.
     main: BTreeMap<u32, Hash>,
+    /// Its honest behaviour: how long it takes to answer.
     prng: Prng,
+    /// Its lies, if it is a liar: whether it lies, and how (`crate::adversary`). Its own stream, so that
+    /// switching a liar on changes nothing else in the world.
+    adversary: Prng,
     recent_heads: VecDeque<Hash>,
     answers: VecDeque<(u64, Response)>,
     pub lies: u64,
@@ -80,6 +84,7 @@ impl SimPeer {
             head: hash,
             main: BTreeMap::from([(genesis.number(), hash)]),
             prng: Prng::new(seed, Stream::Peer(index)),
+            adversary: Prng::new(seed, Stream::Adversary(index)),
             recent_heads: VecDeque::from([hash]),
             answers: VecDeque::new(),
             lies: 0,
@@ -146,9 +151,9 @@ impl SimPeer {
         }
         let honest = respond(&self.view(store), request, config);
         let answer = match self.kind {
-            PeerKind::Byzantine(class) if self.prng.chance(self.lie_chance) => {
+            PeerKind::Byzantine(class) if self.adversary.chance(self.lie_chance) => {
                 let older_head = self.recent_heads.front().copied().filter(|old| *old != self.head);
-                let mut liar = Liar { store, config, head: self.head, older_head, prng: &mut self.prng };
+                let mut liar = Liar { store, config, head: self.head, older_head, prng: &mut self.adversary };
                 match answers::lie(class, &mut liar, request, honest) {
                     Told::Lie(answer) => {
                         self.lies += 1;
@@ -170,12 +175,18 @@ impl SimPeer {
 
     /// An old answer to resend (`ReplayAnswers`), with its original request id.
     pub fn old_answer(&mut self) -> Option<(u64, Response)> {
-        let index = self.prng.below(self.answers.len() as u64) as usize;
+        let index = self.adversary.below(self.answers.len() as u64) as usize;
         self.answers.get(index).cloned()
     }
 
+    /// The peer's own stream: its answer delays.
     pub fn prng(&mut self) -> &mut Prng {
         &mut self.prng
+    }
+
+    /// The liar's stream: everything it lies with.
+    pub fn adversary(&mut self) -> &mut Prng {
+        &mut self.adversary
     }
 }
 

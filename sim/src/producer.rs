@@ -1,7 +1,11 @@
-//! The chain producer and the store of everything it produced (SPEC §7.1): sealed blocks whose bodies set,
+//! The chain producer and the store of everything it produced (§7.1): sealed blocks whose bodies set,
 //! delete and mix accounts, macro blocks every `bpb`, forks that become the main chain or are abandoned, never
 //! across a macro block. The store keeps each block's state (a persistent trie, shared with every honest peer)
 //! and diff.
+//!
+//! The canonical chain is a pure function of the seed and the chain's own knobs: the producer's steps alone draw
+//! from the chain stream, each step draws the same way whatever phase the world is in, and blocks made for liars
+//! (forged, private, abandoned) are made with the liar's own stream (`Producer::child_with` and friends).
 
 use crate::keys::KeySource;
 use crate::options::Options;
@@ -25,6 +29,9 @@ pub struct ChainStore {
     /// The canonical chain by number, from genesis.
     canonical: Vec<Hash>,
     pub bpb: u32,
+    /// The items genesis was made of, as drawn (a later duplicate key overwrites an earlier one): the naive
+    /// state model starts from these, not from the producer's trie.
+    pub genesis_items: Vec<(Key, Vec<u8>)>,
 }
 
 impl ChainStore {
@@ -60,6 +67,23 @@ impl ChainStore {
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
     }
+
+    /// The canonical chain's blocks from genesis to `up_to` (inclusive, or the tip if lower).
+    pub fn canonical(&self, up_to: u32) -> impl Iterator<Item = &Produced> {
+        self.canonical.iter().take(up_to as usize + 1).map(|hash| &self.blocks[hash])
+    }
+
+    /// The canonical chain hash up to height `up_to`: BLAKE2b-256 over each block's number, hash and state root
+    /// from genesis. The same seed gives the same hash whatever liars, faults or network the world has.
+    pub fn canonical_hash(&self, up_to: u32) -> Hash {
+        let mut writer = sync_core::codec::Writer::default();
+        for produced in self.canonical(up_to) {
+            writer.u32(produced.block.number());
+            writer.raw(&produced.block.hash().0);
+            writer.raw(&produced.block.header().state_root.0);
+        }
+        sync_core::hash::blake2b_256(&writer.into_bytes())
+    }
 }
 
 /// What one production step made, in the order honest peers receive it.
@@ -80,12 +104,13 @@ pub struct Producer {
     fork_chance: f64,
     fork_depth_max: u32,
     rebranch_chance: f64,
-    salt: u64,
+    /// Blocks produced before the node joins (drawn below `bpb` unless set).
+    pub lead_blocks: u32,
 }
 
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Producer").field("salt", &self.salt).finish()
+        f.debug_struct("Producer").field("lead_blocks", &self.lead_blocks).finish()
     }
 }
 
@@ -95,10 +120,12 @@ impl Producer {
         let mut key_prng = Prng::new(options.seed, Stream::Keys);
         let keys = KeySource::new(options.key_shape, &mut key_prng);
         let mut prng = Prng::new(options.seed, Stream::Chain);
-        let seal = KeyedSeal::new(Hash(prng.bytes(32).try_into().unwrap_or([1; 32])));
+        let seal = KeyedSeal::new(Hash(prng.hash()));
         let items: Vec<(Key, Vec<u8>)> =
             (0..options.accounts).map(|_| (keys.draw(&mut prng), prng.bytes(32))).collect();
-        let state = Trie::from_items(items).expect("drawn keys are valid");
+        let drawn_lead = prng.below(u64::from(options.bpb.max(1))) as u32;
+        let state =
+            Trie::from_items(items.iter().map(|(key, value)| (key, value.clone()))).expect("drawn keys are valid");
         let diff = TrieDiff::default();
         let mut header = Header {
             number: 0,
@@ -116,6 +143,7 @@ impl Producer {
             blocks: BTreeMap::from([(hash, Produced { block: genesis, state, diff })]),
             canonical: vec![hash],
             bpb: options.bpb.max(1),
+            genesis_items: items,
         };
         let producer = Producer {
             seal,
@@ -126,7 +154,7 @@ impl Producer {
             fork_chance: options.fork_chance,
             fork_depth_max: options.fork_depth_max.max(1),
             rebranch_chance: options.rebranch_chance,
-            salt: 0,
+            lead_blocks: options.lead_blocks.unwrap_or(drawn_lead),
         };
         (producer, store)
     }
@@ -136,9 +164,13 @@ impl Producer {
     }
 
     /// One block event: a plain extension, or (while `forks` is on) a fork that rebranches or is abandoned.
+    /// Whether a fork happens, its depth and its kind are drawn at every step, forks on or off.
     pub fn step(&mut self, store: &mut ChainStore, forks: bool) -> Production {
-        if forks && self.prng.chance(self.fork_chance) {
-            if let Some(production) = self.fork(store) {
+        let fork = self.prng.chance(self.fork_chance);
+        let depth = self.prng.range(1, u64::from(self.fork_depth_max)) as u32;
+        let rebranch = self.prng.chance(self.rebranch_chance);
+        if forks && fork {
+            if let Some(production) = self.fork_with(store, depth, rebranch) {
                 return production;
             }
         }
@@ -146,13 +178,6 @@ impl Producer {
         let block = self.child(store, tip);
         store.canonical.push(block.hash());
         Production { blocks: vec![block], ..Production::default() }
-    }
-
-    /// A drawn fork: a depth up to `fork_depth_max`, a rebranch with `rebranch_chance`.
-    fn fork(&mut self, store: &mut ChainStore) -> Option<Production> {
-        let depth = self.prng.range(1, u64::from(self.fork_depth_max)) as u32;
-        let rebranch = self.prng.chance(self.rebranch_chance);
-        self.fork_with(store, depth, rebranch)
     }
 
     /// A fork from `depth` blocks below the tip that becomes the main chain (`rebranch`) or loses, never
@@ -184,14 +209,14 @@ impl Producer {
 
     /// A private fork block on the canonical block `depth` below the tip, for a byzantine peer to announce
     /// (H10): nobody else ever receives it. Below the tip's height, so it can never win fork choice.
-    pub fn private_fork(&mut self, store: &mut ChainStore) -> Option<Block> {
+    pub fn private_fork(&self, store: &mut ChainStore, prng: &mut Prng) -> Option<Block> {
         let tip_number = store.tip().block.number();
         let parent_number = tip_number.checked_sub(2)?;
         if parent_number < store.latest_macro() || (parent_number + 1) % store.bpb == 0 {
             return None;
         }
         let parent = store.canonical[parent_number as usize];
-        Some(self.child(store, parent))
+        Some(self.child_with(store, parent, prng))
     }
 
     /// A private chain of `length` sealed blocks from the canonical block below the tip, for a flooding peer. Its
@@ -199,7 +224,7 @@ impl Producer {
     /// equivocate: nobody can ever adopt this chain). Nobody can ever check their state either, so they carry
     /// empty bodies and invented roots and are not stored: executing and keeping a state per flooded block
     /// made one swarm run take 1.4 GB and 10 s (explore seed 228).
-    pub fn private_chain(&mut self, store: &ChainStore, length: u32) -> Vec<Block> {
+    pub fn private_chain(&self, store: &ChainStore, length: u32, prng: &mut Prng) -> Vec<Block> {
         let tip_number = store.tip().block.number();
         let Some(mut parent) = store.canonical.get(tip_number.saturating_sub(1) as usize).copied() else {
             return Vec::new();
@@ -209,7 +234,7 @@ impl Producer {
                 let mut header = Header {
                     number,
                     parent_hash: parent,
-                    state_root: Hash(self.prng.bytes(32).try_into().unwrap_or([3; 32])),
+                    state_root: Hash(prng.hash()),
                     diff_root: TrieDiff::default().root(),
                     body_root: body_root(&[]),
                     is_macro: number.is_multiple_of(store.bpb),
@@ -224,11 +249,11 @@ impl Producer {
     }
 
     /// Seals a forged block (an invalid seal) at `number`, for liars.
-    pub fn forge(&mut self, number: u32, parent_hash: Hash) -> Block {
+    pub fn forge(&self, number: u32, parent_hash: Hash, prng: &mut Prng) -> Block {
         let header = Header {
             number,
             parent_hash,
-            state_root: Hash(self.prng.bytes(32).try_into().unwrap_or([2; 32])),
+            state_root: Hash(prng.hash()),
             diff_root: TrieDiff::default().root(),
             body_root: body_root(&[]),
             is_macro: false,
@@ -237,10 +262,19 @@ impl Producer {
         Block::new(header, Some(Vec::new()))
     }
 
-    /// A sealed child of `parent` whose body draws random operations; stored with its state and diff.
+    /// A sealed child of `parent` on the chain stream; stored with its state and diff.
     fn child(&mut self, store: &mut ChainStore, parent: Hash) -> Block {
+        let mut prng = std::mem::replace(&mut self.prng, Prng::new(0, Stream::Chain));
+        let block = self.child_with(store, parent, &mut prng);
+        self.prng = prng;
+        block
+    }
+
+    /// A sealed child of `parent` whose body draws random operations from `prng`; stored with its state and
+    /// diff.
+    fn child_with(&self, store: &mut ChainStore, parent: Hash, prng: &mut Prng) -> Block {
         let parent_produced = &store.blocks[&parent];
-        let ops = self.body(&parent_produced.state);
+        let ops = self.body(&parent_produced.state, prng);
         let (state, diff) = parent_produced.state.execute(&ops).expect("the producer's ops are valid");
         let number = parent_produced.block.number() + 1;
         let mut header = Header {
@@ -259,33 +293,40 @@ impl Producer {
     }
 
     /// Random operations: writes to existing and new accounts, deletions, mixes, sometimes a subtree wiped.
-    fn body(&mut self, state: &Trie) -> Vec<Op> {
-        self.salt += 1;
-        let count = self.prng.range(1, u64::from(self.ops_per_block_max));
+    /// Each operation draws the same way whatever it turns out to be; which keys exist depends on the state.
+    fn body(&self, state: &Trie, prng: &mut Prng) -> Vec<Op> {
+        let salt = prng.next_u64().to_le_bytes().to_vec();
+        let count = prng.range(1, u64::from(self.ops_per_block_max));
         let mut ops = Vec::with_capacity(count as usize + 8);
         for _ in 0..count {
-            let existing = if state.is_empty() || self.prng.chance(0.3) { None } else { self.existing_key(state) };
-            let key = existing.unwrap_or_else(|| self.keys.draw(&mut self.prng));
-            ops.push(match self.prng.below(10) {
-                0..=3 => Op::Set(key, self.prng.bytes(32)),
+            let fresh = prng.chance(0.3);
+            let near = Key::from_bytes(&prng.bytes(8)).unwrap_or_default();
+            let drawn = self.keys.draw(prng);
+            let existing = if state.is_empty() || fresh { None } else { existing_key(state, &near) };
+            let key = existing.unwrap_or(drawn);
+            let value = prng.bytes(32);
+            ops.push(match prng.below(10) {
+                0..=3 => Op::Set(key, value),
                 4..=5 => Op::Delete(key),
-                _ => Op::Mix(key, self.salt.to_le_bytes().to_vec()),
+                _ => Op::Mix(key, salt.clone()),
             });
         }
-        if self.prng.chance(self.subtree_delete_chance) {
+        let wipe = prng.chance(self.subtree_delete_chance);
+        let start = Key::from_bytes(&prng.bytes(2)).unwrap_or_default();
+        let run = prng.range(2, 8) as usize;
+        if wipe {
             // Delete a run of consecutive accounts: whole subtrees disappear.
-            let start = Key::from_bytes(&self.prng.bytes(2)).unwrap_or_default();
-            if let Some(chunk) = state.chunk(&start, self.prng.range(2, 8) as usize) {
+            if let Some(chunk) = state.chunk(&start, run) {
                 ops.extend(chunk.items.into_iter().map(|(key, _)| Op::Delete(key)));
             }
         }
         ops
     }
+}
 
-    fn existing_key(&mut self, state: &Trie) -> Option<Key> {
-        let start = Key::from_bytes(&self.prng.bytes(8)).ok()?;
-        state.first_key_at_or_after(&start).or_else(|| state.first_key_at_or_after(&Key::EMPTY))
-    }
+/// The first key at or after `near`, or the first key of all: an existing account to write.
+fn existing_key(state: &Trie, near: &Key) -> Option<Key> {
+    state.first_key_at_or_after(near).or_else(|| state.first_key_at_or_after(&Key::EMPTY))
 }
 
 #[cfg(test)]

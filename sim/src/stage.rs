@@ -45,8 +45,10 @@ pub struct Stage {
     pub store: ChainStore,
     pub producer: Producer,
     pub peers: Vec<SimPeer>,
-    /// The world's faults: join times, churn, partitions, block-time jitter, block delivery.
-    pub faults: Prng,
+    /// Block-time jitter.
+    block_times: Prng,
+    /// Per peer: how long each block takes to reach it from the producer.
+    deliveries: Vec<Prng>,
     /// Per peer: when its last block from the producer arrives (producer-to-peer delivery is in order).
     peer_block_clock: Vec<u64>,
 }
@@ -62,16 +64,17 @@ impl Stage {
             .enumerate()
             .map(|(index, kind)| SimPeer::new(options.seed, index as u32, *kind, options.lie_chance, &genesis))
             .collect();
-        let lead = (options.seed % u64::from(options.bpb.max(1))) as u32 % options.bpb.max(1);
-        for _ in 0..lead {
+        for _ in 0..producer.lead_blocks {
             for block in producer.step(&mut store, false).blocks {
                 for peer in &mut peers {
                     peer.receive(&store, block.hash());
                 }
             }
         }
-        let peer_block_clock = vec![0; peers.len()];
-        Stage { store, producer, peers, faults: Prng::new(options.seed, Stream::Faults), peer_block_clock }
+        let deliveries =
+            (0..peers.len() as u32).map(|peer| Prng::new(options.seed, Stream::PeerBlocks(peer))).collect();
+        let block_times = Prng::new(options.seed, Stream::BlockTimes);
+        Stage { store, producer, peer_block_clock: vec![0; peers.len()], peers, block_times, deliveries }
     }
 
     pub fn genesis(&self) -> &Block {
@@ -86,7 +89,7 @@ impl Stage {
     /// When `hash`, produced at `now`, reaches `peer`: a drawn delay up to half the latency, never before the
     /// blocks produced earlier.
     pub fn delivery(&mut self, now: u64, peer: u32, latency_ms: u64) -> u64 {
-        let delay = 1 + self.faults.below(latency_ms / 2 + 1);
+        let delay = 1 + self.deliveries[peer as usize].below(latency_ms / 2 + 1);
         let at = (now + delay).max(self.peer_block_clock[peer as usize]);
         self.peer_block_clock[peer as usize] = at;
         at
@@ -94,7 +97,7 @@ impl Stage {
 
     /// The interval to the next block: `block_time_ms ± jitter_ms`, at least 1.
     pub fn interval(&mut self, block_time_ms: u64, jitter_ms: u64) -> u64 {
-        let jitter = self.faults.below(2 * jitter_ms + 1);
+        let jitter = self.block_times.below(2 * jitter_ms + 1);
         (block_time_ms + jitter).saturating_sub(jitter_ms).max(1)
     }
 }

@@ -106,6 +106,13 @@ fn render_efficiency(out: &mut String, outcomes: &[RunOutcome]) {
     let total = |f: fn(&RunOutcome) -> u64| outcomes.iter().map(f).sum::<u64>();
     let _ = writeln!(
         out,
+        "wire                 {} messages decoded ({:.1} MB) · {} undecodable",
+        total(|o| o.stats.messages_decoded),
+        total(|o| o.stats.bytes_decoded) as f64 / 1e6,
+        total(|o| o.stats.messages_undecodable)
+    );
+    let _ = writeln!(
+        out,
         "resets {} · rebranches {} · lies told {} · penalties {} · evictions {} (honest {})",
         total(|o| o.stats.resets),
         total(|o| o.stats.rebranches),

@@ -3,8 +3,9 @@
 
 use blake2::digest::consts::U32;
 use blake2::{Blake2b, Digest};
-use sync_core::wire::{Request, Response};
-use sync_core::{Event, Hash, Input, Key, Output};
+use sync_core::block::Block;
+use sync_core::wire::{Message, Request, Response};
+use sync_core::{Event, Hash, Input, Key, Output, PeerId};
 
 #[derive(Clone, Debug)]
 pub struct Trace {
@@ -32,6 +33,27 @@ impl Trace {
         self.commit();
         if let Some(lines) = &mut self.lines {
             lines.push(format!("{at:>9} n{node} <- {}", describe_input(input)));
+        }
+    }
+
+    /// A message from a peer, handed to the node as bytes: recorded as the typed input it decodes to (the world
+    /// knows what it encoded), so that the hash is that of the same typed record.
+    pub fn message(&mut self, at: u64, node: u32, peer: PeerId, message: &Message) {
+        self.head(at, node, 1);
+        encode_message(peer, message, &mut self.scratch);
+        self.commit();
+        if let Some(lines) = &mut self.lines {
+            lines.push(format!("{at:>9} n{node} <- {}", describe_message(peer, message)));
+        }
+    }
+
+    /// Bytes from a peer that are no message (the record of `Input::Bytes`).
+    pub fn bytes(&mut self, at: u64, node: u32, peer: PeerId, bytes: &[u8]) {
+        self.head(at, node, 1);
+        encode_bytes(peer, bytes, &mut self.scratch);
+        self.commit();
+        if let Some(lines) = &mut self.lines {
+            lines.push(format!("{at:>9} n{node} <- {peer} bytes({})", bytes.len()));
         }
     }
 
@@ -126,6 +148,42 @@ fn encode_response(response: &Response, out: &mut Vec<u8>) {
     }
 }
 
+/// The same bytes as the typed input the message decodes to.
+fn encode_message(peer: PeerId, message: &Message, out: &mut Vec<u8>) {
+    match message {
+        Message::Announce(block) => encode_announce(peer, block, out),
+        Message::Response { request_id, response } => encode_answer(peer, *request_id, response, out),
+        Message::Request { request_id, request } => encode_asked(peer, *request_id, request, out),
+    }
+}
+
+fn encode_announce(peer: PeerId, block: &Block, out: &mut Vec<u8>) {
+    out.push(2);
+    out.extend_from_slice(&peer.0.to_le_bytes());
+    out.extend_from_slice(&block.hash().0[..8]);
+}
+
+fn encode_answer(peer: PeerId, request_id: u64, response: &Response, out: &mut Vec<u8>) {
+    out.push(3);
+    out.extend_from_slice(&peer.0.to_le_bytes());
+    out.extend_from_slice(&request_id.to_le_bytes());
+    encode_response(response, out);
+}
+
+fn encode_asked(peer: PeerId, request_id: u64, request: &Request, out: &mut Vec<u8>) {
+    out.push(5);
+    out.extend_from_slice(&peer.0.to_le_bytes());
+    out.extend_from_slice(&request_id.to_le_bytes());
+    encode_request(request, out);
+}
+
+fn encode_bytes(peer: PeerId, bytes: &[u8], out: &mut Vec<u8>) {
+    out.push(6);
+    out.extend_from_slice(&peer.0.to_le_bytes());
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(&bytes[..bytes.len().min(16)]);
+}
+
 fn encode_input(input: &Input, out: &mut Vec<u8>) {
     match input {
         Input::PeerJoined { peer } => {
@@ -136,34 +194,15 @@ fn encode_input(input: &Input, out: &mut Vec<u8>) {
             out.push(1);
             out.extend_from_slice(&peer.0.to_le_bytes());
         }
-        Input::Announce { peer, block } => {
-            out.push(2);
-            out.extend_from_slice(&peer.0.to_le_bytes());
-            out.extend_from_slice(&block.hash().0[..8]);
-        }
-        Input::Response { peer, request_id, response } => {
-            out.push(3);
-            out.extend_from_slice(&peer.0.to_le_bytes());
-            out.extend_from_slice(&request_id.to_le_bytes());
-            encode_response(response, out);
-        }
+        Input::Announce { peer, block } => encode_announce(*peer, block, out),
+        Input::Response { peer, request_id, response } => encode_answer(*peer, *request_id, response, out),
         Input::RequestFailed { peer, request_id } => {
             out.push(4);
             out.extend_from_slice(&peer.0.to_le_bytes());
             out.extend_from_slice(&request_id.to_le_bytes());
         }
-        Input::Request { peer, request_id, request } => {
-            out.push(5);
-            out.extend_from_slice(&peer.0.to_le_bytes());
-            out.extend_from_slice(&request_id.to_le_bytes());
-            encode_request(request, out);
-        }
-        Input::Bytes { peer, bytes } => {
-            out.push(6);
-            out.extend_from_slice(&peer.0.to_le_bytes());
-            out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-            out.extend_from_slice(&bytes[..bytes.len().min(16)]);
-        }
+        Input::Request { peer, request_id, request } => encode_asked(*peer, *request_id, request, out),
+        Input::Bytes { peer, bytes } => encode_bytes(*peer, bytes, out),
         Input::Timeout => out.push(7),
     }
 }
@@ -273,6 +312,16 @@ pub fn describe_response(response: &Response) -> String {
             chunk.end.as_ref().map_or("none".to_string(), short_key)
         ),
         other => other.kind().to_string(),
+    }
+}
+
+fn describe_message(peer: PeerId, message: &Message) -> String {
+    match message {
+        Message::Announce(block) => format!("{peer} announce #{} {:?}", block.number(), block.hash()),
+        Message::Response { request_id, response } => {
+            format!("{peer} answer r{request_id} {}", describe_response(response))
+        }
+        Message::Request { request_id, request } => format!("{peer} asks r{request_id} {}", describe_request(request)),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Blocks of the simplified Albatross chain (SPEC §1.2, §3.2): headers, seals, bodies, intrinsic validity.
+//! Blocks of the simplified Albatross chain (§1.2, §3.2): headers, seals, bodies, intrinsic validity.
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::hash::{blake2b_256, blake2b_256_parts, Hash};
@@ -141,7 +141,7 @@ impl Block {
         Ok(Block::new(header, body))
     }
 
-    /// The parts of intrinsic validity that need no chain (SPEC §3.2): the seal verifies, the macro flag
+    /// The parts of intrinsic validity that need no chain (§3.2): the seal verifies, the macro flag
     /// matches the number, the body is present iff expected and matches `body_root`.
     pub fn check_intrinsic(&self, seals: &dyn SealVerifier, bpb: u32, include_body: bool) -> Result<(), BlockInvalid> {
         let header = self.header();
@@ -165,7 +165,7 @@ impl fmt::Debug for Block {
     }
 }
 
-/// Why a block is not valid (SPEC §3.2, §4.6).
+/// Why a block is not valid (§3.2, §4.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum BlockInvalid {
     Seal,

@@ -1,4 +1,4 @@
-//! BlockQueue (SPEC §4.3): announcements and missing-block responses become blocks handed to the DiffQueue in
+//! BlockQueue (§4.3): announcements and missing-block responses become blocks handed to the DiffQueue in
 //! ancestry order; blocks whose parent is unknown wait in a bounded buffer while their ancestors are requested.
 
 use crate::block::Block;
@@ -29,7 +29,7 @@ pub(crate) struct MissingFetch {
     pub(crate) request: Option<RequestId>,
     pub(crate) tried: BTreeSet<PeerId>,
     pub(crate) attempts: u32,
-    /// After a response that stopped at a macro block: that block, as an extra locator (SPEC §3.4).
+    /// After a response that stopped at a macro block: that block, as an extra locator (§3.4).
     pub(crate) extra_locator: Option<Hash>,
     /// A catch-up towards a block beyond the window (Ours): paced by room in the pipeline.
     pub(crate) catch_up: bool,

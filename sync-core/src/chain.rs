@@ -1,10 +1,10 @@
-//! The engine's minimal local chain (SPEC §1.2, §4.6, §4.7, §4.9): headers and bodies from the checkpoint on,
+//! The engine's minimal local chain (§1.2, §4.6, §4.7, §4.9): headers and bodies from the checkpoint on,
 //! fork choice, state application (execute when complete, apply the diff when not), rebranch with exact
 //! revert, finalization at macro blocks.
 //!
 //! Revert records are trie snapshots: each main-chain block above the latest macro block keeps the trie as it
 //! was before the block (an O(1) clone, see `Trie`). Reverting blocks newest first down to an ancestor is the
-//! same as restoring the snapshot of the oldest reverted block, and that is exact (SPEC §2.10).
+//! same as restoring the snapshot of the oldest reverted block, and that is exact (§2.10).
 
 use crate::block::{Block, BlockInvalid};
 use crate::hash::Hash;
@@ -22,7 +22,7 @@ struct StoredBlock {
     before: Option<Trie>,
 }
 
-/// What pushing one block did (SPEC §4.6).
+/// What pushing one block did (§4.6).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum BlockOutcome {
     Extended,
@@ -137,12 +137,12 @@ impl Chain {
         }
     }
 
-    /// Locators, newest first: our head, then the main chain back to the latest macro block (SPEC §3.4).
+    /// Locators, newest first: our head, then the main chain back to the latest macro block (§3.4).
     pub(crate) fn locators(&self) -> Vec<Hash> {
         self.main.range(self.latest_macro..).rev().map(|(_, hash)| *hash).collect()
     }
 
-    /// Pushes one block (SPEC §4.6): parent known → fork choice → state → revert record. `diff` is the verified
+    /// Pushes one block (§4.6): parent known → fork choice → state → revert record. `diff` is the verified
     /// diff the DiffQueue obtained, if any. The chain and trie changes of one block are atomic.
     pub(crate) fn push(&mut self, block: &Block, diff: Option<&TrieDiff>) -> BlockOutcome {
         let hash = block.hash();
@@ -214,7 +214,7 @@ impl Chain {
         }
     }
 
-    /// Reverts the main chain down to `ancestor` and adopts `branch` then `block` (SPEC §4.9). Works on copies:
+    /// Reverts the main chain down to `ancestor` and adopts `branch` then `block` (§4.9). Works on copies:
     /// a failure anywhere leaves chain and trie as they were.
     fn rebranch(&mut self, ancestor: Hash, branch: Vec<Hash>, block: &Block, diff: Option<&TrieDiff>) -> BlockOutcome {
         let ancestor_number = self.blocks[&ancestor].block.number();

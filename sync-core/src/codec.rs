@@ -1,11 +1,11 @@
-//! Total, bounded byte decoding and canonical encoding: the wire's primitives (SPEC §3.1).
+//! Total, bounded byte decoding and canonical encoding: the wire's primitives (§3.1).
 //!
 //! Every read checks the remaining length first; every count a peer sends is checked against its bound
 //! before anything is allocated for it. Nothing here panics on any input.
 
 use std::fmt;
 
-/// Why bytes are not a message. Always a value, never a panic (SPEC §3.1, STYLE §3).
+/// Why bytes are not a message. Always a value, never a panic (§3.1, STYLE §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecodeError {
     /// The input ended in the middle of a value.

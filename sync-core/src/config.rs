@@ -1,4 +1,4 @@
-//! Every bound and timing of the engine, named (SPEC §4.11, DEVELOPERS.md rule 4). Noun first, unit last.
+//! Every bound and timing of the engine, named (§4.11): every queue and buffer has one. Noun first, unit last.
 
 use crate::trie::CHUNK_ITEMS_MAX;
 use crate::wire::BPB_MAX;
@@ -9,7 +9,7 @@ use crate::wire::BPB_MAX;
 pub struct Config {
     /// Blocks per batch: every block whose number is a multiple of it is a macro block.
     pub bpb: u32,
-    /// Chunks in the chunk buffer, in total (SPEC §4.5; the reference's name).
+    /// Chunks in the chunk buffer, in total (§4.5; the reference's name).
     pub buffer_max: u32,
     /// Chunks one peer may have in the buffer (H14).
     pub chunk_buffer_per_peer_max: u32,
@@ -39,7 +39,7 @@ pub struct Config {
     /// (`srtt + 4·rttvar`, as TCP does) and doubles after each timeout until an answer comes: a fixed timeout
     /// below a link's round trip times out every chunk request for ever (found by the simulator, seed 311).
     pub request_timeout_max_ms: u64,
-    /// Attempts per request are `clamp(peers, attempts_min, attempts_max)` (SPEC §4.2).
+    /// Attempts per request are `clamp(peers, attempts_min, attempts_max)` (§4.2).
     pub attempts_min: u32,
     pub attempts_max: u32,
     /// The first wait after a diff round failed on every peer; doubles up to `diff_backoff_max_ms`.
@@ -73,7 +73,7 @@ pub struct Config {
     pub chain_retention_blocks: u32,
     /// Peers in the peer set; further joins are refused.
     pub peers_max: u32,
-    /// Responder rate limits: requests per peer per `rate_window_ms` (SPEC §3.7).
+    /// Responder rate limits: requests per peer per `rate_window_ms` (§3.7).
     pub rate_window_ms: u64,
     pub served_chunks_per_window_max: u32,
     pub served_diffs_per_window_max: u32,
@@ -90,7 +90,7 @@ impl Config {
         Config::scaled(60)
     }
 
-    /// Every batch-relative bound of SPEC §4.11 scaled to `bpb`; the rest as in the reference.
+    /// Every batch-relative bound of §4.11 scaled to `bpb`; the rest as in the reference.
     pub fn scaled(bpb: u32) -> Config {
         let bpb = bpb.clamp(1, BPB_MAX);
         let buffer_max = 10 * bpb;

@@ -1,4 +1,4 @@
-//! DiffQueue (SPEC §4.4): while diff mode is on, every block needs a verified diff before it is pushed.
+//! DiffQueue (§4.4): while diff mode is on, every block needs a verified diff before it is pushed.
 //! Diffs are fetched by per-block jobs (source peer first, then round robin, rounds with backoff, given up after
 //! `diff_rounds_max` rounds: H10). Blocks leave in arrival order, except that a block waiting for its diff
 //! delays only its own descendants (H10, H20): a block is pushed once its parent is no longer queued.
@@ -11,7 +11,7 @@ use crate::trie::TrieDiff;
 use crate::wire::RequestId;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// How a block reached the pipeline: decides which event its adoption emits (SPEC §4.10).
+/// How a block reached the pipeline: decides which event its adoption emits (§4.10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PushKind {
     Head,

@@ -1,4 +1,4 @@
-//! The one hash function of the project: unkeyed BLAKE2b with a 32-byte digest (SPEC §2.3).
+//! The one hash function of the project: unkeyed BLAKE2b with a 32-byte digest (§2.3).
 
 use blake2::digest::consts::U32;
 use blake2::{Blake2b, Digest};

@@ -1,4 +1,4 @@
-//! The engine's one vocabulary (SPEC §6, STYLE §2): inputs in, outputs drained, events, time.
+//! The engine's one vocabulary (§6, STYLE §2): inputs in, outputs drained, events, time.
 
 use crate::block::{Block, BlockInvalid};
 use crate::hash::Hash;
@@ -56,13 +56,13 @@ pub enum Input {
         peer: PeerId,
         request_id: RequestId,
     },
-    /// A request to be served by the responder side (SPEC §3).
+    /// A request to be served by the responder side (§3).
     Request {
         peer: PeerId,
         request_id: RequestId,
         request: Request,
     },
-    /// Raw bytes from a peer: decoded here, and an undecodable message is a violation (SPEC §6).
+    /// Raw bytes from a peer: decoded here, and an undecodable message is a violation (§6).
     Bytes {
         peer: PeerId,
         bytes: Vec<u8>,
@@ -89,7 +89,7 @@ pub enum TimeoutReason {
     ChunkBufferWait,
 }
 
-/// Why the chunk cursor went back to `Reset` (SPEC §4.5).
+/// Why the chunk cursor went back to `Reset` (§4.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ResetReason {
     /// A commit returned `Invalid` or `RootMismatch`.
@@ -104,7 +104,7 @@ pub enum ResetReason {
     Rebranch,
 }
 
-/// A proven protocol violation (SPEC §4.2). Nothing else is ever penalised.
+/// A proven protocol violation (§4.2). Nothing else is ever penalised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Violation {
     Undecodable,
@@ -117,7 +117,7 @@ pub enum Violation {
     InvalidBlock(BlockInvalid),
 }
 
-/// Events (SPEC §4.10).
+/// Events (§4.10).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     AcceptedAnnouncedBlock {

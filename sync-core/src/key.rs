@@ -1,10 +1,10 @@
-//! Keys: strings of nibbles in depth-first pre-order (SPEC §2.1).
+//! Keys: strings of nibbles in depth-first pre-order (§2.1).
 
 use crate::codec::{DecodeError, Reader, Writer};
 use smallvec::SmallVec;
 use std::fmt;
 
-/// The longest key, in nibbles (SPEC §2.1: ours is a named constant of at least 64).
+/// The longest key, in nibbles (§2.1: ours is a named constant of at least 64).
 pub const KEY_MAX: usize = 64;
 
 /// Nibbles stored inline before a key spills to the heap; simulated account keys have 40.
@@ -12,7 +12,7 @@ const KEY_INLINE: usize = 40;
 
 /// A string of nibbles (each 0..=15), at most [`KEY_MAX`] long.
 ///
-/// The derived order is the SPEC order: nibble by nibble, and a key that runs out first is smaller, so a
+/// The derived order is the protocol's (§2.1): nibble by nibble, and a key that runs out first is smaller, so a
 /// proper prefix sorts before all its extensions (`3 < 4 < 40 < 400 < 41 < 5`).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Key(SmallVec<[u8; KEY_INLINE]>);
@@ -128,7 +128,7 @@ impl Key {
         self.0.truncate(nibbles);
     }
 
-    /// Key encoding (SPEC §2.1): the nibble count, then the nibbles two per byte, high half first, a
+    /// Key encoding (§2.1): the nibble count, then the nibbles two per byte, high half first, a
     /// zero pad nibble when the count is odd.
     pub fn encode(&self, writer: &mut Writer) {
         writer.u8(self.len() as u8);

@@ -37,7 +37,7 @@
 //! # }
 //! ```
 //!
-//! Modules, in the order the SPEC introduces them:
+//! Section numbers (§) and hazards (H1–H25) refer to `docs/protocol.md`. Modules, in its order:
 //! - [`key`], [`hash`], [`codec`]: nibble keys in pre-order, BLAKE2b-256, bounded byte encoding (§2.1, §3.1);
 //! - [`trie`]: the complete and partial trie, chunks, proofs, diffs, execution (§2);
 //! - [`block`], [`wire`]: blocks, seals and the protocol messages (§1.2, §3);

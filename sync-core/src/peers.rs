@@ -1,4 +1,4 @@
-//! The peer set shared by every component (SPEC §4.2): ordered by join time, without duplicates, with the
+//! The peer set shared by every component (§4.2): ordered by join time, without duplicates, with the
 //! per-peer facts the schedulers need. A peer removed here is gone for every component.
 
 use crate::interface::{Millis, PeerId};

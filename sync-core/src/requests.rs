@@ -1,4 +1,4 @@
-//! Outstanding requests, one table for all components (SPEC §4.2): who was asked what, and until when.
+//! Outstanding requests, one table for all components (§4.2): who was asked what, and until when.
 //! A response counts only if `(peer, request_id)` matches an entry here; everything else is dropped silently.
 
 use crate::hash::Hash;

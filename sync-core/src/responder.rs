@@ -1,4 +1,4 @@
-//! The responder side (SPEC §3.4–§3.7): answering chunk, diff and missing-block requests from a node's own chain
+//! The responder side (§3.4–§3.7): answering chunk, diff and missing-block requests from a node's own chain
 //! and state. Written against [`ChainView`] so that the engine and the simulator's honest peers run this same
 //! code.
 
@@ -69,7 +69,7 @@ pub fn respond(view: &impl ChainView, request: &Request, config: &Config) -> Res
     }
 }
 
-/// SPEC §3.4, forward direction: the blocks after the first locator on our main chain, up to the target,
+/// §3.4, forward direction: the blocks after the first locator on our main chain, up to the target,
 /// stopping at the first macro block, at most `bpb` of them.
 fn missing_blocks(view: &impl ChainView, target: &Hash, locators: &[Hash], include_body: bool, bpb: u32) -> Response {
     let Some(locator) = locators.iter().find(|locator| view.is_main(locator)).and_then(|l| view.block(l)) else {
@@ -90,7 +90,7 @@ fn missing_blocks(view: &impl ChainView, target: &Hash, locators: &[Hash], inclu
     Response::Blocks(blocks)
 }
 
-/// Per-peer request counters over fixed windows (SPEC §3.7). Bounded: at most `peers_max` peers are tracked;
+/// Per-peer request counters over fixed windows (§3.7). Bounded: at most `peers_max` peers are tracked;
 /// the least recently seen is forgotten first.
 #[derive(Clone, Debug, Default)]
 pub struct RateLimiter {

@@ -1,4 +1,4 @@
-//! StateQueue and the chunk request component (SPEC §4.5): the cursor, chunk requests (hedged when
+//! StateQueue and the chunk request component (§4.5): the cursor, chunk requests (hedged when
 //! `chunk_requests_in_flight` > 1), the chunk response ladder, the chunk buffer, and the reset rule.
 
 use crate::hash::Hash;

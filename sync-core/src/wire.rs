@@ -1,4 +1,4 @@
-//! Protocol messages and their one canonical, versioned binary encoding (SPEC §3).
+//! Protocol messages and their one canonical, versioned binary encoding (§3).
 //!
 //! Decoding is total: bytes either decode to a message within every bound or yield a [`DecodeError`].
 
@@ -12,7 +12,7 @@ use crate::trie::{Chunk, TrieDiff, CHUNK_ITEMS_MAX, PROOF_NODES_MAX, VALUE_MAX};
 pub const WIRE_VERSION: u8 = 1;
 /// The largest batch size (`bpb`) the protocol supports; locators and block lists are bounded by it.
 pub const BPB_MAX: u32 = 254;
-/// Locators per missing-blocks request: at most `bpb + 2` (SPEC §3.4).
+/// Locators per missing-blocks request: at most `bpb + 2` (§3.4).
 pub const LOCATORS_MAX: usize = BPB_MAX as usize + 2;
 /// Blocks per missing-blocks response: at most `bpb`.
 pub const BLOCKS_PER_RESPONSE_MAX: usize = BPB_MAX as usize;
@@ -33,16 +33,16 @@ pub type RequestId = u64;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
-    /// SPEC §3.4: locators newest first.
+    /// §3.4: locators newest first.
     MissingBlocks { target_hash: Hash, locators: Vec<Hash>, include_body: bool },
-    /// SPEC §3.5.
+    /// §3.5.
     TrieDiff { block_hash: Hash },
-    /// SPEC §3.6: the answer is cut from the responder's head, whatever it is.
+    /// §3.6: the answer is cut from the responder's head, whatever it is.
     Chunk { start_key: Key, limit: u32 },
 }
 
 /// Every answer any request can get. Which variants fit which request is the engine's business (a mismatch is
-/// a violation, SPEC §4.2).
+/// a violation, §4.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Response {
     Blocks(Vec<Block>),

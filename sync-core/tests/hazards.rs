@@ -1,4 +1,4 @@
-//! One scripted test per hazard of SPEC §5.3 that concerns the engine, and per beyond-reference feature. Each
+//! One scripted test per hazard of §5.3 that concerns the engine, and per beyond-reference feature. Each
 //! test names the hazard, drives the scenario through the harness, and asserts our behaviour.
 
 mod harness;

@@ -1,4 +1,4 @@
-//! Lies told in answers to requests (SPEC §7.4): chunks, diffs and missing blocks made wrong in the ways each
+//! Lies told in answers to requests (§7.4): chunks, diffs and missing blocks made wrong in the ways each
 //! class stands for. Every class is matched: a class without a lie for some request answers honestly there.
 
 use super::ByzantineClass;

@@ -1,4 +1,4 @@
-//! The adversary: every byzantine class (SPEC §7.4) and every lie it tells, in one place.
+//! The adversary: every byzantine class (§7.4) and every lie it tells, in one place.
 //!
 //! A byzantine peer follows the chain like an honest one and answers honestly unless it lies; `lie_chance`
 //! decides each answer. What a class does when it lies is in [`answers`] (lies told in answers to requests) and
@@ -85,7 +85,7 @@ impl ByzantineClass {
         serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
     }
 
-    /// Whether the node can prove this class's lies (SPEC §4.2) and so must evict the liar once it is asked
+    /// Whether the node can prove this class's lies (§4.2) and so must evict the liar once it is asked
     /// enough. The others (invented tags, withholding, replays, floods) look like an honest peer on a fork or a
     /// slow link: they must never be penalised, only steered around.
     pub fn provable(self) -> bool {

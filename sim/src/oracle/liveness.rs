@@ -1,4 +1,4 @@
-//! L1's bound and the sustainable block rate of the liveness phase (SPEC §5.2, §7.5): how long the node may take
+//! L1's bound and the sustainable block rate of the liveness phase (§5.2, §7.5): how long the node may take
 //! once faults end, and how fast the chain may go so that any strategy can finish at all.
 
 use crate::network::Network;
@@ -17,7 +17,7 @@ pub struct Pace<'a> {
 pub const RECONNECT_MS: u64 = 1_000;
 
 impl Pace<'_> {
-    /// L1's bound (SPEC §5.2), from the options, for a state of `accounts` at the tip and a node `behind` blocks
+    /// L1's bound (§5.2), from the options, for a state of `accounts` at the tip and a node `behind` blocks
     /// behind it when the phase starts. The download: the state plus 50 % headroom, at the conservative rate of
     /// `download_items_per_second` halved (the liveness block rate lets state growth eat at most half of it),
     /// doubled again for resets and hedges. Slack: every peer that can stall a request (slow, silent, byzantine)
@@ -38,10 +38,12 @@ impl Pace<'_> {
     }
 
     /// The block interval: as drawn during the safety phase; in the liveness phase no faster than the
-    /// "sustainable rate" of SPEC §7.5, which is the slower of two limits. The diff pipeline: twice the time
-    /// `diff_requests_in_flight` diffs take per round trip (L1's own assumption). The download: a block may
-    /// add at most half as many accounts as the download fetches meanwhile. Otherwise no strategy finishes
-    /// (H12). A faster chain is a different experiment; the efficiency sweep explores it, L1 does not promise it.
+    /// "sustainable rate" of §7.5, which is the slowest of three limits. The diff pipeline: twice the time
+    /// `diff_requests_in_flight` diffs take per round trip (L1's own assumption). The responders: half the diffs
+    /// the honest peers serve under their rate limit (one honest peer serves 100 diffs per 10 s: a block every
+    /// 100 ms outran it for ever, explore seed 119). The download: a block may add at most half as many accounts
+    /// as the download fetches meanwhile. Otherwise no strategy finishes (H12). A faster chain is a different
+    /// experiment; the efficiency sweep explores it, L1 does not promise it.
     pub fn block_time_ms(&self, liveness: bool) -> u64 {
         let (options, config) = (self.options, self.config);
         if !liveness {
@@ -50,9 +52,12 @@ impl Pace<'_> {
         let parallel =
             u64::from(config.diff_requests_in_flight.max(1)).min(u64::from(config.pending_blocks_max.max(1)));
         let diff_limit = 2 * self.diff_round_trip_ms() / parallel;
+        let honest = u64::from(options.honest_peers.max(1) + options.slow_peers);
+        let served = u64::from(config.served_diffs_per_window_max.max(1)) * honest;
+        let rate_limit = (2 * config.rate_window_ms).div_ceil(served);
         let items_per_second = self.download_items_per_second();
         let growth_limit = (2.0 * f64::from(options.ops_per_block_max) / items_per_second * 1000.0) as u64;
-        options.block_time_ms.max(diff_limit).max(growth_limit)
+        options.block_time_ms.max(diff_limit).max(rate_limit).max(growth_limit)
     }
 
     /// The worst round trip of a diff request to an honest peer: slow peers answer after up to 90 % of the

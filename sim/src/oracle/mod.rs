@@ -1,4 +1,4 @@
-//! The oracle: everything a run is judged by (SPEC §5, §7.5). After every input the node takes, its invariants,
+//! The oracle: everything a run is judged by (§5, §7.5). After every input the node takes, its invariants,
 //! S1 against the simulator's own record of every block, the bounds; after every event S10 and event order;
 //! periodically S3 and the full trie check; at the end completion, the final root and the head. The liveness
 //! bound and the sustainable block rate are in [`liveness`].
@@ -7,6 +7,7 @@
 //! returned as a [`Breach`]; the world turns the first one into the run's failure.
 
 pub mod liveness;
+pub mod model;
 
 use crate::outcome::{FailureClass, RunStats};
 use crate::peer::PeerKind;
@@ -188,7 +189,7 @@ impl Oracle {
         Ok(())
     }
 
-    /// The final checks (SPEC §7.5): complete, the root is the head's state root, the head is the canonical tip.
+    /// The final checks (§7.5): complete, the root is the head's state root, the head is the canonical tip.
     /// Also the run's efficiency figures: the state's bytes and the completion lower bound.
     pub fn final_checks(
         &self,
@@ -211,6 +212,8 @@ impl Oracle {
             let what = format!("final: head #{} is not the canonical tip #{}", head.number(), tip.number());
             return breach(FailureClass::Liveness, what);
         }
+        // The independent oracle: the producer's roots and diffs, recomputed without sync-core's trie.
+        stats.model_roots = model::check_chain(store)?;
         stats.state_bytes = state_bytes(&store.tip().state);
         let transfer = if bandwidth == 0 { 0 } else { stats.state_bytes.div_ceil(bandwidth) };
         stats.lower_bound_ms = transfer + 2 * latency;

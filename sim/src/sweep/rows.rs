@@ -108,7 +108,7 @@ pub fn render_byzantine(rows: &[(ByzantineCell, ByzantineRow)]) -> String {
     out
 }
 
-/// Efficiency figures of a set of runs (SPEC-free: what users ask).
+/// Efficiency figures of a set of runs (what users ask).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EfficiencyRow {
     pub runs: usize,
@@ -193,7 +193,7 @@ pub fn sensitivity_options(seed: u64, chunk_size: u32, in_flight: u8) -> Options
     Options { chunk_size_max: chunk_size, chunk_requests_in_flight: in_flight, ..efficiency_options(seed, 0.1) }
 }
 
-/// The flood sweep: `liars` of the `peers` flood with `class` (SPEC §7; DEVELOPERS.md rule 4). Every buffer's
+/// The flood sweep: `liars` of the `peers` flood with `class` (§7.4; every buffer is bounded, ARCHITECTURE.md). Every buffer's
 /// peak over the runs is reported next to its configured bound; a peak over its bound already fails the run.
 pub fn flood_cells(peers: u32) -> Vec<ByzantineCell> {
     let mut liars = vec![1, peers - 1];

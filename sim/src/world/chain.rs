@@ -2,13 +2,13 @@
 //! scenarios, none in the liveness phase), each block's way to every peer, and the peers' gossip to the node.
 
 use super::{Happening, World, FOLLOW_BLOCKS};
-use crate::adversary::ByzantineClass;
+use crate::adversary::{moves, ByzantineClass};
 use crate::options::Scripted;
 use crate::peer::PeerKind;
 use crate::producer::Production;
 use crate::svg::Mark;
 use sync_core::wire::Message;
-use sync_core::{Hash, Input};
+use sync_core::Hash;
 
 impl World {
     pub(super) fn produce(&mut self) {
@@ -54,16 +54,17 @@ impl World {
         }
     }
 
-    /// A private, abandoned fork block for peers that announce what nobody else can serve (H10).
+    /// Private, abandoned fork blocks for peers that announce what nobody else can serve (H10): each such liar
+    /// makes its own, on its own stream, in the safety phase only.
     fn abandoned_fork_for_liars(&mut self) {
         let liar = PeerKind::Byzantine(ByzantineClass::AbandonedFork);
-        let liars: Vec<u32> =
-            (0..self.peer_count()).filter(|&peer| self.stage.peers[peer as usize].kind == liar).collect();
-        if liars.is_empty() || self.liveness || !self.stage.faults.chance(0.3) {
-            return;
-        }
-        if let Some(block) = self.stage.producer.private_fork(&mut self.stage.store) {
-            for peer in liars {
+        for peer in 0..self.peer_count() {
+            let stage = &mut self.stage;
+            if stage.peers[peer as usize].kind != liar {
+                continue;
+            }
+            let peer_state = &mut stage.peers[peer as usize];
+            if let Some(block) = moves::private_fork(peer_state, &mut stage.store, &stage.producer, !self.liveness) {
                 self.send_block_to_peer(peer, block.hash());
             }
         }
@@ -113,7 +114,6 @@ impl World {
             return;
         }
         let Some(block) = store.block(&hash).cloned() else { return };
-        let id = receiver.id;
-        self.send_to_node(peer, Message::Announce(block.clone()), Input::Announce { peer: id, block });
+        self.send_to_node(peer, Message::Announce(block));
     }
 }

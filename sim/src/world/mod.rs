@@ -1,4 +1,4 @@
-//! One seeded world and its event loop (SPEC §7, STYLE §6): the chain and its peers (`crate::stage`), the
+//! One seeded world and its event loop (§7, STYLE §6): the chain and its peers (`crate::stage`), the
 //! network, and the syncing node under test. A run has a safety phase with faults, then a liveness phase in which
 //! the node must complete within a bound, then final checks; the oracle (`crate::oracle`) judges it after every
 //! input the node takes, and the adversary (`crate::adversary`) tells the lies. Nothing here reads a clock or
@@ -13,6 +13,7 @@ mod chain;
 mod node;
 mod peers;
 
+use crate::adversary::moves;
 use crate::network::Network;
 use crate::options::{Options, Scripted};
 use crate::oracle::liveness::Pace;
@@ -23,12 +24,12 @@ use crate::prng::{Prng, Stream};
 use crate::stage::{Clock, Stage};
 use crate::svg::Timeline;
 use crate::trace::Trace;
-use node::{Connection, Node};
+use node::{Connection, Delivery, Node};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use sync_core::responder::RateLimiter;
 use sync_core::wire::Request;
-use sync_core::{Config, Event, Hash, Input, Key, SyncEngine, Trie};
+use sync_core::{Config, Event, Hash, Input, Key, PeerId, SyncEngine, Trie};
 
 /// After completion, the node keeps following the chain for this many blocks (L3), then production stops.
 const FOLLOW_BLOCKS: u64 = 3;
@@ -41,10 +42,10 @@ enum Happening {
         peer: u32,
         hash: Hash,
     },
-    /// A message or a host event reaches the node.
+    /// A message reaches the node.
     ToNode {
         peer: u32,
-        input: Input,
+        delivery: Delivery,
     },
     /// A request reaches a peer.
     ToPeer {
@@ -62,9 +63,11 @@ enum Happening {
     Initiative {
         peer: u32,
     },
+    /// `peer` leaves until `until`; a `churn` departure also schedules the next one.
     Leave {
         peer: u32,
         until: u64,
+        churn: bool,
     },
     Return {
         peer: u32,
@@ -99,6 +102,12 @@ pub struct Recording {
     pub events: bool,
 }
 
+impl PeerRecord {
+    fn new(id: PeerId, kind: PeerKind) -> PeerRecord {
+        PeerRecord { id, kind, chunk_requests: 0, diff_requests: 0, block_requests: 0, joins: 0, leaves: 0 }
+    }
+}
+
 /// A finished run and what it recorded.
 #[derive(Clone, Debug)]
 pub struct Recorded {
@@ -107,6 +116,22 @@ pub struct Recorded {
     pub trace: Option<Vec<String>>,
     /// `(simulated ms, event, chunk-buffer size after the input)`, when recorded.
     pub events: Vec<(u64, Event, u32)>,
+    /// What happened between the node and each peer, in peer order.
+    pub peers: Vec<PeerRecord>,
+}
+
+/// What happened between the node and one peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerRecord {
+    pub id: PeerId,
+    pub kind: PeerKind,
+    /// Requests the node sent it: chunks, diffs, missing blocks.
+    pub chunk_requests: u32,
+    pub diff_requests: u32,
+    pub block_requests: u32,
+    /// Times it connected to the node, and left it (churn, everyone gone, scripted departures).
+    pub joins: u32,
+    pub leaves: u32,
 }
 
 pub struct World {
@@ -114,6 +139,8 @@ pub struct World {
     config: Config,
     clock: Clock<Happening>,
     stage: Stage,
+    /// Per peer: its join time and churn.
+    churn: Vec<Prng>,
     network: Network,
     rate_limiters: Vec<RateLimiter>,
     node: Node,
@@ -125,6 +152,7 @@ pub struct World {
     /// Scripted chain events already done.
     scripted_done: Vec<bool>,
     request_marks: BTreeMap<u64, usize>,
+    peer_records: Vec<PeerRecord>,
     stats: RunStats,
     failure: Option<Failure>,
     liveness: bool,
@@ -168,6 +196,7 @@ impl World {
             network: Network::new(options),
             oracle: Oracle::new(&config, &kinds, options.deep_check_every, genesis.hash()),
             node: Node::new(engine, peer_count),
+            churn: (0..peer_count as u32).map(|peer| Prng::new(options.seed, Stream::Churn(peer))).collect(),
             options: options.clone(),
             config,
             clock: Clock::default(),
@@ -178,6 +207,11 @@ impl World {
             events: recording.events.then(Vec::new),
             scripted_done: vec![false; options.script.len()],
             request_marks: BTreeMap::new(),
+            peer_records: kinds
+                .iter()
+                .enumerate()
+                .map(|(index, &kind)| PeerRecord::new(PeerId(index as u32 + 1), kind))
+                .collect(),
             stats: RunStats::default(),
             failure: None,
             liveness: false,
@@ -201,40 +235,56 @@ impl World {
         self.stage.peers.len() as u32
     }
 
-    /// The safety phase: joins, churn, the first block, the all-gone window, partitions, the script.
+    /// The safety phase: joins, churn, the first block, the all-gone window, partitions, the script. Each draws
+    /// from its own stream: a peer's join and churn from `Churn(peer)`, each partition from `Partition(k)`, the
+    /// all-gone window from `Faults`.
     fn schedule_start(&mut self) {
         let safety_ms = u64::from(self.options.blocks) * self.options.block_time_ms;
         for peer in 0..self.peer_count() {
-            let at = if peer == 0 { 0 } else { self.stage.faults.below(self.options.late_join_ms_max + 1) };
+            let join = self.churn[peer as usize].range(0, self.options.late_join_ms_max);
+            let at = if peer == 0 { 0 } else { join };
             self.clock.schedule(at, Happening::Return { peer });
-            if self.options.churn_interval_ms > 0 && peer > 0 {
-                let churn = self.options.churn_interval_ms;
-                let leave_at = at + self.stage.faults.range(1, 2 * churn);
-                let until = leave_at + self.stage.faults.range(1, churn);
-                self.clock.schedule(leave_at, Happening::Leave { peer, until });
+            if peer > 0 {
+                self.schedule_churn(peer, at);
             }
-            if matches!(self.stage.peers[peer as usize].kind, PeerKind::Byzantine(_)) {
-                self.clock.schedule(at + 1, Happening::Initiative { peer });
+            if let PeerKind::Byzantine(class) = self.stage.peers[peer as usize].kind {
+                if moves::takes_turns(class) {
+                    self.clock.schedule(at + 1, Happening::Initiative { peer });
+                }
             }
         }
         self.clock.schedule(self.options.block_time_ms, Happening::Produce);
+        let mut faults = Prng::new(self.options.seed, Stream::Faults);
+        let gone_start = faults.below(safety_ms.saturating_sub(self.options.all_gone_ms));
         if self.options.all_gone_ms > 0 && safety_ms > self.options.all_gone_ms {
-            let start = self.stage.faults.below(safety_ms - self.options.all_gone_ms);
             for peer in 0..self.peer_count() {
-                self.clock.schedule(start, Happening::Leave { peer, until: start + self.options.all_gone_ms });
+                let until = gone_start + self.options.all_gone_ms;
+                self.clock.schedule(gone_start, Happening::Leave { peer, until, churn: false });
             }
         }
-        for _ in 0..self.options.partitions {
-            let faults = &mut self.stage.faults;
-            let start = faults.below(safety_ms.max(1));
-            let until = start + faults.range(1, self.options.partition_ms_max.max(1));
-            let peers: Vec<u32> = (0..self.stage.peers.len() as u32).filter(|_| faults.chance(0.6)).collect();
-            let both = !faults.chance(self.options.asymmetric_chance);
-            let to_node = faults.chance(0.5);
+        for partition in 0..self.options.partitions {
+            let mut draw = Prng::new(self.options.seed, Stream::Partition(partition));
+            let start = draw.below(safety_ms.max(1));
+            let until = start + draw.range(1, self.options.partition_ms_max.max(1));
+            let both = !draw.chance(self.options.asymmetric_chance);
+            let to_node = draw.chance(0.5);
+            let peers: Vec<u32> = (0..self.peer_count()).filter(|_| draw.chance(0.6)).collect();
             self.clock.schedule(start, Happening::Partition { peers, both, to_node, until });
         }
         self.schedule_script();
         self.clock.schedule(safety_ms, Happening::Liveness);
+    }
+
+    /// The next churn of `peer` after `after`: it leaves a drawn while later and comes back a drawn while after
+    /// that. Drawn whether or not churn is on.
+    fn schedule_churn(&mut self, peer: u32, after: u64) {
+        let churn = self.options.churn_interval_ms;
+        let draw = &mut self.churn[peer as usize];
+        let leave_at = after + draw.range(1, 2 * churn.max(1));
+        let until = leave_at + draw.range(1, churn.max(1));
+        if churn > 0 {
+            self.clock.schedule(leave_at, Happening::Leave { peer, until, churn: true });
+        }
     }
 
     /// The scripted partitions and departures of a named scenario (its forks come with production).
@@ -254,7 +304,7 @@ impl World {
                 }
                 Scripted::Leave { at_ms, for_ms, peers } => {
                     for peer in all(&peers) {
-                        self.clock.schedule(at_ms, Happening::Leave { peer, until: at_ms + for_ms });
+                        self.clock.schedule(at_ms, Happening::Leave { peer, until: at_ms + for_ms, churn: false });
                     }
                 }
                 Scripted::Rebranch { .. } | Scripted::AbandonedFork { .. } => {}
@@ -291,10 +341,9 @@ impl World {
         match happening {
             Happening::Produce => self.produce(),
             Happening::PeerBlock { peer, hash } => self.peer_block(peer, hash),
-            Happening::ToNode { peer, input } => {
-                let host_event = matches!(input, Input::PeerJoined { .. } | Input::PeerLeft { .. });
-                if host_event || self.node.connection(peer) == Connection::Connected {
-                    self.node_input(Some(peer), input);
+            Happening::ToNode { peer, delivery } => {
+                if self.node.connection(peer) == Connection::Connected {
+                    self.deliver(peer, delivery);
                 }
             }
             Happening::ToPeer { peer, request_id, request } => self.peer_request(peer, request_id, request),
@@ -306,7 +355,7 @@ impl World {
                 }
             }
             Happening::Initiative { peer } => self.initiative(peer),
-            Happening::Leave { peer, until } => self.leave(peer, until),
+            Happening::Leave { peer, until, churn } => self.leave(peer, until, churn),
             Happening::Return { peer } => self.connect(peer),
             Happening::Reconnect { peer } => {
                 if self.node.connection(peer) == (Connection::Dropped { evicted: false }) {
@@ -316,7 +365,7 @@ impl World {
             Happening::Partition { peers, both, to_node, until } => {
                 if !self.liveness {
                     for peer in peers {
-                        self.network.cut(0, peer, both, to_node, until);
+                        self.network.cut(peer, both, to_node, until);
                     }
                     self.trace.note(self.clock.now, &format!("partition until {until}"));
                 }
@@ -329,6 +378,7 @@ impl World {
     /// Faults stop, partitions heal, forking ends, everyone not evicted rejoins; the node must complete within
     /// the bound of L1 (`Pace::liveness_bound_ms`).
     fn start_liveness(&mut self) {
+        self.note_chain();
         self.liveness = true;
         self.network.heal();
         self.stats.liveness_start_ms = self.clock.now;
@@ -344,6 +394,14 @@ impl World {
                 self.connect(peer);
             }
         }
+    }
+
+    /// Records the canonical chain hash as it stands: every fork lies below the tip now (forking ends with the
+    /// safety phase), and the chain only grows after it.
+    fn note_chain(&mut self) {
+        let height = self.stage.store.tip().block.number();
+        self.stats.chain_height = height;
+        self.stats.chain_hash = self.stage.store.canonical_hash(height).to_hex();
     }
 
     /// The first breach of a check becomes the run's failure.
@@ -370,6 +428,12 @@ impl World {
         self.stats.chunks_committed = engine_stats.chunks_committed;
         self.stats.chunks_wasted = engine_stats.chunks_wasted;
         self.stats.resets = engine_stats.resets;
+        self.stats.messages_decoded = engine_stats.messages_decoded;
+        self.stats.bytes_decoded = engine_stats.bytes_decoded;
+        self.stats.messages_undecodable = engine_stats.messages_undecodable;
+        if self.stats.chain_hash.is_empty() {
+            self.note_chain();
+        }
         let outcome = RunOutcome {
             seed: self.options.seed,
             failure: self.failure.clone(),
@@ -379,7 +443,8 @@ impl World {
         if let Some(timeline) = &mut self.timeline {
             timeline.end_ms = self.clock.now;
         }
-        Recorded { outcome, timeline: self.timeline, trace: self.trace.lines, events: self.events.unwrap_or_default() }
+        let events = self.events.unwrap_or_default();
+        Recorded { outcome, timeline: self.timeline, trace: self.trace.lines, events, peers: self.peer_records }
     }
 }
 
@@ -405,7 +470,7 @@ pub fn run_with(options: &Options, recording: Recording) -> Recorded {
             let failure = Some(Failure { class: FailureClass::Crash, at_ms: 0, what });
             let outcome =
                 RunOutcome { seed: options.seed, failure, trace_hash: String::new(), stats: RunStats::default() };
-            return Recorded { outcome, timeline: None, trace: None, events: Vec::new() };
+            return Recorded { outcome, timeline: None, trace: None, events: Vec::new(), peers: Vec::new() };
         }
     };
     let result = crate::panics::quietly(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.drive())));

@@ -9,8 +9,17 @@ use crate::oracle::Cause;
 use crate::peer::PeerKind;
 use crate::svg::{Mark, RequestMark};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use sync_core::wire::{Message, Request, Response};
 use sync_core::{Event, Input, Millis, Output, PeerId, SyncEngine};
+
+/// A message on its way from a peer to the node: the bytes the node decodes, and (unless they are garbage) the
+/// typed message the world encoded them from, for the trace and the oracle.
+#[derive(Clone, Debug)]
+pub(super) struct Delivery {
+    pub(super) message: Option<Arc<Message>>,
+    pub(super) bytes: Arc<[u8]>,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Connection {
@@ -46,72 +55,104 @@ impl World {
             return;
         }
         self.node.connections.insert(peer, Connection::Connected);
+        self.peer_records[peer as usize].joins += 1;
         let id = self.stage.peers[peer as usize].id;
         self.node_input(Some(peer), Input::PeerJoined { peer: id });
         // A joining peer announces its head, as a connecting full node would.
         if self.stage.peers[peer as usize].kind != PeerKind::Silent {
             let head = self.stage.peers[peer as usize].head();
             if let Some(block) = self.stage.store.block(&head).cloned() {
-                self.send_to_node(peer, Message::Announce(block.clone()), Input::Announce { peer: id, block });
+                self.send_to_node(peer, Message::Announce(block));
             }
         }
     }
 
-    pub(super) fn leave(&mut self, peer: u32, until: u64) {
-        if self.liveness || self.node.connection(peer) != Connection::Connected {
+    /// `peer` leaves until `until` (in the safety phase only); a churn departure schedules the next one, whether
+    /// or not the peer was connected to leave.
+    pub(super) fn leave(&mut self, peer: u32, until: u64, churn: bool) {
+        if self.liveness {
             return;
         }
-        self.node.connections.insert(peer, Connection::Away);
-        let id = self.stage.peers[peer as usize].id;
-        self.node_input(Some(peer), Input::PeerLeft { peer: id });
-        self.clock.schedule(until, Happening::Return { peer });
-        if self.options.churn_interval_ms > 0 && peer > 0 {
-            let churn = self.options.churn_interval_ms;
-            let next = until + self.stage.faults.range(1, 2 * churn);
-            let next_until = next + self.stage.faults.range(1, churn);
-            self.clock.schedule(next, Happening::Leave { peer, until: next_until });
+        if churn {
+            self.schedule_churn(peer, until);
         }
-    }
-
-    pub(super) fn send_to_node(&mut self, peer: u32, message: Message, input: Input) {
-        let bytes = message.encode().len() as u64;
-        self.send_bytes_to_node(peer, bytes, input);
-    }
-
-    pub(super) fn send_bytes_to_node(&mut self, peer: u32, bytes: u64, input: Input) {
         if self.node.connection(peer) != Connection::Connected {
             return;
         }
-        for at in self.network.send(self.clock.now, 0, peer, Direction::ToNode, bytes) {
-            match &input {
-                Input::Response { response: Response::Chunk { .. }, .. } => self.stats.bytes_fetched += bytes,
-                Input::Response { response: Response::Diff(_), .. } => self.stats.diff_bytes_fetched += bytes,
+        self.node.connections.insert(peer, Connection::Away);
+        self.peer_records[peer as usize].leaves += 1;
+        let id = self.stage.peers[peer as usize].id;
+        self.node_input(Some(peer), Input::PeerLeft { peer: id });
+        self.clock.schedule(until, Happening::Return { peer });
+    }
+
+    /// A message from `peer` to the node: encoded once, its real size on the network, its bytes to the node.
+    pub(super) fn send_to_node(&mut self, peer: u32, message: Message) {
+        let bytes: Arc<[u8]> = message.encode().into();
+        self.send_bytes_to_node(peer, Delivery { message: Some(Arc::new(message)), bytes });
+    }
+
+    pub(super) fn send_bytes_to_node(&mut self, peer: u32, delivery: Delivery) {
+        if self.node.connection(peer) != Connection::Connected {
+            return;
+        }
+        let size = delivery.bytes.len() as u64;
+        for at in self.network.send(self.clock.now, peer, Direction::ToNode, size).arrivals() {
+            match delivery.message.as_deref() {
+                Some(Message::Response { response: Response::Chunk { .. }, .. }) => self.stats.bytes_fetched += size,
+                Some(Message::Response { response: Response::Diff(_), .. }) => self.stats.diff_bytes_fetched += size,
                 _ => {}
             }
-            self.clock.schedule(at, Happening::ToNode { peer, input: input.clone() });
+            self.clock.schedule(at, Happening::ToNode { peer, delivery: delivery.clone() });
         }
     }
 
-    /// One input into the node, then its outputs, then the oracle's checks.
+    /// A message reaches the node as bytes, through the engine's own decoder (one wire path). The trace and the
+    /// oracle see the typed message the world encoded.
+    pub(super) fn deliver(&mut self, peer: u32, delivery: Delivery) {
+        let now = self.clock.now;
+        let id = self.stage.peers[peer as usize].id;
+        let cause = Cause {
+            from: Some(id),
+            head_before: self.node.engine.head().number(),
+            tagged: match delivery.message.as_deref() {
+                Some(Message::Announce(block)) => Some(block.number()),
+                Some(Message::Response { response: Response::Chunk { block_number, .. }, .. }) => Some(*block_number),
+                _ => None,
+            },
+        };
+        match delivery.message.as_deref() {
+            Some(message) => self.trace.message(now, 0, id, message),
+            None => self.trace.bytes(now, 0, id, &delivery.bytes),
+        }
+        if let (Some(timeline), Some(Message::Response { request_id, .. })) =
+            (&mut self.timeline, delivery.message.as_deref())
+        {
+            if let Some(&index) = self.request_marks.get(request_id) {
+                timeline.requests[index].answered.get_or_insert(now);
+            }
+        }
+        self.stats.inputs += 1;
+        self.node.engine.handle_input(Millis(now), Input::Bytes { peer: id, bytes: delivery.bytes.to_vec() });
+        self.after_input(cause);
+    }
+
+    /// A host event or the node's timer: one input into the node.
     pub(super) fn node_input(&mut self, from: Option<u32>, input: Input) {
         let now = self.clock.now;
         let cause = Cause {
             from: from.map(|peer| self.stage.peers[peer as usize].id),
             head_before: self.node.engine.head().number(),
-            tagged: match &input {
-                Input::Announce { block, .. } => Some(block.number()),
-                Input::Response { response: Response::Chunk { block_number, .. }, .. } => Some(*block_number),
-                _ => None,
-            },
+            tagged: None,
         };
         self.trace.input(now, 0, &input);
         self.stats.inputs += 1;
-        if let (Some(timeline), Input::Response { request_id, .. }) = (&mut self.timeline, &input) {
-            if let Some(&index) = self.request_marks.get(request_id) {
-                timeline.requests[index].answered.get_or_insert(now);
-            }
-        }
         self.node.engine.handle_input(Millis(now), input);
+        self.after_input(cause);
+    }
+
+    /// After every input: the engine's own invariants, its outputs, then the oracle's checks.
+    fn after_input(&mut self, cause: Cause) {
         self.node.engine.check_invariants();
         self.drain(cause);
         let verdict = self.oracle.after_input(&self.node.engine, &self.stage.store, &mut self.stats);
@@ -156,6 +197,12 @@ impl World {
 
     fn send_request(&mut self, peer: PeerId, request_id: u64, request: Request) {
         let Some(index) = self.peer_index(peer) else { return };
+        let record = &mut self.peer_records[index as usize];
+        match request {
+            Request::Chunk { .. } => record.chunk_requests += 1,
+            Request::TrieDiff { .. } => record.diff_requests += 1,
+            Request::MissingBlocks { .. } => record.block_requests += 1,
+        }
         if let Some(timeline) = &mut self.timeline {
             let kind = match request {
                 Request::Chunk { .. } => 'c',
@@ -166,7 +213,7 @@ impl World {
             timeline.requests.push(RequestMark { sent: self.clock.now, peer: index, kind, answered: None });
         }
         let bytes = Message::Request { request_id, request: request.clone() }.encode().len() as u64;
-        for at in self.network.send(self.clock.now, 0, index, Direction::ToPeer, bytes) {
+        for at in self.network.send(self.clock.now, index, Direction::ToPeer, bytes).arrivals() {
             self.clock.schedule(at, Happening::ToPeer { peer: index, request_id, request: request.clone() });
         }
     }

@@ -2,12 +2,12 @@
 //! stays silent) after its own delay; answers travel back, sometimes replayed much later; liars take turns of
 //! their own (`crate::adversary::moves`).
 
-use super::node::Connection;
+use super::node::{Connection, Delivery};
 use super::{Happening, Outgoing, World};
 use crate::adversary::moves::{self, Stage as MoveStage};
 use crate::peer::{Answer, PeerKind};
 use sync_core::wire::{Message, Request, Response};
-use sync_core::{Input, Millis, PeerId};
+use sync_core::{Millis, PeerId};
 
 impl World {
     pub(super) fn peer_request(&mut self, peer: u32, request_id: u64, request: Request) {
@@ -39,26 +39,22 @@ impl World {
     }
 
     pub(super) fn peer_send(&mut self, peer: u32, message: Outgoing) {
-        let id = self.stage.peers[peer as usize].id;
         match message {
             Outgoing::Response { request_id, response } => {
-                if !self.liveness && self.stage.faults.chance(self.options.replay_chance) {
+                let horizon = 10 * self.options.block_time_ms.max(1);
+                if let Some(later) = self.network.replay(self.clock.now, peer, horizon) {
                     // A stale duplicate of this answer arrives much later.
-                    let later = self.clock.now + self.stage.faults.range(1, 10 * self.options.block_time_ms.max(1));
                     let replay = Outgoing::Response { request_id, response: response.clone() };
                     self.clock.schedule(later, Happening::PeerSend { peer, message: replay });
                 }
-                let input = Input::Response { peer: id, request_id, response: response.clone() };
-                self.send_to_node(peer, Message::Response { request_id, response }, input);
+                self.send_to_node(peer, Message::Response { request_id, response });
             }
-            Outgoing::Bytes(bytes) => {
-                let input = Input::Bytes { peer: id, bytes: bytes.clone() };
-                self.send_bytes_to_node(peer, bytes.len() as u64, input);
-            }
+            Outgoing::Bytes(bytes) => self.send_bytes_to_node(peer, Delivery { message: None, bytes: bytes.into() }),
         }
     }
 
-    /// A byzantine peer's own moves, repeated while it stays connected.
+    /// A byzantine peer's own moves, repeated until it is evicted. Whether it lies on a turn is drawn on its
+    /// own stream at every turn, connected or not.
     pub(super) fn initiative(&mut self, peer: u32) {
         let PeerKind::Byzantine(class) = self.stage.peers[peer as usize].kind else { return };
         let connection = self.node.connection(peer);
@@ -66,22 +62,17 @@ impl World {
             return;
         }
         let mut next = self.options.block_time_ms.max(50);
-        if connection == Connection::Connected && self.stage.faults.chance(self.options.lie_chance) {
+        let lying = self.stage.peers[peer as usize].adversary().chance(self.options.lie_chance);
+        if connection == Connection::Connected && lying {
             let stage = MoveStage {
                 store: &self.stage.store,
-                producer: &mut self.stage.producer,
+                producer: &self.stage.producer,
                 config: &self.config,
                 block_time_ms: self.options.block_time_ms,
             };
             let Some(turn) = moves::turn(class, &mut self.stage.peers[peer as usize], stage) else { return };
-            let id = self.stage.peers[peer as usize].id;
             for message in turn.messages {
-                let input = match message.clone() {
-                    Message::Announce(block) => Input::Announce { peer: id, block },
-                    Message::Response { request_id, response } => Input::Response { peer: id, request_id, response },
-                    Message::Request { request_id, request } => Input::Request { peer: id, request_id, request },
-                };
-                self.send_to_node(peer, message, input);
+                self.send_to_node(peer, message);
             }
             next = turn.next_ms.unwrap_or(next);
         }

@@ -1,4 +1,4 @@
-//! The block flow (SPEC §4.3) as the engine runs it: the announcement ladder, missing-block requests and their
+//! The block flow (§4.3) as the engine runs it: the announcement ladder, missing-block requests and their
 //! verification, release, eager pruning, rejection. The queue's own state is `crate::block_queue`.
 
 use super::SyncEngine;
@@ -12,7 +12,7 @@ use crate::wire::{Request, Response};
 use std::collections::BTreeSet;
 
 impl SyncEngine {
-    /// The announcement ladder (SPEC §4.3), first match wins.
+    /// The announcement ladder (§4.3), first match wins.
     pub(crate) fn on_announce(&mut self, peer: PeerId, block: Block) {
         // 1. Only peers in the set are heard.
         if !self.peers.contains(peer) {
@@ -193,7 +193,7 @@ impl SyncEngine {
                 continue;
             }
             if fetch.attempts >= self.config.attempts(self.peers.len()) {
-                // Exhausted: the chain of buffered descendants of the target goes (SPEC §4.3).
+                // Exhausted: the chain of buffered descendants of the target goes (§4.3).
                 self.blocks.fetches.remove(&target);
                 self.blocks.remove_descendants(target);
                 continue;
@@ -285,7 +285,7 @@ impl SyncEngine {
         }
     }
 
-    /// A missing-blocks answer (SPEC §3.4): verify, then hand down or buffer, and follow up past a macro block.
+    /// A missing-blocks answer (§3.4): verify, then hand down or buffer, and follow up past a macro block.
     pub(crate) fn on_missing_blocks_response(
         &mut self,
         peer: PeerId,
@@ -349,7 +349,7 @@ impl SyncEngine {
         self.release_buffered_blocks();
     }
 
-    /// The requester's checks of SPEC §3.4; any failure is a violation.
+    /// The requester's checks of §3.4; any failure is a violation.
     fn verify_missing_blocks(
         &self,
         blocks: &[Block],
@@ -382,7 +382,7 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Release (SPEC §4.3): buffered blocks whose parent is now known or pending go downstream, in height order.
+    /// Release (§4.3): buffered blocks whose parent is now known or pending go downstream, in height order.
     pub(crate) fn release_buffered_blocks(&mut self) {
         let heights: Vec<u32> = self.blocks.buffer.keys().copied().collect();
         for number in heights {

@@ -1,4 +1,4 @@
-//! The chunk flow (SPEC §4.5, §4.8) as the engine runs it: the cursor, chunk requests, the response ladder,
+//! The chunk flow (§4.5, §4.8) as the engine runs it: the cursor, chunk requests, the response ladder,
 //! commits, discards, the reset rule and completion. The buffer's own state is `crate::state_queue`.
 
 use super::SyncEngine;
@@ -11,7 +11,7 @@ use crate::trie::{Chunk, ChunkApplied, ChunkError, Ignored};
 use crate::wire::{Request, Response};
 
 impl SyncEngine {
-    /// Enters `Reset` (SPEC §4.5): generation + 1, older chunk requests stop counting and their answers drop.
+    /// Enters `Reset` (§4.5): generation + 1, older chunk requests stop counting and their answers drop.
     pub(crate) fn reset_chunks(&mut self, reason: ResetReason) {
         if self.state.cursor == Cursor::Complete {
             return; // A rejected block or a stale chunk never leaves Complete (H7).
@@ -35,7 +35,7 @@ impl SyncEngine {
             .collect()
     }
 
-    /// Issues chunk requests while the cursor wants them (SPEC §4.5, "Issuing requests").
+    /// Issues chunk requests while the cursor wants them (§4.5, "Issuing requests").
     pub(crate) fn issue_chunk_requests(&mut self) {
         // While catching up from beyond the window, every chunk would be cut at a block far ahead: wait.
         if self.state.retry_at.is_some() || self.peers.is_empty() || self.blocks.catching_up() {
@@ -120,7 +120,7 @@ impl SyncEngine {
         }
     }
 
-    /// The chunk response ladder (SPEC §4.5), first match wins.
+    /// The chunk response ladder (§4.5), first match wins.
     pub(crate) fn on_chunk_response(&mut self, peer: PeerId, outstanding: Outstanding, response: Response) {
         let Purpose::Chunk { start, limit, generation } = outstanding.purpose else { return };
         let Some((number, hash, chunk)) = self.readable_chunk(peer, &start, limit, generation, response) else {
@@ -277,7 +277,7 @@ impl SyncEngine {
         true
     }
 
-    /// Commits chunks in order against `block_hash`, which must be the head (SPEC §4.5 "When chunks are
+    /// Commits chunks in order against `block_hash`, which must be the head (§4.5 "When chunks are
     /// committed"). Each commit is atomic; the first error stops the rest.
     pub(crate) fn commit_chunks(&mut self, block_hash: Hash, chunks: Vec<BufferedChunk>) {
         let mut committed = 0u32;
@@ -361,7 +361,7 @@ impl SyncEngine {
         }
     }
 
-    /// Keeps `Continue(k)` at or beyond `s`: the `max(k, s)` clamp of SPEC §4.5 made explicit, so that S4 holds
+    /// Keeps `Continue(k)` at or beyond `s`: the `max(k, s)` clamp of §4.5 made explicit, so that S4 holds
     /// after commits moved `s` past `k` (H17).
     fn normalize_cursor(&mut self) {
         if let Cursor::Continue(k) = &self.state.cursor {
@@ -371,7 +371,7 @@ impl SyncEngine {
         }
     }
 
-    /// After every push: `Paused(n)` with the head past `n` resets; a complete trie completes (SPEC §4.8).
+    /// After every push: `Paused(n)` with the head past `n` resets; a complete trie completes (§4.8).
     pub(crate) fn update_completion(&mut self) {
         self.normalize_cursor();
         if self.chain.trie().is_complete() {
@@ -390,7 +390,7 @@ impl SyncEngine {
             return;
         }
         if self.state.cursor == Cursor::Complete {
-            // A rebranch took the trie back below completion (SPEC §4.8).
+            // A rebranch took the trie back below completion (§4.8).
             self.state.cursor = Cursor::Reset;
             self.emit(Event::StateReset);
             self.state.generation += 1;

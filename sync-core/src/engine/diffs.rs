@@ -1,4 +1,4 @@
-//! The diff flow (SPEC §4.4) as the engine runs it: per-block diff jobs, requests, answers, giving up (H10), and
+//! The diff flow (§4.4) as the engine runs it: per-block diff jobs, requests, answers, giving up (H10), and
 //! the push of the next ready block. The queue's own state is `crate::diff_queue`.
 
 use super::SyncEngine;
@@ -146,7 +146,7 @@ impl SyncEngine {
         }
     }
 
-    /// A diff answer (SPEC §3.5): accepted iff its root is the header's `diff_root`.
+    /// A diff answer (§3.5): accepted iff its root is the header's `diff_root`.
     pub(crate) fn on_diff_response(&mut self, peer: PeerId, block: Hash, response: Response) {
         self.diff_attempt_failed(block, peer);
         let Some(job) = self.diffs.jobs.get(&block) else { return };

@@ -1,4 +1,4 @@
-//! `SyncEngine`: the live-sync state machine (SPEC §4, §6). Inputs go in with `now`; requests, responses and
+//! `SyncEngine`: the live-sync state machine (§4, §6). Inputs go in with `now`; requests, responses and
 //! events come out of [`SyncEngine::poll_output`]; [`SyncEngine::poll_timeout`] says when to call back.
 //!
 //! The components live in their own modules as `impl SyncEngine` blocks over their own state:
@@ -36,12 +36,16 @@ pub struct EngineStats {
     pub chunk_responses: u64,
     pub chunks_committed: u64,
     pub chunk_items_committed: u64,
-    /// Chunks received and then dropped, discarded, or ignored at commit (SPEC §4.5, H12).
+    /// Chunks received and then dropped, discarded, or ignored at commit (§4.5, H12).
     pub chunks_wasted: u64,
     pub diffs_received: u64,
     pub resets: u64,
     pub requests_sent: u64,
     pub responses_served: u64,
+    /// Messages that came as bytes and decoded, their bytes, and byte strings that did not decode.
+    pub messages_decoded: u64,
+    pub bytes_decoded: u64,
+    pub messages_undecodable: u64,
 }
 
 /// One syncing (or serving) node's engine.
@@ -114,24 +118,51 @@ impl SyncEngine {
                 self.peers.join(peer, self.config.peers_max);
             }
             Input::PeerLeft { peer } => self.remove_peer(peer),
-            Input::Announce { peer, block } => self.on_announce(peer, block),
-            Input::Response { peer, request_id, response } => self.on_response(peer, request_id, response),
+            Input::Announce { peer, block } => self.on_typed(peer, Message::Announce(block)),
+            Input::Response { peer, request_id, response } => {
+                self.on_typed(peer, Message::Response { request_id, response })
+            }
             Input::RequestFailed { peer, request_id } => {
                 if let Some(outstanding) = self.requests.take(peer, request_id) {
                     self.request_failed(outstanding);
                 }
             }
-            Input::Request { peer, request_id, request } => self.serve(peer, request_id, request),
+            Input::Request { peer, request_id, request } => {
+                self.on_typed(peer, Message::Request { request_id, request })
+            }
             Input::Bytes { peer, bytes } => match Message::decode(&bytes) {
-                Err(_) => self.penalize(peer, Violation::Undecodable),
-                Ok(Message::Announce(block)) => self.on_announce(peer, block),
-                Ok(Message::Request { request_id, request }) => self.serve(peer, request_id, request),
-                Ok(Message::Response { request_id, response }) => self.on_response(peer, request_id, response),
+                Err(_) => {
+                    self.stats.messages_undecodable += 1;
+                    self.penalize(peer, Violation::Undecodable);
+                }
+                Ok(message) => {
+                    self.stats.messages_decoded += 1;
+                    self.stats.bytes_decoded += bytes.len() as u64;
+                    self.on_message(peer, message);
+                }
             },
             Input::Timeout => self.on_timeout(),
         }
         self.drive();
         assert!(self.outputs.len() < OUTPUTS_MAX, "outputs are drained after every input");
+    }
+
+    /// A typed message from a host that does not hand over bytes: it goes through the wire's own encoder and
+    /// decoder, so that it meets exactly the bounds bytes meet (a value over `VALUE_MAX`, too many items or
+    /// proof nodes, a malformed proof node: undecodable, and a violation).
+    fn on_typed(&mut self, peer: PeerId, message: Message) {
+        match Message::decode(&message.encode()) {
+            Ok(message) => self.on_message(peer, message),
+            Err(_) => self.penalize(peer, Violation::Undecodable),
+        }
+    }
+
+    fn on_message(&mut self, peer: PeerId, message: Message) {
+        match message {
+            Message::Announce(block) => self.on_announce(peer, block),
+            Message::Request { request_id, request } => self.serve(peer, request_id, request),
+            Message::Response { request_id, response } => self.on_response(peer, request_id, response),
+        }
     }
 
     /// The same as `handle_input(now, Input::Timeout)`.
@@ -159,7 +190,7 @@ impl SyncEngine {
         deadlines.into_iter().flatten().min()
     }
 
-    // ---- getters for hosts and checkers (SPEC §6) -----------------------------------------------------------
+    // ---- getters for hosts and checkers (§6) -----------------------------------------------------------
 
     pub fn config(&self) -> &Config {
         &self.config
@@ -255,7 +286,7 @@ impl SyncEngine {
         self.requests.iter().filter(|(_, o)| matches!(o.purpose, Purpose::Chunk { .. })).count()
     }
 
-    /// Every internal invariant of SPEC §5.1 the engine can see (S1, S2, S4–S6, S8). Called by the simulator after
+    /// Every internal invariant of §5.1 the engine can see (S1, S2, S4–S6, S8). Called by the simulator after
     /// every step; a failure is a bug in this crate.
     pub fn check_invariants(&self) {
         self.chain.check_invariants();
@@ -288,7 +319,7 @@ impl SyncEngine {
         request_id
     }
 
-    /// A proven violation (SPEC §4.2): `PeerPenalized`, and eviction at the threshold. Only for peers in the set.
+    /// A proven violation (§4.2): `PeerPenalized`, and eviction at the threshold. Only for peers in the set.
     pub(crate) fn penalize(&mut self, peer: PeerId, violation: Violation) {
         let Some(state) = self.peers.get_mut(peer) else { return };
         state.violations += 1;

@@ -1,4 +1,4 @@
-//! The push executor (SPEC §4.6): one block at a time, in the order the DiffQueue releases them. Its results
+//! The push executor (§4.6): one block at a time, in the order the DiffQueue releases them. Its results
 //! drive events, chunk commits, resets, completion and the BlockQueue's bookkeeping.
 
 use super::SyncEngine;

@@ -1,5 +1,5 @@
-//! Chunks: producing them from a complete trie (SPEC §2.7), and verifying and applying them to a partial trie
-//! all or nothing (SPEC §2.8).
+//! Chunks: producing them from a complete trie (§2.7), and verifying and applying them to a partial trie
+//! all or nothing (§2.8).
 
 use super::edit::{self, Entry};
 use super::node::Link;
@@ -9,7 +9,7 @@ use crate::codec::{DecodeError, Reader, Writer};
 use crate::hash::Hash;
 use crate::key::Key;
 
-/// Sorted items `[start, end)` of the state at one block, and the proof of the right boundary (SPEC §2.6).
+/// Sorted items `[start, end)` of the state at one block, and the proof of the right boundary (§2.6).
 /// `start` is not part of the chunk: the requester remembers what it asked for.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Chunk {
@@ -20,7 +20,7 @@ pub struct Chunk {
     pub proof: Vec<ProofNode>,
 }
 
-/// A chunk the trie took, or set aside without error (SPEC §2.8).
+/// A chunk the trie took, or set aside without error (§2.8).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChunkApplied {
     /// The trie is now `P(T_B, end)`; `missing` is the new missing start, `None` when complete.
@@ -37,7 +37,7 @@ pub enum Ignored {
     Gap,
 }
 
-/// A chunk the trie refused; the trie is byte-for-byte unchanged (SPEC §2.8, atomicity).
+/// A chunk the trie refused; the trie is byte-for-byte unchanged (§2.8, atomicity).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChunkError {
     AlreadyComplete,
@@ -45,7 +45,7 @@ pub enum ChunkError {
     RootMismatch { expected: Hash, actual: Option<Hash> },
 }
 
-/// The structural checks of SPEC §2.8, a–e, plus the cases where the pieces cannot be put together.
+/// The structural checks of §2.8, a–e, plus the cases where the pieces cannot be put together.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Invalid {
     /// a. `end < start`.
@@ -72,8 +72,8 @@ pub enum Invalid {
 }
 
 impl Trie {
-    /// `chunk(start, limit)` (SPEC §2.7): a pure function of the state, `start` and `limit`. `None` when the
-    /// trie is not complete: only complete tries serve chunks (SPEC §3.6).
+    /// `chunk(start, limit)` (§2.7): a pure function of the state, `start` and `limit`. `None` when the
+    /// trie is not complete: only complete tries serve chunks (§3.6).
     pub fn chunk(&self, start: &Key, limit: usize) -> Option<Chunk> {
         if !self.is_complete() {
             return None;
@@ -92,7 +92,7 @@ impl Trie {
         Some(Chunk { end, items, proof })
     }
 
-    /// `put_chunk(start, chunk, expected_root)` (SPEC §2.8): verify, apply, check the whole root, and commit
+    /// `put_chunk(start, chunk, expected_root)` (§2.8): verify, apply, check the whole root, and commit
     /// only if everything holds. Order: complete? → `start` vs `s` → structure → apply → root → commit.
     pub fn put_chunk(&mut self, start: &Key, chunk: &Chunk, expected_root: Hash) -> Result<ChunkApplied, ChunkError> {
         let Some(missing) = &self.missing else { return Err(ChunkError::AlreadyComplete) };
@@ -148,7 +148,7 @@ impl Trie {
     }
 }
 
-/// The structural checks a–e of SPEC §2.8. They only give earlier and more precise errors: the root check
+/// The structural checks a–e of §2.8. They only give earlier and more precise errors: the root check
 /// alone would reject every lie.
 fn check_structure(start: &Key, chunk: &Chunk, expected_root: Hash) -> Result<(), Invalid> {
     let end = chunk.end.as_ref();

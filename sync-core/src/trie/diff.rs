@@ -1,5 +1,5 @@
 //! Block diffs: the net key → new value changes of a block, their flat commitment, and their application to
-//! a partial trie (SPEC §2.9, §3.2).
+//! a partial trie (§2.9, §3.2).
 
 use super::edit;
 use super::{Trie, DIFF_ENTRIES_MAX, VALUE_MAX};
@@ -8,7 +8,7 @@ use crate::hash::{blake2b_256, Hash};
 use crate::key::Key;
 
 /// A block's net changes: key → `Some(new value)` or `None` (deleted), strictly increasing keys, only keys
-/// whose value really changed (SPEC §3.2).
+/// whose value really changed (§3.2).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct TrieDiff {
     entries: Vec<(Key, Option<Vec<u8>>)>,
@@ -26,7 +26,7 @@ pub enum DiffShapeError {
 /// A diff the trie refused; the trie is unchanged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DiffError {
-    /// After the diff the root was computable and not the block's state root (SPEC §2.9): the block is invalid.
+    /// After the diff the root was computable and not the block's state root (§2.9): the block is invalid.
     RootMismatch { expected: Hash, actual: Hash },
 }
 
@@ -109,7 +109,7 @@ impl TrieDiff {
 }
 
 impl Trie {
-    /// Applies a block diff (SPEC §2.9): known keys exactly, missing keys as stump changes. If the root is then
+    /// Applies a block diff (§2.9): known keys exactly, missing keys as stump changes. If the root is then
     /// computable it must equal `expected_root`, or nothing changes and the block is invalid.
     pub fn apply_diff(&mut self, diff: &TrieDiff, expected_root: Hash) -> Result<DiffApplied, DiffError> {
         let mut work = self.clone();

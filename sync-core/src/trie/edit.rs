@@ -1,5 +1,5 @@
 //! Shape-preserving edits on copy-on-write nodes: insertion (splitting edges), removal (merging nodes),
-//! stumps carried along both (SPEC §2.2, §2.9), the missing-key rules of §2.9, and dropping boundary stumps
+//! stumps carried along both (§2.2, §2.9), the missing-key rules of §2.9, and dropping boundary stumps
 //! before a chunk is applied (§2.8).
 //!
 //! A stump behaves as an opaque leaf: splits shorten its suffix, merges lengthen it, its hash or unknown
@@ -92,7 +92,7 @@ pub(crate) fn remove(node: &mut Arc<Node>, depth: usize, key: &[u8]) -> Option<V
     removed
 }
 
-/// Applies a diff entry for a key in the missing range `[s, ∞)` (SPEC §2.9): the value is not stored; the stump
+/// Applies a diff entry for a key in the missing range `[s, ∞)` (§2.9): the value is not stored; the stump
 /// that covers the key becomes unknown, or a branch is created on the boundary path. Where the new subtree is
 /// exactly one new leaf, its stump is proven with the leaf's hash (the precision §2.9 allows).
 ///
@@ -147,7 +147,7 @@ pub(crate) fn mark_missing(node: &mut Arc<Node>, depth: usize, key: &[u8], value
 }
 
 /// Drops every stump, proven or unknown, along the boundary path of `missing` and restores the canonical shape
-/// of the known part: the first step of applying a chunk (SPEC §2.8).
+/// of the known part: the first step of applying a chunk (§2.8).
 pub(crate) fn drop_stumps(node: &mut Arc<Node>, depth: usize, missing: &[u8]) {
     let node = Arc::make_mut(node);
     node.mark_dirty();

@@ -1,4 +1,4 @@
-//! Executing a block body on a complete trie: the new state and the block's diff (SPEC §1.2, §2.4).
+//! Executing a block body on a complete trie: the new state and the block's diff (§1.2, §2.4).
 
 use super::{Trie, TrieDiff, VALUE_MAX};
 use crate::codec::{DecodeError, Reader, Writer};
@@ -74,7 +74,7 @@ impl Op {
 
 impl Trie {
     /// Executes `ops` in order on this complete state: returns the new state and the block's diff, which holds
-    /// only keys whose value really changed (SPEC §3.2). `self` is unchanged.
+    /// only keys whose value really changed (§3.2). `self` is unchanged.
     pub fn execute(&self, ops: &[Op]) -> Result<(Trie, TrieDiff), OpsError> {
         if !self.is_complete() {
             return Err(OpsError::Incomplete);

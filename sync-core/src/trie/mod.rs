@@ -1,10 +1,10 @@
-//! The partial Merkle radix trie that live sync fills chunk by chunk (SPEC §2).
+//! The partial Merkle radix trie that live sync fills chunk by chunk (§2).
 //!
 //! One type, [`Trie`], serves both roles: a *complete* trie (missing range `None`) that executes blocks and
 //! cuts chunks, and a *partial* trie with one missing suffix range `[s, ∞)` whose boundary is summarised by
 //! stumps. A `Trie` is a persistent value: `clone()` is O(1) and shares every node, and every mutation copies
-//! only the path it touches. Atomicity of `put_chunk` and `apply_diff` (SPEC §2.8) and the exact revert of
-//! SPEC §2.10 both fall out of that: work on a clone, keep it only on success; revert by restoring a clone.
+//! only the path it touches. Atomicity of `put_chunk` and `apply_diff` (§2.8) and the exact revert of
+//! §2.10 both fall out of that: work on a clone, keep it only on success; revert by restoring a clone.
 
 mod chunk;
 mod diff;
@@ -12,6 +12,8 @@ mod edit;
 mod execute;
 mod node;
 mod proof;
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;
 
@@ -27,16 +29,16 @@ use node::{rehash, Link, Node, NodeHash};
 use std::fmt;
 use std::sync::Arc;
 
-/// The longest value, in bytes (SPEC §2.1, §2.12).
+/// The longest value, in bytes (§2.1, §2.12).
 pub const VALUE_MAX: usize = 512;
-/// The most nodes a proof can have: one per key length from ε to `KEY_MAX` (SPEC §2.4).
+/// The most nodes a proof can have: one per key length from ε to `KEY_MAX` (§2.4).
 pub const PROOF_NODES_MAX: usize = crate::key::KEY_MAX + 1;
-/// The most items a chunk may carry on the wire, whatever a request asked for (SPEC §2.12).
+/// The most items a chunk may carry on the wire, whatever a request asked for (§2.12).
 pub const CHUNK_ITEMS_MAX: usize = 4096;
-/// The most entries a diff may carry on the wire (SPEC §2.12).
+/// The most entries a diff may carry on the wire (§2.12).
 pub const DIFF_ENTRIES_MAX: usize = 4096;
 
-/// `EMPTY_ROOT` = Blake2b-256 of 18 zero bytes: the root of the empty map (SPEC §2.3).
+/// `EMPTY_ROOT` = Blake2b-256 of 18 zero bytes: the root of the empty map (§2.3).
 pub const EMPTY_ROOT: Hash = Hash([
     0x1c, 0x12, 0xe5, 0x1a, 0x42, 0xfe, 0xfd, 0x22, 0x60, 0x34, 0x8e, 0xbe, 0xd1, 0x2c, 0x8e, 0x82, 0xe4, 0xab, 0xaf,
     0xba, 0x92, 0xe5, 0x51, 0x46, 0x35, 0x0c, 0x0d, 0xc3, 0x34, 0xc4, 0xfb, 0x4c,
@@ -49,11 +51,11 @@ pub enum WriteError {
     /// ε never holds a value.
     EmptyKey,
     ValueTooLong,
-    /// The key is in the missing range: its value is not held (SPEC §2.9 handles those through diffs).
+    /// The key is in the missing range: its value is not held (§2.9 handles those through diffs).
     InMissingRange,
 }
 
-/// The state trie: complete, or partial with one missing suffix range (SPEC §2.5).
+/// The state trie: complete, or partial with one missing suffix range (§2.5).
 #[derive(Clone)]
 pub struct Trie {
     root: Arc<Node>,
@@ -79,7 +81,7 @@ impl Trie {
         trie
     }
 
-    /// A fresh incomplete trie: `s = ε`, only the root, no boundary information (SPEC §2.5).
+    /// A fresh incomplete trie: `s = ε`, only the root, no boundary information (§2.5).
     pub fn fresh() -> Trie {
         let mut trie = Trie { root: Arc::new(Node::empty()), missing: Some(Key::EMPTY), fresh: true, len: 0 };
         trie.rehash();
@@ -123,7 +125,7 @@ impl Trie {
         self.missing.as_ref().is_none_or(|missing| key < missing)
     }
 
-    /// The root hash when it is computable: not fresh and no unknown stump (SPEC §2.5). Always `Some` when
+    /// The root hash when it is computable: not fresh and no unknown stump (§2.5). Always `Some` when
     /// complete.
     pub fn root_if_computable(&self) -> Option<Hash> {
         match (self.fresh, self.root.hash) {
@@ -167,7 +169,7 @@ impl Trie {
         Ok(old)
     }
 
-    /// Put or delete without rehashing, keeping the canonical shape (SPEC §2.2).
+    /// Put or delete without rehashing, keeping the canonical shape (§2.2).
     fn write(&mut self, key: &Key, value: Option<Box<[u8]>>) -> Result<Option<Vec<u8>>, WriteError> {
         if key.is_empty() {
             return Err(WriteError::EmptyKey);
@@ -199,7 +201,7 @@ impl Trie {
         rehash(&mut self.root, &mut key, &mut scratch);
     }
 
-    /// The greatest value-bearing key below `key`, if any (SPEC §2.4). Searches the known part only.
+    /// The greatest value-bearing key below `key`, if any (§2.4). Searches the known part only.
     pub fn predecessor(&self, key: &Key) -> Option<Key> {
         let target = key.nibbles();
         let mut best = None;
@@ -249,7 +251,7 @@ impl Trie {
     }
 
     /// The structure is identical, node for node, including stumps, hashes, the missing range and freshness:
-    /// what "byte-identical" means for atomicity and exact revert (SPEC §2.8, §2.10).
+    /// what "byte-identical" means for atomicity and exact revert (§2.8, §2.10).
     pub fn same_as(&self, other: &Trie) -> bool {
         self.missing == other.missing
             && self.fresh == other.fresh
@@ -257,7 +259,7 @@ impl Trie {
             && node::same_subtree(&self.root, &other.root)
     }
 
-    /// The cheap part of SPEC §5.1 S2, fit for every step: the nodes on the boundary path are canonical and
+    /// The cheap part of §5.1 S2, fit for every step: the nodes on the boundary path are canonical and
     /// hashed, their stumps lie at or beyond `s`, and freshness and completeness are consistent.
     /// Internal invariants: a failure is a bug in this crate.
     pub fn check_invariants(&self) {
@@ -288,7 +290,7 @@ impl Trie {
         assert_eq!(unknown_stumps > 0, root_unknown, "unknown stumps and only they make the root unknown");
     }
 
-    /// All of SPEC §5.1 S2, walking every node: canonical shape, hashes that match the node bytes, no stored
+    /// All of §5.1 S2, walking every node: canonical shape, hashes that match the node bytes, no stored
     /// node at or beyond `s`, stumps only on the boundary path, the known count exact. O(size): for tests and
     /// the simulator's periodic deep checks.
     pub fn check_invariants_full(&self) {

@@ -1,4 +1,4 @@
-//! Stored nodes, child links and the fixed hash rule (SPEC §2.2, §2.3).
+//! Stored nodes, child links and the fixed hash rule (§2.2, §2.3).
 //!
 //! Nodes are immutable once shared: every mutation goes through `Arc::make_mut`, so a clone of a trie is an O(1)
 //! persistent snapshot. A node's cached hash is valid unless the node is `Dirty`; every public mutator of
@@ -16,7 +16,7 @@ pub(crate) type Value = Box<[u8]>;
 pub(crate) enum NodeHash {
     /// Changed since the last rehash (never shared between snapshots).
     Dirty,
-    /// Some stump below is unknown (SPEC §2.5): no hash exists.
+    /// Some stump below is unknown (§2.5): no hash exists.
     Unknown,
     Known(Hash),
 }
@@ -144,7 +144,7 @@ pub(crate) fn edge_common(suffix: &Key, rest: &[u8]) -> usize {
     common_prefix_len(suffix.nibbles(), rest)
 }
 
-// ---- hash rule (SPEC §2.3) ----------------------------------------------------------------------------------
+// ---- hash rule (§2.3) ----------------------------------------------------------------------------------
 
 /// `value_enc`: 0x00 for absent, else 0x01 ‖ u32_le(len) ‖ bytes.
 pub(crate) fn encode_value(value: Option<&[u8]>, out: &mut Vec<u8>) {
@@ -180,7 +180,7 @@ pub(crate) fn encode_node<'a>(
     out.extend(std::iter::repeat_n(0u8, (16 - next_slot) as usize));
 }
 
-/// The hash of a leaf with `key` and `value` (an exact stump for a brand-new missing key, SPEC §2.9).
+/// The hash of a leaf with `key` and `value` (an exact stump for a brand-new missing key, §2.9).
 pub(crate) fn leaf_hash(key: &[u8], value: &[u8]) -> Hash {
     let mut bytes = Vec::with_capacity(key.len() / 2 + value.len() + 24);
     encode_node(key, Some(value), std::iter::empty(), &mut bytes);

@@ -1,6 +1,6 @@
-//! Proofs: the full nodes on the path from the root to a key, deepest first (SPEC §2.4).
+//! Proofs: the full nodes on the path from the root to a key, deepest first (§2.4).
 //!
-//! A proof node travels as its `node_bytes` (SPEC §2.3), so its hash is the hash of the bytes received.
+//! A proof node travels as its `node_bytes` (§2.3), so its hash is the hash of the bytes received.
 
 use super::node::{encode_node, Link, Node};
 use super::{Trie, PROOF_NODES_MAX, VALUE_MAX};
@@ -78,7 +78,7 @@ impl ProofNode {
     }
 }
 
-/// Why a proof does not verify (SPEC §2.4).
+/// Why a proof does not verify (§2.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProofError {
     Empty,
@@ -118,7 +118,7 @@ pub fn verify_proof(proof: &[ProofNode], root: Hash) -> Result<(), ProofError> {
 
 impl Trie {
     /// `proof(k)`: the nodes from the root to `k`, or to the deepest stored node whose key is a prefix of `k`,
-    /// deepest first, root last (SPEC §2.4). Stumps appear as slots with their hash; a node above an unknown
+    /// deepest first, root last (§2.4). Stumps appear as slots with their hash; a node above an unknown
     /// stump has no hash, so a proof is only complete for a trie whose root is computable.
     pub fn proof(&self, key: &Key) -> Vec<ProofNode> {
         let target = key.nibbles();

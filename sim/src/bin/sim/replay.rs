@@ -99,6 +99,7 @@ fn print_outcome(options: &sim::Options, outcome: &RunOutcome, passed: String) {
         Some(failure) => println!("result: {} failure at {} ms: {}", failure.class, failure.at_ms, failure.what),
     }
     println!("trace hash: {}", outcome.trace_hash);
+    println!("canonical chain: {} (genesis to #{})", outcome.stats.chain_hash, outcome.stats.chain_height);
     println!("stats: {}", serde_json::to_string(&outcome.stats).unwrap_or_default());
 }
 
