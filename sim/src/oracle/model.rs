@@ -110,8 +110,13 @@ fn node_hash(key: &[u8], entries: &[(&[u8], &[u8])]) -> [u8; 32] {
             bytes.extend_from_slice(value);
         }
     }
+    // The entries are sorted, so each slot's keys follow one another: slot by slot, take the run of keys whose
+    // next nibble is the slot.
+    let mut rest = below;
     for slot in 0..16u8 {
-        let group: Vec<(&[u8], &[u8])> = below.iter().copied().filter(|(k, _)| k[key.len()] == slot).collect();
+        let count = rest.iter().take_while(|(k, _)| k[key.len()] == slot).count();
+        let (group, after) = rest.split_at(count);
+        rest = after;
         let (Some(first), Some(last)) = (group.first(), group.last()) else {
             bytes.push(0);
             continue;
@@ -121,7 +126,7 @@ fn node_hash(key: &[u8], entries: &[(&[u8], &[u8])]) -> [u8; 32] {
         let child_key = &first.0[..shared];
         bytes.push(1);
         key_enc(&child_key[key.len()..], &mut bytes);
-        bytes.extend_from_slice(&node_hash(child_key, &group));
+        bytes.extend_from_slice(&node_hash(child_key, group));
     }
     blake2b_256(&bytes)
 }
@@ -145,13 +150,13 @@ pub fn diff_root(diff: &NaiveDiff) -> [u8; 32] {
 }
 
 /// Follows the canonical chain from genesis with the naive model: every block's diff and diff root are checked
-/// against the producer's, and the state root at genesis, at a third and two thirds of the chain, and at the tip.
-/// Returns how many roots it computed.
+/// against the producer's, and the state root halfway along the chain and at the tip. Returns how many roots it
+/// computed.
 pub fn check_chain(store: &ChainStore) -> Result<u32, super::Breach> {
     let items = store.genesis_items.iter().map(|(key, value)| (key.nibbles(), value.as_slice()));
     let mut state = NaiveState::new(items);
     let tip = store.tip().block.number();
-    let sampled = |number: u32| number == 0 || number == tip || number == tip / 3 || number == 2 * tip / 3;
+    let sampled = |number: u32| number == tip || number == tip / 2;
     let mut roots = 0;
     for produced in store.canonical(tip) {
         let (block, number) = (&produced.block, produced.block.number());
