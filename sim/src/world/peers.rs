@@ -71,6 +71,7 @@ impl World {
                 block_time_ms: self.options.block_time_ms,
             };
             let Some(turn) = moves::turn(class, &mut self.stage.peers[peer as usize], stage) else { return };
+            self.stage.peers[peer as usize].lies += turn.messages.len() as u64;
             for message in turn.messages {
                 self.send_to_node(peer, message);
             }
