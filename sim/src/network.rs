@@ -36,8 +36,9 @@ struct Link {
 /// What happened to a message sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fate {
-    /// It arrives, at these times (two when duplicated).
-    Arrives(u64, Option<u64>),
+    /// It arrives at `at`; a duplicate arrives at `duplicate`; `reordered` when it was held back past the
+    /// messages after it.
+    Arrives { at: u64, duplicate: Option<u64>, reordered: bool },
     /// Dropped by loss.
     Lost,
     /// Dropped by a partition.
@@ -45,10 +46,10 @@ pub enum Fate {
 }
 
 impl Fate {
-    /// The arrival times (none when dropped).
+    /// The arrival times (none when dropped), the first copy first.
     pub fn arrivals(self) -> impl Iterator<Item = u64> {
         let (first, second) = match self {
-            Fate::Arrives(first, second) => (Some(first), second),
+            Fate::Arrives { at, duplicate, .. } => (Some(at), duplicate),
             Fate::Lost | Fate::Cut => (None, None),
         };
         first.into_iter().chain(second)
@@ -155,7 +156,7 @@ impl Network {
         if duplicated {
             self.duplicated += 1;
         }
-        Fate::Arrives(arrival, duplicated.then_some(arrival + duplicate_extra))
+        Fate::Arrives { at: arrival, duplicate: duplicated.then_some(arrival + duplicate_extra), reordered }
     }
 
     /// Whether an answer sent over the link to `peer` at `now` is replayed later, and when (a stale duplicate,

@@ -15,6 +15,8 @@ pub enum FailureClass {
     Liveness,
     /// The same seed gave two different traces.
     Determinism,
+    /// Wasted work with no cause the world produced (§7.6).
+    Waste,
 }
 
 impl FailureClass {
@@ -24,6 +26,7 @@ impl FailureClass {
             FailureClass::Safety => "safety",
             FailureClass::Liveness => "liveness",
             FailureClass::Determinism => "determinism",
+            FailureClass::Waste => "waste",
         }
     }
 }
@@ -75,6 +78,9 @@ pub struct RunStats {
     /// State roots the naive model recomputed along the canonical chain (they all matched, or the run failed).
     #[serde(default)]
     pub model_roots: u32,
+    /// Wasted work, by effect and the cause it was attributed to (the accounting oracle, §7.6).
+    #[serde(default)]
+    pub waste: std::collections::BTreeMap<String, u64>,
     /// Bytes of the final state (keys and values as chunks carry them).
     pub state_bytes: u64,
     /// The completion lower bound: state bytes over bandwidth plus one round trip.

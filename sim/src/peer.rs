@@ -70,6 +70,8 @@ pub struct SimPeer {
     recent_heads: VecDeque<Hash>,
     answers: VecDeque<(u64, Response)>,
     pub lies: u64,
+    /// Whether its last answer was a lie, and of which class (for the accounting oracle).
+    pub last_lie: Option<ByzantineClass>,
 }
 
 impl SimPeer {
@@ -88,6 +90,7 @@ impl SimPeer {
             recent_heads: VecDeque::from([hash]),
             answers: VecDeque::new(),
             lies: 0,
+            last_lie: None,
         }
     }
 
@@ -146,6 +149,7 @@ impl SimPeer {
     /// Answers a request as this peer does: honestly through the engine's responder, or not at all, or with a
     /// lie of its class.
     pub fn answer(&mut self, store: &ChainStore, config: &Config, request_id: u64, request: &Request) -> Answer {
+        self.last_lie = None;
         if self.kind == PeerKind::Silent {
             return Answer::Nothing;
         }
@@ -157,6 +161,7 @@ impl SimPeer {
                 match answers::lie(class, &mut liar, request, honest) {
                     Told::Lie(answer) => {
                         self.lies += 1;
+                        self.last_lie = Some(class);
                         answer
                     }
                     Told::Honest(honest) => Answer::Response(honest),

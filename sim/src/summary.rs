@@ -44,10 +44,11 @@ pub fn render(outcomes: &[RunOutcome], elapsed_s: f64, jobs: usize) -> String {
     let _ = writeln!(out, "runs                 {runs} ({failed} failed)");
     let _ = writeln!(
         out,
-        "failures             crash {} · safety {} · liveness {} · determinism {}",
+        "failures             crash {} · safety {} · liveness {} · waste {} · determinism {}",
         by_class(FailureClass::Crash),
         by_class(FailureClass::Safety),
         by_class(FailureClass::Liveness),
+        by_class(FailureClass::Waste),
         by_class(FailureClass::Determinism)
     );
     render_throughput(&mut out, outcomes, elapsed_s, jobs);
@@ -121,6 +122,7 @@ fn render_efficiency(out: &mut String, outcomes: &[RunOutcome]) {
         total(|o| o.stats.evictions),
         total(|o| o.stats.honest_evictions)
     );
+    render_waste(out, outcomes);
     let peak = outcomes
         .iter()
         .map(|o| (o.stats.chunk_buffer_peak, o.stats.chunk_buffer_max))
@@ -128,4 +130,23 @@ fn render_efficiency(out: &mut String, outcomes: &[RunOutcome]) {
     if let Some((peak, max)) = peak {
         let _ = writeln!(out, "chunk buffer peak    {peak} of its bound {max} (highest share over all runs)");
     }
+}
+
+/// Wasted work by cause (the accounting oracle: every piece has one), and by effect.
+fn render_waste(out: &mut String, outcomes: &[RunOutcome]) {
+    let mut by_cause: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    let mut by_effect: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for (key, count) in outcomes.iter().flat_map(|o| o.stats.waste.iter()) {
+        let (effect, cause) = key.split_once(": ").unwrap_or((key.as_str(), "?"));
+        let effect = effect.split_whitespace().next().unwrap_or(effect);
+        *by_cause.entry(cause).or_default() += count;
+        *by_effect.entry(effect).or_default() += count;
+    }
+    let line = |map: std::collections::BTreeMap<&str, u64>| {
+        let mut entries: Vec<(&str, u64)> = map.into_iter().collect();
+        entries.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        entries.iter().map(|(name, count)| format!("{name} {count}")).collect::<Vec<_>>().join(" · ")
+    };
+    let _ = writeln!(out, "waste by effect      {}", line(by_effect));
+    let _ = writeln!(out, "waste by cause       {}", line(by_cause));
 }

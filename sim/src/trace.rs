@@ -286,6 +286,15 @@ fn encode_event(event: &Event, out: &mut Vec<u8>) {
             out.push(15);
             hash(out, h);
         }
+        Event::ChunkWasted { peer, request_id, number, waste } => {
+            out.extend_from_slice(&[16, peer.0 as u8, *waste as u8]);
+            out.extend_from_slice(&request_id.to_le_bytes());
+            out.extend_from_slice(&number.to_le_bytes());
+        }
+        Event::RequestTimedOut { peer, request_id } => {
+            out.extend_from_slice(&[17, peer.0 as u8]);
+            out.extend_from_slice(&request_id.to_le_bytes());
+        }
     }
 }
 

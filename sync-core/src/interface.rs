@@ -104,6 +104,50 @@ pub enum ResetReason {
     Rebranch,
 }
 
+/// Why a chunk answer will never be committed (§4.5). Every chunk answer the engine reads is either committed
+/// or wasted with one of these, in a `ChunkWasted` event (Ours: hosts account for the waste, and the simulator
+/// attributes each one to a cause, §7.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChunkWaste {
+    /// The answer matched no outstanding request: it was never sent, answered already, timed out, or forgotten
+    /// (a reset, a hedge that lost, completion).
+    Unmatched,
+    /// The answer was to a request of an older cursor generation (a reset since it was sent), or came after
+    /// completion.
+    Outdated,
+    /// Tagged more than `tolerate_past_max` below the head (§4.5, step 5).
+    TagBehind,
+    /// Tagged more than `window_ahead_max` above the head (§4.5, step 6).
+    TagAhead,
+    /// Tagged with a block that can never become the head: at or below the head or the latest macro block,
+    /// known, or rejected (§4.5, step 8).
+    TagPassed,
+    /// The chunk buffer, or the peer's share of it, was full (§4.5, step 9).
+    BufferFull,
+    /// Buffered for a block, then replaced by a new chain of chunks for the same block.
+    Replaced,
+    /// At commit: its start was already downloaded (another copy was committed first).
+    Stale,
+    /// At commit: its start lies beyond `s`, a hole (the reset reason `Gap`).
+    Gap,
+    /// At commit: invalid or the root mismatched (the peer is penalised).
+    Rejected,
+    /// Left in a push after an earlier chunk of it reset the chunk chain.
+    AfterReset,
+    /// Its block was pushed and not adopted: stored as a fork, already known, ignored, or without a parent.
+    NotAdopted,
+    /// Its block was invalid.
+    BlockInvalid,
+    /// A head chunk whose head moved on before its commit (H21).
+    HeadMoved,
+    /// Pruned: its block's height was passed, or its block became known, before it was pushed (H13).
+    Pruned,
+    /// Its block did not come within `chunk_buffer_wait_ms` (H14, H15).
+    Expired,
+    /// The trie completed while it was buffered, or before it could be committed.
+    Completed,
+}
+
 /// A proven protocol violation (§4.2). Nothing else is ever penalised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Violation {
@@ -176,5 +220,17 @@ pub enum Event {
     },
     DiffUnavailable {
         hash: Hash,
+    },
+    /// A chunk answer that will never be committed, and why (Ours).
+    ChunkWasted {
+        peer: PeerId,
+        request_id: RequestId,
+        number: u32,
+        waste: ChunkWaste,
+    },
+    /// A request got no answer before its deadline (Ours): a failed attempt, and the peer cools down.
+    RequestTimedOut {
+        peer: PeerId,
+        request_id: RequestId,
     },
 }

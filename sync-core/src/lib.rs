@@ -64,7 +64,7 @@ pub mod wire;
 pub use config::Config;
 pub use engine::{EngineStats, SyncEngine};
 pub use hash::Hash;
-pub use interface::{Event, Input, Millis, Output, PeerId, ResetReason, TimeoutReason, Violation};
+pub use interface::{ChunkWaste, Event, Input, Millis, Output, PeerId, ResetReason, TimeoutReason, Violation};
 pub use key::{Key, KEY_MAX};
 pub use state_queue::Cursor;
 pub use trie::{Chunk, ChunkApplied, ChunkError, Ignored, Invalid, Op, ProofNode, Trie, TrieDiff, EMPTY_ROOT};

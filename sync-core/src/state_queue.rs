@@ -6,6 +6,7 @@ use crate::interface::{Millis, PeerId};
 use crate::key::Key;
 use crate::peers::RoundRobin;
 use crate::trie::Chunk;
+use crate::wire::RequestId;
 use std::collections::BTreeMap;
 
 /// `ChunkRequestState`: where the next chunk request starts.
@@ -24,6 +25,8 @@ pub enum Cursor {
 /// A chunk waiting in the buffer for its block.
 #[derive(Clone, Debug)]
 pub(crate) struct BufferedChunk {
+    /// The request it answered (for the waste event if it is never committed).
+    pub(crate) request_id: RequestId,
     pub(crate) start: Key,
     pub(crate) chunk: Chunk,
     pub(crate) peer: PeerId,

@@ -11,6 +11,7 @@ pub mod moves;
 
 use serde::{Deserialize, Serialize};
 use strum::VariantArray;
+use sync_core::Violation;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, VariantArray)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
@@ -116,6 +117,40 @@ impl ByzantineClass {
     }
 }
 
+impl ByzantineClass {
+    /// Whether a lie of this class can prove `violation` (§4.2): the accounting oracle attributes a penalty to a
+    /// lie only when it does.
+    pub fn proves(self, violation: Violation) -> bool {
+        use ByzantineClass as Class;
+        let chunk =
+            matches!(violation, Violation::ChunkRejected | Violation::ChunkNoProgress | Violation::ChunkOverLimit);
+        match self {
+            Class::WrongProof
+            | Class::WrongItems
+            | Class::Truncated
+            | Class::WrongStart
+            | Class::ZeroProgress
+            | Class::Oversized
+            | Class::StaleRetag => chunk,
+            Class::Undecodable => violation == Violation::Undecodable,
+            Class::GarbageDiff | Class::WrongBlockDiff => violation == Violation::DiffRootMismatch,
+            Class::InvalidSeal | Class::LyingHead => matches!(violation, Violation::InvalidBlock(_)),
+            Class::BadMissingBlocks => {
+                matches!(violation, Violation::MissingBlocksInvalid | Violation::InvalidBlock(_))
+            }
+            Class::UnknownTag
+            | Class::IncompleteLie
+            | Class::WithholdDiff
+            | Class::ReplayOld
+            | Class::AbandonedFork
+            | Class::Unsolicited
+            | Class::ReplayAnswers
+            | Class::FutureFlood
+            | Class::MaxChunks => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +162,19 @@ mod tests {
         assert_eq!(names.len(), ByzantineClass::ALL.len(), "distinct names");
         assert!(names.iter().all(|name| !name.is_empty()));
         assert!(ByzantineClass::FLOODS.iter().all(|class| ByzantineClass::ALL.contains(class)));
+    }
+
+    #[test]
+    fn exactly_the_provable_classes_prove_a_violation() {
+        let violations = [
+            Violation::Undecodable,
+            Violation::ChunkRejected,
+            Violation::DiffRootMismatch,
+            Violation::MissingBlocksInvalid,
+            Violation::InvalidBlock(sync_core::block::BlockInvalid::Seal),
+        ];
+        for &class in ByzantineClass::ALL {
+            assert_eq!(violations.iter().any(|&v| class.proves(v)), class.provable(), "{class:?}");
+        }
     }
 }

@@ -6,12 +6,14 @@
 //! The oracle reads the world (the store, the engine, who is honest); it never changes it. A breach it finds is
 //! returned as a [`Breach`]; the world turns the first one into the run's failure.
 
+pub mod accounting;
 pub mod liveness;
 pub mod model;
 
 use crate::outcome::{FailureClass, RunStats};
 use crate::peer::PeerKind;
 use crate::producer::ChainStore;
+use accounting::Accounting;
 use sync_core::{Config, Event, Hash, PeerId, SyncEngine, Trie};
 
 /// A check that failed: its class and what it saw.
@@ -51,6 +53,10 @@ pub struct Oracle {
     pub completed_at: Option<u64>,
     /// The head as the event stream tells it (accepted blocks), for the event-order check.
     implied_head: Hash,
+    /// Every piece of wasted work, attributed to a cause (§7.6).
+    pub accounting: Accounting,
+    /// `ChunkWasted` events seen: the engine's own count of wasted chunks must match them.
+    chunks_wasted: u64,
 }
 
 impl Oracle {
@@ -63,6 +69,11 @@ impl Oracle {
             complete: false,
             completed_at: None,
             implied_head: genesis,
+            accounting: Accounting::new(
+                kinds.iter().map(|kind| matches!(kind, PeerKind::Slow | PeerKind::Silent)).collect(),
+                config.chunk_requests_in_flight > 1,
+            ),
+            chunks_wasted: 0,
         }
     }
 
@@ -82,6 +93,7 @@ impl Oracle {
         stats: &mut RunStats,
     ) -> Verdict {
         match event {
+            Event::ChunkWasted { .. } => self.chunks_wasted += 1,
             Event::PeerPenalized { peer, violation } => {
                 stats.penalties += 1;
                 if self.is_honest(*peer) {
@@ -211,6 +223,11 @@ impl Oracle {
         if head.hash() != tip.hash() {
             let what = format!("final: head #{} is not the canonical tip #{}", head.number(), tip.number());
             return breach(FailureClass::Liveness, what);
+        }
+        let engine_wasted = engine.stats().chunks_wasted;
+        if engine_wasted != self.chunks_wasted {
+            let what = format!("the engine counts {engine_wasted} wasted chunks, its events {}", self.chunks_wasted);
+            return breach(FailureClass::Safety, what);
         }
         // The independent oracle: the producer's roots and diffs, recomputed without sync-core's trie.
         stats.model_roots = model::check_chain(store)?;

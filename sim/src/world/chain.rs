@@ -4,6 +4,7 @@
 use super::{Happening, World, FOLLOW_BLOCKS};
 use crate::adversary::{moves, ByzantineClass};
 use crate::options::Scripted;
+use crate::oracle::accounting::Origin;
 use crate::peer::PeerKind;
 use crate::producer::Production;
 use crate::svg::Mark;
@@ -114,6 +115,6 @@ impl World {
             return;
         }
         let Some(block) = store.block(&hash).cloned() else { return };
-        self.send_to_node(peer, Message::Announce(block));
+        self.send_to_node(peer, Message::Announce(block), Origin::Gossip);
     }
 }

@@ -87,8 +87,10 @@ enum Happening {
 
 #[derive(Clone, Debug)]
 enum Outgoing {
-    Response { request_id: u64, response: sync_core::wire::Response },
-    Bytes(Vec<u8>),
+    /// An answer; `replay`: a stale copy the network replays.
+    Response { request_id: u64, response: sync_core::wire::Response, replay: bool },
+    /// Bytes that are no message, in answer to `request_id`.
+    Bytes { request_id: u64, bytes: Vec<u8> },
 }
 
 /// What a run records besides its outcome (each costs time).
@@ -366,6 +368,7 @@ impl World {
                 if !self.liveness {
                     for peer in peers {
                         self.network.cut(peer, both, to_node, until);
+                        self.oracle.accounting.away(peer, until);
                     }
                     self.trace.note(self.clock.now, &format!("partition until {until}"));
                 }
@@ -431,6 +434,7 @@ impl World {
         self.stats.messages_decoded = engine_stats.messages_decoded;
         self.stats.bytes_decoded = engine_stats.bytes_decoded;
         self.stats.messages_undecodable = engine_stats.messages_undecodable;
+        self.stats.waste = self.oracle.accounting.tally().clone();
         if self.stats.chain_hash.is_empty() {
             self.note_chain();
         }

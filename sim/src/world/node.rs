@@ -3,7 +3,8 @@
 //! timer.
 
 use super::{progress, Happening, World};
-use crate::network::Direction;
+use crate::network::{Direction, Fate};
+use crate::oracle::accounting::Origin;
 use crate::oracle::liveness::RECONNECT_MS;
 use crate::oracle::Cause;
 use crate::peer::PeerKind;
@@ -13,12 +14,13 @@ use std::sync::Arc;
 use sync_core::wire::{Message, Request, Response};
 use sync_core::{Event, Input, Millis, Output, PeerId, SyncEngine};
 
-/// A message on its way from a peer to the node: the bytes the node decodes, and (unless they are garbage) the
-/// typed message the world encoded them from, for the trace and the oracle.
+/// A message on its way from a peer to the node: the bytes the node decodes, (unless they are garbage) the
+/// typed message the world encoded them from, for the trace and the oracle, and where it comes from.
 #[derive(Clone, Debug)]
 pub(super) struct Delivery {
     pub(super) message: Option<Arc<Message>>,
     pub(super) bytes: Arc<[u8]>,
+    pub(super) origin: Origin,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +64,7 @@ impl World {
         if self.stage.peers[peer as usize].kind != PeerKind::Silent {
             let head = self.stage.peers[peer as usize].head();
             if let Some(block) = self.stage.store.block(&head).cloned() {
-                self.send_to_node(peer, Message::Announce(block));
+                self.send_to_node(peer, Message::Announce(block), Origin::Gossip);
             }
         }
     }
@@ -80,6 +82,7 @@ impl World {
             return;
         }
         self.node.connections.insert(peer, Connection::Away);
+        self.oracle.accounting.away(peer, until);
         self.peer_records[peer as usize].leaves += 1;
         let id = self.stage.peers[peer as usize].id;
         self.node_input(Some(peer), Input::PeerLeft { peer: id });
@@ -87,24 +90,28 @@ impl World {
     }
 
     /// A message from `peer` to the node: encoded once, its real size on the network, its bytes to the node.
-    pub(super) fn send_to_node(&mut self, peer: u32, message: Message) {
+    /// Returns what the network did with it (`None`: the node is not connected to the peer).
+    pub(super) fn send_to_node(&mut self, peer: u32, message: Message, origin: Origin) -> Option<Fate> {
         let bytes: Arc<[u8]> = message.encode().into();
-        self.send_bytes_to_node(peer, Delivery { message: Some(Arc::new(message)), bytes });
+        self.send_bytes_to_node(peer, Delivery { message: Some(Arc::new(message)), bytes, origin })
     }
 
-    pub(super) fn send_bytes_to_node(&mut self, peer: u32, delivery: Delivery) {
+    pub(super) fn send_bytes_to_node(&mut self, peer: u32, delivery: Delivery) -> Option<Fate> {
         if self.node.connection(peer) != Connection::Connected {
-            return;
+            return None;
         }
         let size = delivery.bytes.len() as u64;
-        for at in self.network.send(self.clock.now, peer, Direction::ToNode, size).arrivals() {
+        let fate = self.network.send(self.clock.now, peer, Direction::ToNode, size);
+        for (copy, at) in fate.arrivals().enumerate() {
             match delivery.message.as_deref() {
                 Some(Message::Response { response: Response::Chunk { .. }, .. }) => self.stats.bytes_fetched += size,
                 Some(Message::Response { response: Response::Diff(_), .. }) => self.stats.diff_bytes_fetched += size,
                 _ => {}
             }
-            self.clock.schedule(at, Happening::ToNode { peer, delivery: delivery.clone() });
+            let origin = if copy == 0 { delivery.origin } else { delivery.origin.copy() };
+            self.clock.schedule(at, Happening::ToNode { peer, delivery: Delivery { origin, ..delivery.clone() } });
         }
+        Some(fate)
     }
 
     /// A message reaches the node as bytes, through the engine's own decoder (one wire path). The trace and the
@@ -133,6 +140,14 @@ impl World {
             }
         }
         self.stats.inputs += 1;
+        let response = match delivery.message.as_deref() {
+            Some(Message::Response { response, .. }) => Some(response),
+            _ => None,
+        };
+        self.oracle.accounting.input(delivery.origin, response);
+        if let Some(Message::Announce(block)) = delivery.message.as_deref() {
+            self.oracle.accounting.announced(block.hash());
+        }
         self.node.engine.handle_input(Millis(now), Input::Bytes { peer: id, bytes: delivery.bytes.to_vec() });
         self.after_input(cause);
     }
@@ -147,6 +162,7 @@ impl World {
         };
         self.trace.input(now, 0, &input);
         self.stats.inputs += 1;
+        self.oracle.accounting.input(Origin::Host, None);
         self.node.engine.handle_input(Millis(now), input);
         self.after_input(cause);
     }
@@ -171,6 +187,9 @@ impl World {
                 Output::Event(event) => {
                     self.record_event(&event);
                     let verdict = self.oracle.event(self.clock.now, &event, cause, &self.stage.store, &mut self.stats);
+                    self.judge(verdict);
+                    let (engine, store) = (&self.node.engine, &self.stage.store);
+                    let verdict = self.oracle.accounting.event(self.clock.now, &event, engine, store);
                     self.judge(verdict);
                     if let Some(events) = &mut self.events {
                         events.push((self.clock.now, event.clone(), self.node.engine.chunk_buffer_size()));
@@ -213,7 +232,11 @@ impl World {
             timeline.requests.push(RequestMark { sent: self.clock.now, peer: index, kind, answered: None });
         }
         let bytes = Message::Request { request_id, request: request.clone() }.encode().len() as u64;
-        for at in self.network.send(self.clock.now, index, Direction::ToPeer, bytes).arrivals() {
+        let fate = self.network.send(self.clock.now, index, Direction::ToPeer, bytes);
+        let head = self.node.engine.head().number();
+        let verdict = self.oracle.accounting.asked(self.clock.now, head, request_id, index, &request, fate);
+        self.judge(verdict);
+        for at in fate.arrivals() {
             self.clock.schedule(at, Happening::ToPeer { peer: index, request_id, request: request.clone() });
         }
     }
@@ -228,6 +251,7 @@ impl World {
                 self.node.connections.insert(peer, Connection::Dropped { evicted: is_evicted });
                 if !is_evicted {
                     self.clock.schedule(self.clock.now + RECONNECT_MS, Happening::Reconnect { peer });
+                    self.oracle.accounting.away(peer, self.clock.now + RECONNECT_MS);
                 }
             }
         }

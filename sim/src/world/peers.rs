@@ -5,6 +5,7 @@
 use super::node::{Connection, Delivery};
 use super::{Happening, Outgoing, World};
 use crate::adversary::moves::{self, Stage as MoveStage};
+use crate::oracle::accounting::Origin;
 use crate::peer::{Answer, PeerKind};
 use sync_core::wire::{Message, Request, Response};
 use sync_core::{Millis, PeerId};
@@ -12,6 +13,7 @@ use sync_core::{Millis, PeerId};
 impl World {
     pub(super) fn peer_request(&mut self, peer: u32, request_id: u64, request: Request) {
         if self.node.connection(peer) != Connection::Connected {
+            self.oracle.accounting.unheard(request_id);
             return;
         }
         let node_id = PeerId(1_000);
@@ -30,26 +32,32 @@ impl World {
             }
             _ => responder.prng().below(3),
         };
+        if !matches!(answer, Answer::Nothing) {
+            self.oracle.accounting.answered(self.clock.now, request_id, responder.last_lie);
+        }
         let message = match answer {
             Answer::Nothing => return,
-            Answer::Response(response) => Outgoing::Response { request_id, response },
-            Answer::Garbage(bytes) => Outgoing::Bytes(bytes),
+            Answer::Response(response) => Outgoing::Response { request_id, response, replay: false },
+            Answer::Garbage(bytes) => Outgoing::Bytes { request_id, bytes },
         };
         self.clock.schedule(self.clock.now + delay, Happening::PeerSend { peer, message });
     }
 
     pub(super) fn peer_send(&mut self, peer: u32, message: Outgoing) {
         match message {
-            Outgoing::Response { request_id, response } => {
+            Outgoing::Response { request_id, response, replay } => {
                 let horizon = 10 * self.options.block_time_ms.max(1);
-                if let Some(later) = self.network.replay(self.clock.now, peer, horizon) {
+                if let Some(later) = self.network.replay(self.clock.now, peer, horizon).filter(|_| !replay) {
                     // A stale duplicate of this answer arrives much later.
-                    let replay = Outgoing::Response { request_id, response: response.clone() };
+                    let replay = Outgoing::Response { request_id, response: response.clone(), replay: true };
                     self.clock.schedule(later, Happening::PeerSend { peer, message: replay });
                 }
-                self.send_to_node(peer, Message::Response { request_id, response });
+                self.send_answer(peer, request_id, Message::Response { request_id, response }, replay);
             }
-            Outgoing::Bytes(bytes) => self.send_bytes_to_node(peer, Delivery { message: None, bytes: bytes.into() }),
+            Outgoing::Bytes { request_id, bytes } => {
+                let delivery = Delivery { message: None, bytes: bytes.into(), origin: Origin::Host };
+                self.send_answer_bytes(peer, request_id, delivery);
+            }
         }
     }
 
@@ -73,10 +81,35 @@ impl World {
             let Some(turn) = moves::turn(class, &mut self.stage.peers[peer as usize], stage) else { return };
             self.stage.peers[peer as usize].lies += turn.messages.len() as u64;
             for message in turn.messages {
-                self.send_to_node(peer, message);
+                self.send_to_node(peer, message, Origin::Turn(class));
             }
             next = turn.next_ms.unwrap_or(next);
         }
         self.clock.schedule(self.clock.now + next, Happening::Initiative { peer });
+    }
+
+    /// An answer to `request_id` goes to the node: the ledger learns its fate, and a second answer (to a
+    /// duplicated request) or a replayed one is an extra copy.
+    fn send_answer(&mut self, peer: u32, request_id: u64, message: Message, replay: bool) {
+        let bytes: std::sync::Arc<[u8]> = message.encode().into();
+        let delivery = Delivery { message: Some(std::sync::Arc::new(message)), bytes, origin: Origin::Host };
+        if replay {
+            let origin = Origin::Answer { request_id, extra: true };
+            self.send_bytes_to_node(peer, Delivery { origin, ..delivery });
+        } else {
+            self.send_answer_bytes(peer, request_id, delivery);
+        }
+    }
+
+    /// The first answer's fate goes to the ledger; a later one is an extra copy.
+    fn send_answer_bytes(&mut self, peer: u32, request_id: u64, delivery: Delivery) {
+        // Whether it is the first answer is known only once it is sent; the origin is set before, so ask first.
+        let connected = self.node.connection(peer) == Connection::Connected;
+        let first = !self.oracle.accounting.answered_before(request_id);
+        let origin = Origin::Answer { request_id, extra: !first };
+        let fate = self.send_bytes_to_node(peer, Delivery { origin, ..delivery });
+        if first {
+            self.oracle.accounting.answer_sent(request_id, fate.filter(|_| connected));
+        }
     }
 }

@@ -8,7 +8,7 @@ use crate::diff_queue::PushKind;
 use crate::hash::Hash;
 use crate::interface::{Event, PeerId, Violation};
 use crate::requests::Purpose;
-use crate::wire::{Request, Response};
+use crate::wire::{Request, RequestId, Response};
 use std::collections::BTreeSet;
 
 impl SyncEngine {
@@ -82,7 +82,10 @@ impl SyncEngine {
             if higher {
                 self.blocks.deferred_ahead = Some((block, peer));
             }
-        } else if self.blocks.ordinary_targets() < self.config.block_buffer_max as usize {
+        } else if self.blocks.ordinary_targets() < self.config.block_buffer_max as usize
+            && !self.blocks.fetches.contains_key(&block.hash())
+        {
+            // (A fetch of the same target already runs: replacing it would lose its request, and fetch twice.)
             let fetch = MissingFetch {
                 target_number: block.number(),
                 propagator: Some(peer),
@@ -187,9 +190,10 @@ impl SyncEngine {
                 return;
             }
             let fetch = &self.blocks.fetches[&target];
-            // A catch-up batch goes out only when the pipeline has room for a whole batch.
+            // A batch goes out only when the pipeline has room for a whole batch: blocks it cannot take would be
+            // dropped, and fetched again (found by the accounting oracle, explore seed 142).
             let room = self.diffs.len() + self.config.bpb as usize <= self.config.pending_blocks_max as usize;
-            if fetch.catch_up && !room {
+            if !room {
                 continue;
             }
             if fetch.attempts >= self.config.attempts(self.peers.len()) {
@@ -279,36 +283,45 @@ impl SyncEngine {
         self.blocks.fetches.insert(hash, fetch);
     }
 
-    pub(crate) fn missing_attempt_failed(&mut self, target: Hash, _peer: PeerId) {
-        if let Some(fetch) = self.blocks.fetches.get_mut(&target) {
+    /// The fetch's current request `request_id` failed: the fetch may ask the next peer. A failure of an older
+    /// request for the same target changes nothing: the current one is still in flight, and asking again would
+    /// fetch the same blocks twice.
+    pub(crate) fn missing_attempt_failed(&mut self, target: Hash, request_id: RequestId) {
+        if let Some(fetch) = self.blocks.fetches.get_mut(&target).filter(|fetch| fetch.request == Some(request_id)) {
             fetch.request = None;
         }
     }
 
-    /// A missing-blocks answer (§3.4): verify, then hand down or buffer, and follow up past a macro block.
+    /// A missing-blocks answer (§3.4): verify, then hand down or buffer, and follow up past a macro block. Only
+    /// the answer to the fetch's current request counts; an older request's answer is dropped like a late one.
     pub(crate) fn on_missing_blocks_response(
         &mut self,
         peer: PeerId,
+        request_id: RequestId,
         target: Hash,
         locators: &[Hash],
         response: Response,
     ) {
+        let current = self.blocks.fetches.get(&target).is_some_and(|fetch| fetch.request == Some(request_id));
+        if !current {
+            return;
+        }
         let blocks = match response {
             Response::Blocks(blocks) if !blocks.is_empty() => blocks,
             Response::Blocks(_)
             | Response::UnknownLocators
             | Response::TargetHashNotFound
             | Response::TargetNotOnMainChain
-            | Response::RateLimited => return self.missing_attempt_failed(target, peer),
+            | Response::RateLimited => return self.missing_attempt_failed(target, request_id),
             _ => {
-                self.missing_attempt_failed(target, peer);
+                self.missing_attempt_failed(target, request_id);
                 return self.penalize(peer, Violation::WrongResponseType);
             }
         };
         let Some(fetch) = self.blocks.fetches.get(&target) else { return };
         let target_number = fetch.target_number;
         if let Err(violation) = self.verify_missing_blocks(&blocks, target, target_number, locators) {
-            self.missing_attempt_failed(target, peer);
+            self.missing_attempt_failed(target, request_id);
             return self.penalize(peer, violation);
         }
         let last = &blocks[blocks.len() - 1];
@@ -429,7 +442,16 @@ impl SyncEngine {
             self.blocks.take(number, &hash);
         }
         let chain = &self.chain;
-        self.blocks.fetches.retain(|target, fetch| fetch.target_number > latest_macro && !chain.knows(target));
+        let mut moot = Vec::new();
+        self.blocks.fetches.retain(|target, fetch| {
+            let keep = fetch.target_number > latest_macro && !chain.knows(target);
+            moot.extend(fetch.request.filter(|_| !keep));
+            keep
+        });
+        // A fetch that is no longer needed takes its request with it: its answer is dropped unread.
+        for request in moot {
+            self.requests.remove(request);
+        }
     }
 
     /// A pushed block was invalid: it and its buffered descendants go, and its hash is remembered.

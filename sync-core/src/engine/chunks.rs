@@ -3,12 +3,12 @@
 
 use super::SyncEngine;
 use crate::hash::Hash;
-use crate::interface::{Event, PeerId, ResetReason, Violation};
+use crate::interface::{ChunkWaste, Event, PeerId, ResetReason, Violation};
 use crate::key::Key;
 use crate::requests::{Outstanding, Purpose};
 use crate::state_queue::{BufferedChunk, Cursor};
 use crate::trie::{Chunk, ChunkApplied, ChunkError, Ignored};
-use crate::wire::{Request, Response};
+use crate::wire::{Request, RequestId, Response};
 
 impl SyncEngine {
     /// Enters `Reset` (§4.5): generation + 1, older chunk requests stop counting and their answers drop.
@@ -104,9 +104,15 @@ impl SyncEngine {
         }
     }
 
-    /// A chunk that could never be applied (H12): counted, and paced like a failure when it keeps happening.
-    fn chunk_wasted(&mut self) {
+    /// A chunk answer that will never be committed: counted and reported with why (§4.5).
+    pub(crate) fn waste(&mut self, peer: PeerId, request_id: RequestId, number: u32, waste: ChunkWaste) {
         self.stats.chunks_wasted += 1;
+        self.emit(Event::ChunkWasted { peer, request_id, number, waste });
+    }
+
+    /// A chunk that could never be applied (H12): wasted, and paced like a failure when it keeps happening.
+    fn chunk_wasted(&mut self, peer: PeerId, request_id: RequestId, number: u32, waste: ChunkWaste) {
+        self.waste(peer, request_id, number, waste);
         self.pace_unhelpful();
     }
 
@@ -121,34 +127,42 @@ impl SyncEngine {
     }
 
     /// The chunk response ladder (§4.5), first match wins.
-    pub(crate) fn on_chunk_response(&mut self, peer: PeerId, outstanding: Outstanding, response: Response) {
+    pub(crate) fn on_chunk_response(
+        &mut self,
+        peer: PeerId,
+        request_id: RequestId,
+        outstanding: Outstanding,
+        response: Response,
+    ) {
         let Purpose::Chunk { start, limit, generation } = outstanding.purpose else { return };
-        let Some((number, hash, chunk)) = self.readable_chunk(peer, &start, limit, generation, response) else {
+        let Some((number, hash, chunk)) = self.readable_chunk(peer, request_id, &start, limit, generation, response)
+        else {
             return;
         };
         let head_number = self.chain.head_number();
         // 5., 6. Far behind or far ahead: the peer is removed (not penalised).
         if number < head_number.saturating_sub(self.config.tolerate_past_max) {
+            self.waste(peer, request_id, number, ChunkWaste::TagBehind);
             self.remove_peer(peer);
             self.emit(Event::PeerBehind { peer });
-            self.stats.chunks_wasted += 1;
             return;
         }
         if number > head_number.saturating_add(self.config.window_ahead_max) {
             if !self.config.ahead_catch_up {
+                self.waste(peer, request_id, number, ChunkWaste::TagAhead);
                 self.remove_peer(peer);
                 self.emit(Event::PeerAhead { peer });
-                self.stats.chunks_wasted += 1;
                 return;
             }
             // Ours: we are the one behind; announcements drive the catch-up. Until then, pace like any chunk
             // that cannot be used, or the same start would be asked again at once, for ever.
-            return self.chunk_wasted();
+            return self.chunk_wasted(peer, request_id, number, ChunkWaste::TagAhead);
         }
         // 7. A chunk for our head: commit now, bound to that hash; the buffer's capacity does not apply (H5).
         if hash == self.chain.head_hash() {
             let advanced = self.advance_cursor(&start, chunk.end.as_ref(), number);
-            let buffered = BufferedChunk { start, chunk, peer, advanced, generation, arrived: self.now, bytes: 0 };
+            let arrived = self.now;
+            let buffered = BufferedChunk { request_id, start, chunk, peer, advanced, generation, arrived, bytes: 0 };
             self.commit_chunks(hash, vec![buffered]);
             self.update_completion();
             return;
@@ -159,17 +173,17 @@ impl SyncEngine {
         //    never become the head, and only the head takes chunks.
         let never = number <= head_number || self.chain.knows(&hash) || self.blocks.is_rejected(&hash);
         if number <= self.chain.latest_macro() || never {
-            return self.chunk_wasted();
+            return self.chunk_wasted(peer, request_id, number, ChunkWaste::TagPassed);
         }
         // 9. The buffer is full, in total or for this peer (H14): drop, the cursor unchanged.
         let from_peer = self.state.per_peer.get(&peer).copied().unwrap_or(0);
         if self.state.size >= self.config.buffer_max || from_peer >= self.config.chunk_buffer_per_peer_max {
-            return self.chunk_wasted();
+            return self.chunk_wasted(peer, request_id, number, ChunkWaste::BufferFull);
         }
         self.buffer_chunk(
             number,
             hash,
-            BufferedChunk { start, chunk, peer, advanced: false, generation, arrived: self.now, bytes: 0 },
+            BufferedChunk { request_id, start, chunk, peer, advanced: false, generation, arrived: self.now, bytes: 0 },
         );
     }
 
@@ -178,6 +192,7 @@ impl SyncEngine {
     fn readable_chunk(
         &mut self,
         peer: PeerId,
+        request_id: RequestId,
         start: &Key,
         limit: u32,
         generation: u64,
@@ -185,6 +200,9 @@ impl SyncEngine {
     ) -> Option<(u32, Hash, Chunk)> {
         // 1. Complete, or an older generation: drop unread.
         if self.state.cursor == Cursor::Complete || generation != self.state.generation {
+            if let Response::Chunk { block_number, .. } = response {
+                self.waste(peer, request_id, block_number, ChunkWaste::Outdated);
+            }
             return None;
         }
         let (number, hash, chunk) = match response {
@@ -222,6 +240,7 @@ impl SyncEngine {
             None
         };
         if let Some(violation) = violation {
+            self.waste(peer, request_id, number, ChunkWaste::Rejected);
             self.penalize(peer, violation);
             self.chunk_attempt_failed(generation);
             return None;
@@ -246,7 +265,7 @@ impl SyncEngine {
         if list.and_then(|list| list.last()).is_some_and(|last| chunk.start <= last.start) {
             // A new chain of chunks has begun for this block: the old list goes.
             let discarded = self.state.take(number, hash);
-            self.discard_chunks(discarded);
+            self.discard_chunks(discarded, number, ChunkWaste::Replaced);
         }
         chunk.bytes = chunk.chunk.encoded_len() as u32;
         self.state.add(number, hash, chunk, self.config.buffer_max, self.config.chunk_buffer_per_peer_max);
@@ -280,34 +299,39 @@ impl SyncEngine {
     /// Commits chunks in order against `block_hash`, which must be the head (§4.5 "When chunks are
     /// committed"). Each commit is atomic; the first error stops the rest.
     pub(crate) fn commit_chunks(&mut self, block_hash: Hash, chunks: Vec<BufferedChunk>) {
+        let number = self.chain.block(&block_hash).map_or(self.chain.head_number(), |block| block.number());
         let mut committed = 0u32;
         let mut rest = chunks.into_iter();
         while let Some(buffered) = rest.next() {
+            let (peer, request_id) = (buffered.peer, buffered.request_id);
             match self.chain.commit_chunk(block_hash, &buffered.start, &buffered.chunk) {
                 None => {
                     // The head moved on before the commit (H21).
-                    self.discard_chunks(std::iter::once(buffered).chain(rest).collect());
+                    self.discard_chunks(std::iter::once(buffered).chain(rest).collect(), number, ChunkWaste::HeadMoved);
                     break;
                 }
                 Some(Ok(ChunkApplied::Applied { .. })) => {
                     committed += 1;
-                    self.peers.note_chunk(buffered.peer, true);
+                    self.peers.note_chunk(peer, true);
                     self.stats.chunks_committed += 1;
                     self.stats.chunk_items_committed += buffered.chunk.items.len() as u64;
                     self.state.wasted_in_row = 0;
                 }
-                Some(Ok(ChunkApplied::Ignored(Ignored::Stale))) | Some(Err(ChunkError::AlreadyComplete)) => {
-                    self.stats.chunks_wasted += 1;
+                Some(Ok(ChunkApplied::Ignored(Ignored::Stale))) => {
+                    self.waste(peer, request_id, number, ChunkWaste::Stale)
                 }
+                Some(Err(ChunkError::AlreadyComplete)) => self.waste(peer, request_id, number, ChunkWaste::Completed),
                 Some(Ok(ChunkApplied::Ignored(Ignored::Gap))) => {
-                    self.stats.chunks_wasted += 1 + rest.len() as u64;
+                    self.waste(peer, request_id, number, ChunkWaste::Gap);
                     self.reset_chunks(ResetReason::Gap);
+                    self.waste_rest(rest, number);
                     break;
                 }
                 Some(Err(ChunkError::Invalid(_) | ChunkError::RootMismatch { .. })) => {
-                    self.stats.chunks_wasted += 1 + rest.len() as u64;
-                    self.penalize(buffered.peer, Violation::ChunkRejected);
+                    self.waste(peer, request_id, number, ChunkWaste::Rejected);
+                    self.penalize(peer, Violation::ChunkRejected);
                     self.reset_chunks(ResetReason::ChunkRejected);
+                    self.waste_rest(rest, number);
                     break;
                 }
             }
@@ -320,12 +344,19 @@ impl SyncEngine {
         }
     }
 
-    /// Chunks leave uncommitted. If one had advanced the cursor in this generation and starts at or beyond `s`,
-    /// the chain of chunks has a hole: reset at once (H8, H15, H21).
-    pub(crate) fn discard_chunks(&mut self, chunks: Vec<BufferedChunk>) {
-        self.stats.chunks_wasted += chunks.len() as u64;
+    /// The chunks of a push left after one of them reset the chunk chain.
+    fn waste_rest(&mut self, rest: impl Iterator<Item = BufferedChunk>, number: u32) {
+        for chunk in rest {
+            self.waste(chunk.peer, chunk.request_id, number, ChunkWaste::AfterReset);
+        }
+    }
+
+    /// Chunks buffered for block `number` leave uncommitted, for `waste`. If one had advanced the cursor in this
+    /// generation and starts at or beyond `s`, the chain of chunks has a hole: reset at once (H8, H15, H21).
+    pub(crate) fn discard_chunks(&mut self, chunks: Vec<BufferedChunk>, number: u32, waste: ChunkWaste) {
         for chunk in &chunks {
             self.peers.note_chunk(chunk.peer, false);
+            self.waste(chunk.peer, chunk.request_id, number, waste);
         }
         let missing = self.chain.trie().missing_start().cloned();
         let hole = chunks.iter().any(|chunk| {
@@ -345,19 +376,17 @@ impl SyncEngine {
     pub(crate) fn prune_chunk_buffer(&mut self) {
         let head_number = self.chain.head_number();
         let wait_ms = self.config.chunk_buffer_wait_ms;
-        let mut discarded = Vec::new();
         for (number, hash) in self.state.keys() {
             if number <= head_number || self.chain.knows(&hash) {
-                discarded.extend(self.state.take(number, hash));
+                let pruned = self.state.take(number, hash);
+                self.discard_chunks(pruned, number, ChunkWaste::Pruned);
                 continue;
             }
             let list = self.state.buffer.get(&(number, hash)).map(Vec::as_slice).unwrap_or_default();
             if list.iter().any(|chunk| chunk.arrived.plus(wait_ms) <= self.now) {
-                discarded.extend(self.state.take(number, hash));
+                let expired = self.state.take(number, hash);
+                self.discard_chunks(expired, number, ChunkWaste::Expired);
             }
-        }
-        if !discarded.is_empty() {
-            self.discard_chunks(discarded);
         }
     }
 
@@ -377,10 +406,10 @@ impl SyncEngine {
         if self.chain.trie().is_complete() {
             if self.state.cursor != Cursor::Complete {
                 self.state.cursor = Cursor::Complete;
-                let keys = self.state.keys();
-                for (number, hash) in keys {
-                    let dropped = self.state.take(number, hash);
-                    self.stats.chunks_wasted += dropped.len() as u64;
+                for (number, hash) in self.state.keys() {
+                    for chunk in self.state.take(number, hash) {
+                        self.waste(chunk.peer, chunk.request_id, number, ChunkWaste::Completed);
+                    }
                 }
                 self.state.retry_at = None;
                 self.requests.forget(|outstanding| matches!(outstanding.purpose, Purpose::Chunk { .. }));
@@ -394,6 +423,7 @@ impl SyncEngine {
             self.state.cursor = Cursor::Reset;
             self.emit(Event::StateReset);
             self.state.generation += 1;
+            self.stats.resets += 1;
             self.emit(Event::ChunkChainReset { reason: ResetReason::Rebranch });
             return;
         }

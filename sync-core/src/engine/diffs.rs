@@ -139,21 +139,27 @@ impl SyncEngine {
         }
     }
 
-    pub(crate) fn diff_attempt_failed(&mut self, block: Hash, peer: PeerId) {
-        if let Some(job) = self.diffs.jobs.get_mut(&block) {
+    /// The job's current request `request_id` failed: the job may ask the next peer. A failure of an older
+    /// request of the same job changes nothing (its current request is still in flight: asking again would fetch
+    /// the same diff twice).
+    pub(crate) fn diff_attempt_failed(&mut self, block: Hash, request_id: RequestId, peer: PeerId) {
+        if let Some(job) = self.diffs.jobs.get_mut(&block).filter(|job| job.request == Some(request_id)) {
             job.request = None;
             job.tried.insert(peer);
         }
     }
 
-    /// A diff answer (§3.5): accepted iff its root is the header's `diff_root`.
-    pub(crate) fn on_diff_response(&mut self, peer: PeerId, block: Hash, response: Response) {
-        self.diff_attempt_failed(block, peer);
+    /// A diff answer (§3.5): accepted iff its root is the header's `diff_root`, whichever request of the job it
+    /// answers.
+    pub(crate) fn on_diff_response(&mut self, peer: PeerId, request_id: RequestId, block: Hash, response: Response) {
+        self.diff_attempt_failed(block, request_id, peer);
         let Some(job) = self.diffs.jobs.get(&block) else { return };
         match response {
             Response::Diff(diff) if diff.root() == job.diff_root => {
                 self.stats.diffs_received += 1;
-                self.diffs.jobs.remove(&block);
+                if let Some(Some(current)) = self.diffs.jobs.remove(&block).map(|job| job.request) {
+                    self.requests.remove(current); // an older request answered first: the current one is moot
+                }
                 for entry in self.diffs.entries.iter_mut().filter(|entry| entry.block.hash() == block) {
                     entry.diff = Some(diff.clone());
                 }

@@ -16,7 +16,7 @@ use crate::chain::Chain;
 use crate::config::{Config, ConfigError};
 use crate::diff_queue::DiffQueue;
 use crate::hash::Hash;
-use crate::interface::{Event, Input, Millis, Output, PeerId, TimeoutReason, Violation};
+use crate::interface::{ChunkWaste, Event, Input, Millis, Output, PeerId, TimeoutReason, Violation};
 use crate::key::Key;
 use crate::peers::PeerSet;
 use crate::requests::{Outstanding, Purpose, Requests};
@@ -124,7 +124,7 @@ impl SyncEngine {
             }
             Input::RequestFailed { peer, request_id } => {
                 if let Some(outstanding) = self.requests.take(peer, request_id) {
-                    self.request_failed(outstanding);
+                    self.request_failed(request_id, outstanding);
                 }
             }
             Input::Request { peer, request_id, request } => {
@@ -336,45 +336,52 @@ impl SyncEngine {
         if !self.peers.leave(peer) {
             return;
         }
-        for (_, outstanding) in self.requests.drain_peer(peer) {
-            self.request_failed(outstanding);
+        for (request_id, outstanding) in self.requests.drain_peer(peer) {
+            self.request_failed(request_id, outstanding);
         }
     }
 
     fn on_response(&mut self, peer: PeerId, request_id: RequestId, response: Response) {
-        // Unknown ids, wrong peers, duplicates and late answers are honest network behaviour: dropped silently.
-        let Some(outstanding) = self.requests.take(peer, request_id) else { return };
+        // Unknown ids, wrong peers, duplicates and late answers are honest network behaviour: dropped unread, never
+        // penalised. An unmatched chunk is still fetched and never committed: reported as waste.
+        let Some(outstanding) = self.requests.take(peer, request_id) else {
+            if let Response::Chunk { block_number, .. } = response {
+                self.waste(peer, request_id, block_number, ChunkWaste::Unmatched);
+            }
+            return;
+        };
         let rtt = self.now.0.saturating_sub(outstanding.sent.0);
         if let Some(state) = self.peers.get_mut(peer) {
             state.note_answer(rtt);
         }
         match outstanding.purpose.clone() {
-            Purpose::Chunk { .. } => self.on_chunk_response(peer, outstanding, response),
-            Purpose::Diff { block } => self.on_diff_response(peer, block, response),
+            Purpose::Chunk { .. } => self.on_chunk_response(peer, request_id, outstanding, response),
+            Purpose::Diff { block } => self.on_diff_response(peer, request_id, block, response),
             Purpose::MissingBlocks { target, locators } => {
-                self.on_missing_blocks_response(peer, target, &locators, response)
+                self.on_missing_blocks_response(peer, request_id, target, &locators, response)
             }
         }
     }
 
     /// A failed attempt: timeout, transport failure, peer gone, `RateLimited` or an unhelpful answer. Never a
     /// penalty.
-    pub(crate) fn request_failed(&mut self, outstanding: Outstanding) {
+    pub(crate) fn request_failed(&mut self, request_id: RequestId, outstanding: Outstanding) {
         match outstanding.purpose {
             Purpose::Chunk { generation, .. } => self.chunk_attempt_failed(generation),
-            Purpose::Diff { block } => self.diff_attempt_failed(block, outstanding.peer),
-            Purpose::MissingBlocks { target, .. } => self.missing_attempt_failed(target, outstanding.peer),
+            Purpose::Diff { block } => self.diff_attempt_failed(block, request_id, outstanding.peer),
+            Purpose::MissingBlocks { target, .. } => self.missing_attempt_failed(target, request_id),
         }
     }
 
     fn on_timeout(&mut self) {
-        for (_, outstanding) in self.requests.expire(self.now) {
+        for (request_id, outstanding) in self.requests.expire(self.now) {
+            self.emit(Event::RequestTimedOut { peer: outstanding.peer, request_id });
             let until = self.now.plus(self.config.unresponsive_cooldown_ms);
             if let Some(state) = self.peers.get_mut(outstanding.peer) {
                 state.unresponsive_until = Some(until);
                 state.note_timeout();
             }
-            self.request_failed(outstanding);
+            self.request_failed(request_id, outstanding);
         }
         self.diffs.expire_backoffs(self.now);
         if self.state.retry_at.is_some_and(|at| at <= self.now) {

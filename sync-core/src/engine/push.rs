@@ -4,7 +4,7 @@
 use super::SyncEngine;
 use crate::chain::BlockOutcome;
 use crate::diff_queue::{PendingBlock, PushKind};
-use crate::interface::{Event, ResetReason};
+use crate::interface::{ChunkWaste, Event, ResetReason};
 
 impl SyncEngine {
     /// Pushes one block with the chunks buffered for it.
@@ -46,13 +46,15 @@ impl SyncEngine {
             }
             BlockOutcome::Forked => {
                 self.emit(Event::StoredFork { hash, number: block.number() });
-                self.discard_chunks(chunks);
+                self.discard_chunks(chunks, block.number(), ChunkWaste::NotAdopted);
             }
-            BlockOutcome::Known | BlockOutcome::Ignored | BlockOutcome::Orphan => self.discard_chunks(chunks),
+            BlockOutcome::Known | BlockOutcome::Ignored | BlockOutcome::Orphan => {
+                self.discard_chunks(chunks, block.number(), ChunkWaste::NotAdopted)
+            }
             BlockOutcome::Invalid(reason) => {
                 self.emit(Event::RejectedBlock { hash, reason });
                 self.reject_block(hash);
-                self.discard_chunks(chunks);
+                self.discard_chunks(chunks, block.number(), ChunkWaste::BlockInvalid);
             }
             BlockOutcome::NeedsDiffs(_) => unreachable!("handled above"),
         }

@@ -1,0 +1,619 @@
+//! The accounting oracle (docs/protocol.md §7.6): every piece of work the node wastes must have a cause the world
+//! produced, or the run fails as `waste`.
+//!
+//! Causes are recorded where the world creates them: the world tells the ledger every request the node sent and
+//! what the network did with it, what the peer answered (and whether it lied), what the network did with the
+//! answer, and which copies of a message are extra (duplicated, replayed, unsolicited). Effects are matched where
+//! the node shows them, in its events: a chunk wasted (with the engine's reason), a request that timed out, a
+//! chunk-chain reset, a penalty, a cooldown; and in its requests: the same chunk start, diff or missing block asked
+//! again. Each effect has a short list of causes that can explain it; the first that holds is counted under its
+//! name, and an effect none explains is the run's failure.
+
+use super::{Breach, Verdict};
+use crate::adversary::ByzantineClass;
+use crate::network::Fate;
+use crate::outcome::FailureClass;
+use crate::producer::ChainStore;
+use std::collections::BTreeMap;
+use sync_core::wire::{Request, Response};
+use sync_core::{ChunkWaste, Event, Hash, Key, PeerId, ResetReason, SyncEngine};
+
+/// What the world produced that can explain waste.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cause {
+    /// A liar's lie.
+    Lie(ByzantineClass),
+    /// The chain rebranched: blocks and the chunks committed at them were reverted.
+    Rebranch,
+    /// A block that is not (or no longer) on the canonical chain: an abandoned or private fork.
+    Fork,
+    /// The chain moved on while a request was in flight, or the answering peer's head was behind the node's.
+    Lag,
+    /// The network lost the message, or a partition cut it.
+    Loss,
+    /// The peer was away (churn, everyone gone) or dropped and reconnecting.
+    Away,
+    /// A silent or slow peer, or a link slower than the node's deadline before it learned the link.
+    Slow,
+    /// The network delayed the message beyond the others (reordering).
+    Reorder,
+    /// The round trip varied beyond the node's estimate of it (jitter, a busy link), now and then.
+    Latency,
+    /// An extra copy of an answer: duplicated or replayed by the network.
+    Copy,
+    /// Asked of several peers at once on purpose: the configured hedging (`chunk_requests_in_flight` > 1). Not a
+    /// fault of the world: reported apart, as the price of the configuration.
+    Hedged,
+    /// A chunk waits for a block no announcement has named yet (the announcement lags the chunk), so its start is
+    /// asked of the next peer (§4.5, step 10).
+    Unvouched,
+    /// The download completed while it was in flight or buffered.
+    Completion,
+    /// A buffer at its bound.
+    Bound,
+    /// The node more than the window behind a peer (catch-up).
+    Behind,
+    /// A chunk-chain reset that has its own cause.
+    Reset,
+}
+
+impl Cause {
+    fn name(self) -> String {
+        match self {
+            Cause::Lie(class) => format!("lie {}", class.name()),
+            other => format!("{other:?}").to_lowercase(),
+        }
+    }
+}
+
+/// Where a message the node takes comes from: an answer (its first copy or an extra one), gossip, or a liar's
+/// turn; `Host` for host events and timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Answer { request_id: u64, extra: bool },
+    Gossip,
+    Turn(ByzantineClass),
+    Host,
+}
+
+impl Origin {
+    /// The same message's extra copy (the network duplicated it).
+    pub fn copy(self) -> Origin {
+        match self {
+            Origin::Answer { request_id, .. } => Origin::Answer { request_id, extra: true },
+            other => other,
+        }
+    }
+}
+
+/// What the node asked. Missing blocks are keyed by target and first locator: a follow-up past a macro block
+/// names the macro block as its first locator, and asks for the next batch, not again.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Asked {
+    Chunk { start: Key },
+    Diff { block: Hash },
+    Blocks { target: Hash, from: Option<Hash> },
+}
+
+/// One request of the node, as the world saw it go and come back.
+#[derive(Clone, Debug)]
+struct Ask {
+    peer: u32,
+    asked: Asked,
+    sent_at: u64,
+    /// The request was lost or cut, or reached a peer that was away.
+    unheard: Option<Cause>,
+    /// The peer's answer: when it was sent, the lie it told, whether it was a chunk (its tag and end).
+    answered_at: Option<u64>,
+    lie: Option<ByzantineClass>,
+    chunk: Option<(u32, Hash, Option<Key>)>,
+    /// The answer's first copy was lost or cut, or reordered.
+    answer_fate: Option<Cause>,
+    /// When the answer's first copy reaches the node, and whether it has.
+    arrives_at: Option<u64>,
+    delivered: bool,
+    /// Why the answer is of no use, if it is not (a lie, a rate limit, a peer without the block yet, a chunk
+    /// tagged with a block nobody announced): known when it is sent, effective when it arrives.
+    unhelpful: Option<Cause>,
+    /// It failed as the node saw it (timed out, its chunk wasted, its peer gone), and why.
+    failure: Option<Cause>,
+    timed_out: bool,
+}
+
+/// The ledger and its verdicts.
+#[derive(Debug)]
+pub struct Accounting {
+    asks: BTreeMap<u64, Ask>,
+    /// Requests by what they asked, in order.
+    by_asked: BTreeMap<Asked, Vec<u64>>,
+    /// Per peer: whether it is silent or slow.
+    slow: Vec<bool>,
+    /// Per peer: answers it delivered to the node so far (a link's round trip is learned from them), and
+    /// timeouts in a row whose answers came late: a deadline that stays below a link's round trip is the node's.
+    answers_delivered: Vec<u32>,
+    late_in_row: Vec<u32>,
+    /// Per peer: until when it is away or cut off.
+    away_until: Vec<u64>,
+    resets: Vec<u64>,
+    completions: Vec<u64>,
+    rebranches: Vec<u64>,
+    /// Blocks some announcement to the node named.
+    announced: std::collections::BTreeSet<Hash>,
+    /// Where the message of the current input came from, and the causes found so far in it.
+    origin: Origin,
+    input_causes: Vec<Cause>,
+    hedging: bool,
+    tally: BTreeMap<String, u64>,
+}
+
+fn unexplained(what: String) -> Verdict {
+    Err(Breach { class: FailureClass::Waste, what })
+}
+
+impl Accounting {
+    pub fn new(slow: Vec<bool>, hedging: bool) -> Accounting {
+        let peers = slow.len();
+        Accounting {
+            asks: BTreeMap::new(),
+            by_asked: BTreeMap::new(),
+            slow,
+            answers_delivered: vec![0; peers],
+            late_in_row: vec![0; peers],
+            away_until: vec![0; peers],
+            resets: Vec::new(),
+            completions: Vec::new(),
+            rebranches: Vec::new(),
+            announced: std::collections::BTreeSet::new(),
+            origin: Origin::Host,
+            input_causes: Vec::new(),
+            hedging,
+            tally: BTreeMap::new(),
+        }
+    }
+
+    /// Every piece of waste attributed so far, by effect and cause.
+    pub fn tally(&self) -> &BTreeMap<String, u64> {
+        &self.tally
+    }
+
+    fn count(&mut self, effect: &str, cause: Cause) {
+        *self.tally.entry(format!("{effect}: {}", cause.name())).or_default() += 1;
+        self.input_causes.push(cause);
+    }
+
+    // ---- what the world records --------------------------------------------------------------------------
+
+    /// The node sent `request` to `peer`; `fate` is what the network did with it. A repeat of an earlier
+    /// request for the same thing must follow that one's failure.
+    pub fn asked(&mut self, now: u64, head: u32, request_id: u64, peer: u32, request: &Request, fate: Fate) -> Verdict {
+        let asked = match request {
+            Request::Chunk { start_key, .. } => Asked::Chunk { start: start_key.clone() },
+            Request::TrieDiff { block_hash } => Asked::Diff { block: *block_hash },
+            Request::MissingBlocks { target_hash, locators, .. } => {
+                Asked::Blocks { target: *target_hash, from: locators.first().copied() }
+            }
+        };
+        let unheard = match fate {
+            Fate::Lost | Fate::Cut => Some(Cause::Loss),
+            Fate::Arrives { .. } => None,
+        };
+        let verdict = self.repeat(now, head, request_id, &asked);
+        let ask = Ask {
+            peer,
+            asked: asked.clone(),
+            sent_at: now,
+            unheard,
+            answered_at: None,
+            lie: None,
+            chunk: None,
+            answer_fate: None,
+            arrives_at: None,
+            delivered: false,
+            unhelpful: None,
+            failure: None,
+            timed_out: false,
+        };
+        self.asks.insert(request_id, ask);
+        self.by_asked.entry(asked).or_default().push(request_id);
+        verdict
+    }
+
+    /// A request asked again: the earlier one must have failed (or still be in flight, when hedging), or been
+    /// dropped by a reset or completion, or s moved back (a rebranch).
+    fn repeat(&mut self, now: u64, head: u32, request_id: u64, asked: &Asked) -> Verdict {
+        let Some(&earlier) = self.by_asked.get(asked).and_then(|ids| ids.last()) else { return Ok(()) };
+        let before = &self.asks[&earlier];
+        let since = |times: &[u64]| times.iter().any(|&t| t >= before.sent_at && t <= now);
+        let arrived = before.delivered;
+        let cause = if let Some(failure) = before.failure {
+            Some(failure)
+        } else if let Some(unhelpful) = before.unhelpful.filter(|_| arrived) {
+            Some(unhelpful)
+        } else if since(&self.resets) {
+            Some(Cause::Reset)
+        } else if since(&self.rebranches) {
+            Some(Cause::Rebranch)
+        } else if since(&self.completions) {
+            Some(Cause::Completion)
+        } else if !arrived && self.hedging && matches!(asked, Asked::Chunk { .. }) {
+            Some(Cause::Hedged)
+        } else if arrived && before.chunk.as_ref().is_some_and(|(number, _, _)| *number > head) {
+            // Its chunk waits in the buffer for a block nobody vouched for yet, and the start goes to the next
+            // peer (§4.5, step 10).
+            Some(Cause::Unvouched)
+        } else {
+            None
+        };
+        match cause {
+            Some(cause) => {
+                self.count("repeated request", cause);
+                Ok(())
+            }
+            None => unexplained(format!("request r{request_id} asks again what r{earlier} got ({asked:?})")),
+        }
+    }
+
+    /// Why an earlier request failed: what the world did to it (or the lie that answered it).
+    fn failure_cause(&self, request_id: u64) -> Cause {
+        let ask = &self.asks[&request_id];
+        ask.lie
+            .map(Cause::Lie)
+            .or(ask.unheard)
+            .or(ask.answer_fate)
+            .or_else(|| self.slow[ask.peer as usize].then_some(Cause::Slow))
+            .unwrap_or(Cause::Lag)
+    }
+
+    /// Whether an answer to `request_id` went on the network already.
+    pub fn answered_before(&self, request_id: u64) -> bool {
+        self.asks.get(&request_id).is_some_and(|ask| ask.arrives_at.is_some() || ask.answer_fate.is_some())
+    }
+
+    /// The peer got the request while away (it never hears it).
+    pub fn unheard(&mut self, request_id: u64) {
+        if let Some(ask) = self.asks.get_mut(&request_id) {
+            ask.unheard = Some(Cause::Away);
+        }
+    }
+
+    /// The peer answered at `now` (`lie`: the class it lied with). A duplicated request gets two answers: a lie
+    /// in either counts.
+    pub fn answered(&mut self, now: u64, request_id: u64, lie: Option<ByzantineClass>) {
+        let Some(ask) = self.asks.get_mut(&request_id) else { return };
+        ask.answered_at.get_or_insert(now);
+        ask.lie = ask.lie.or(lie);
+    }
+
+    /// The answer the node takes (the first delivered): what it is decides whether it helps.
+    fn delivered(&mut self, request_id: u64, response: Option<&Response>) {
+        let announced = &self.announced;
+        let Some(ask) = self.asks.get_mut(&request_id) else { return };
+        ask.unhelpful = match response {
+            _ if ask.lie.is_some() => ask.lie.map(Cause::Lie),
+            None => None,
+            Some(Response::RateLimited) => Some(Cause::Bound),
+            Some(Response::Chunk { block_hash, .. }) if !announced.contains(block_hash) => Some(Cause::Unvouched),
+            Some(Response::Chunk { .. } | Response::Diff(_)) => None,
+            Some(Response::Blocks(blocks)) if !blocks.is_empty() => None,
+            // The peer has not got the block yet, or sees another chain: it lags.
+            Some(_) => Some(Cause::Lag),
+        };
+        if let Some(Response::Chunk { block_number, block_hash, chunk }) = response {
+            ask.chunk = Some((*block_number, *block_hash, chunk.end.clone()));
+        }
+    }
+
+    /// An announcement of `hash` reached the node: chunks tagged with it are vouched for.
+    pub fn announced(&mut self, hash: Hash) {
+        self.announced.insert(hash);
+    }
+
+    /// An answer to `request_id` went on the network (`None`: the node was not connected to the peer, and
+    /// nothing was sent). Returns whether it was the first: a later one answers a duplicated request.
+    pub fn answer_sent(&mut self, request_id: u64, fate: Option<Fate>) -> bool {
+        let Some(ask) = self.asks.get_mut(&request_id) else { return true };
+        if ask.arrives_at.is_some() || ask.answer_fate.is_some() {
+            return false;
+        }
+        ask.answer_fate = match fate {
+            None => Some(Cause::Away),
+            Some(Fate::Lost | Fate::Cut) => Some(Cause::Loss),
+            Some(Fate::Arrives { reordered: true, .. }) => Some(Cause::Reorder),
+            Some(Fate::Arrives { .. }) => None,
+        };
+        ask.arrives_at = fate.and_then(|fate| fate.arrivals().next());
+        true
+    }
+
+    /// `peer` is away or cut off until `until`: what it had not answered yet fails.
+    pub fn away(&mut self, peer: u32, until: u64) {
+        let slot = &mut self.away_until[peer as usize];
+        *slot = (*slot).max(until);
+        for ask in self.asks.values_mut().filter(|ask| ask.peer == peer && ask.failure.is_none() && !ask.delivered) {
+            ask.failure = Some(Cause::Away);
+        }
+    }
+
+    /// The next input comes from `origin`. Of the answers to one request (the network may duplicate the request
+    /// or the answer, or replay it), the first delivered is the answer; the others are extra copies.
+    pub fn input(&mut self, origin: Origin, response: Option<&Response>) {
+        self.input_causes.clear();
+        if let Origin::Answer { request_id, .. } = origin {
+            if self.asks.get(&request_id).is_some_and(|ask| !ask.delivered) {
+                self.delivered(request_id, response);
+            }
+        }
+        self.origin = match origin {
+            // Copies overtake each other (a duplicate may arrive before the reordered original): whichever
+            // comes first is the answer.
+            Origin::Answer { request_id, .. } => match self.asks.get_mut(&request_id) {
+                Some(ask) if !ask.delivered => {
+                    ask.delivered = true;
+                    self.answers_delivered[ask.peer as usize] += 1;
+                    if !ask.timed_out {
+                        self.late_in_row[ask.peer as usize] = 0;
+                    }
+                    origin
+                }
+                _ => Origin::Answer { request_id, extra: true },
+            },
+            other => other,
+        };
+    }
+
+    // ---- what the node shows ------------------------------------------------------------------------------
+
+    /// Attributes one event of the node's; an effect nothing explains is the run's failure.
+    pub fn event(&mut self, now: u64, event: &Event, engine: &SyncEngine, store: &ChainStore) -> Verdict {
+        if let Event::PeerBehind { peer } | Event::PeerAhead { peer } | Event::PeerEvicted { peer } = event {
+            // Removed from the peer set: the engine failed what it had asked of it.
+            if !engine.peers().contains(peer) && peer.0 >= 1 {
+                self.away(peer.0 - 1, now);
+            }
+        }
+        let verdict = match event {
+            Event::ChunkWasted { peer, request_id, number, waste } => {
+                self.chunk_wasted(now, *peer, *request_id, *number, *waste, engine, store)
+            }
+            Event::RequestTimedOut { request_id, .. } => self.timed_out(now, *request_id),
+            Event::ChunkChainReset { reason } => self.reset(now, *reason),
+            Event::PeerPenalized { peer, violation } => self.penalty(*peer, *violation),
+            Event::PeerBehind { peer } => self.behind(*peer),
+            Event::Rebranched { .. } => {
+                self.rebranches.push(now);
+                self.input_causes.push(Cause::Rebranch);
+                Ok(())
+            }
+            Event::StateComplete { .. } => {
+                self.completions.push(now);
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        verdict.map_err(|breach| Breach { what: format!("{} ({})", breach.what, in_flight(engine)), ..breach })
+    }
+
+    /// The lie that answered `request_id`, if any.
+    fn lie_of(&self, request_id: u64) -> Option<Cause> {
+        self.asks.get(&request_id).and_then(|ask| ask.lie).map(Cause::Lie)
+    }
+
+    /// An extra copy, or a liar's own message.
+    fn extra_copy(&self) -> Option<Cause> {
+        match self.origin {
+            Origin::Answer { extra: true, .. } => Some(Cause::Copy),
+            Origin::Turn(class) => Some(Cause::Lie(class)),
+            _ => None,
+        }
+    }
+
+    /// A chunk the node will never commit.
+    #[allow(clippy::too_many_arguments)]
+    fn chunk_wasted(
+        &mut self,
+        now: u64,
+        peer: PeerId,
+        request_id: u64,
+        number: u32,
+        waste: ChunkWaste,
+        engine: &SyncEngine,
+        store: &ChainStore,
+    ) -> Verdict {
+        let ask = self.asks.get(&request_id).cloned();
+        let sent_at = ask.as_ref().map_or(now, |ask| ask.sent_at);
+        let since = |times: &[u64]| times.iter().any(|&t| t >= sent_at);
+        let tag = ask.as_ref().and_then(|ask| ask.chunk.clone());
+        let off_chain = tag.as_ref().is_some_and(|(_, hash, _)| !store.is_canonical(hash));
+        let cause = match waste {
+            ChunkWaste::Unmatched => self.extra_copy().or_else(|| self.forgotten(request_id, now)),
+            ChunkWaste::Outdated => Some(Cause::Reset)
+                .filter(|_| since(&self.resets))
+                .or_else(|| Some(Cause::Completion).filter(|_| since(&self.completions))),
+            ChunkWaste::Rejected => self.lie_of(request_id),
+            // Cut at an old head: a liar's, or an honest peer's answer that came long after the chain moved on.
+            ChunkWaste::TagBehind => self.lie_of(request_id).or(Some(Cause::Lag)),
+            ChunkWaste::TagAhead => self.lie_of(request_id).or(Some(Cause::Behind)),
+            ChunkWaste::TagPassed | ChunkWaste::Pruned | ChunkWaste::HeadMoved | ChunkWaste::NotAdopted => {
+                self.lie_of(request_id).or(Some(if off_chain { Cause::Fork } else { Cause::Lag }))
+            }
+            ChunkWaste::BufferFull => Some(Cause::Bound),
+            // Another copy of the same start (a hedge, or a re-ask past an unvouched tag) was committed first.
+            ChunkWaste::Replaced | ChunkWaste::Stale => self
+                .lie_of(request_id)
+                .or(Some(Cause::Reset).filter(|_| since(&self.resets)))
+                .or(Some(if self.hedging { Cause::Hedged } else { Cause::Unvouched })),
+            ChunkWaste::Gap => self.gap(request_id, sent_at),
+            ChunkWaste::AfterReset => self.input_causes.first().copied(),
+            ChunkWaste::BlockInvalid => self.lie_of(request_id).or(Some(Cause::Fork)),
+            // Its block did not come in time: an invented or forked tag, or the node did not get that far (it is
+            // behind: the calm-phase catch-up rate judges how fast it catches up).
+            ChunkWaste::Expired => self
+                .lie_of(request_id)
+                .or(Some(Cause::Fork).filter(|_| off_chain))
+                .or(Some(Cause::Behind).filter(|_| number > engine.head().number())),
+            ChunkWaste::Completed => Some(Cause::Completion),
+        };
+        match cause {
+            Some(cause) => {
+                if let Some(ask) = self.asks.get_mut(&request_id) {
+                    ask.failure.get_or_insert(cause);
+                }
+                self.count(&format!("chunk {waste:?}"), cause);
+                Ok(())
+            }
+            None => unexplained(format!(
+                "chunk of r{request_id} from {peer} tagged #{number} wasted ({waste:?}) at head #{}",
+                engine.head().number()
+            )),
+        }
+    }
+
+    /// An answer the engine no longer waited for: it had timed out, a reset or completion dropped it, or
+    /// another copy of the request (a hedge, or a repeat at the same start) was answered first.
+    fn forgotten(&self, request_id: u64, now: u64) -> Option<Cause> {
+        let ask = self.asks.get(&request_id)?;
+        let since = |times: &[u64]| times.iter().any(|&t| t >= ask.sent_at && t <= now);
+        if ask.timed_out {
+            return Some(self.failure_cause(request_id));
+        }
+        if since(&self.resets) {
+            return Some(Cause::Reset);
+        }
+        if since(&self.completions) {
+            return Some(Cause::Completion);
+        }
+        let siblings = self.by_asked.get(&ask.asked).map_or(0, Vec::len);
+        let copy = if self.hedging { Cause::Hedged } else { Cause::Unvouched };
+        (siblings > 1).then_some(copy).or(self.unheard_answer(request_id))
+    }
+
+    /// The answer arrived although the request was unheard: the request was duplicated on its way.
+    fn unheard_answer(&self, request_id: u64) -> Option<Cause> {
+        self.asks.get(&request_id).and_then(|ask| ask.unheard).map(|_| Cause::Copy)
+    }
+
+    /// A chunk committed beyond `s`: s moved back (a rebranch) or the chain was reset since it was asked; or
+    /// the chunk before it in its chain (the one whose end is its start) was wasted, and its cause holds; or it
+    /// was a lie.
+    fn gap(&self, request_id: u64, sent_at: u64) -> Option<Cause> {
+        let since = |times: &[u64]| times.iter().any(|&t| t >= sent_at);
+        let start = match self.asks.get(&request_id).map(|ask| &ask.asked) {
+            Some(Asked::Chunk { start }) => Some(start),
+            _ => None,
+        };
+        let predecessor_failure = self
+            .asks
+            .values()
+            .filter(|ask| ask.chunk.as_ref().is_some_and(|(_, _, end)| end.as_ref() == start))
+            .find_map(|ask| ask.failure);
+        self.lie_of(request_id)
+            .or(Some(Cause::Rebranch).filter(|_| since(&self.rebranches)))
+            .or(Some(Cause::Reset).filter(|_| since(&self.resets)))
+            .or(predecessor_failure)
+    }
+
+    /// A request with no answer in time.
+    fn timed_out(&mut self, now: u64, request_id: u64) -> Verdict {
+        let Some(ask) = self.asks.get_mut(&request_id) else {
+            return unexplained(format!("r{request_id} timed out, but the node never sent it"));
+        };
+        ask.timed_out = true;
+        let ask = ask.clone();
+        let peer = ask.peer as usize;
+        let late = ask.arrives_at.is_none_or(|at| at >= now);
+        let cause = ask
+            .unheard
+            .or(ask.answer_fate)
+            .or_else(|| self.slow[peer].then_some(Cause::Slow))
+            .or_else(|| ask.answered_at.is_none().then_some(Cause::Away))
+            .or_else(|| (late && self.answers_delivered[peer] < 3).then_some(Cause::Slow))
+            .or_else(|| (self.away_until[peer] + 1_000 >= ask.sent_at).then_some(Cause::Away))
+            .or_else(|| {
+                // A late answer on a link the node knows: now and then, variance; three times in a row, a deadline
+                // that does not follow the link (the node's).
+                self.late_in_row[peer] += 1;
+                (self.late_in_row[peer] <= 3).then_some(Cause::Latency)
+            });
+        match cause.filter(|_| late) {
+            Some(cause) => {
+                if let Some(ask) = self.asks.get_mut(&request_id) {
+                    ask.failure.get_or_insert(cause);
+                }
+                self.count("timeout", cause);
+                Ok(())
+            }
+            None => unexplained(format!(
+                "r{request_id} to peer {} timed out at {now} ms; its answer {}",
+                peer + 1,
+                ask.arrives_at.map_or("never came".to_string(), |at| format!("arrives at {at} ms"))
+            )),
+        }
+    }
+
+    /// A reset must follow from a cause in the same input: the waste that triggered it, or the rebranch.
+    fn reset(&mut self, now: u64, reason: ResetReason) -> Verdict {
+        self.resets.push(now);
+        let cause = match reason {
+            ResetReason::Rebranch => Some(Cause::Rebranch).filter(|_| self.input_causes.contains(&Cause::Rebranch)),
+            ResetReason::ChunkRejected | ResetReason::Gap | ResetReason::ChunkDiscarded => {
+                self.input_causes.first().copied()
+            }
+            ResetReason::PausedPassed => Some(Cause::Fork),
+        };
+        match cause {
+            Some(cause) => {
+                self.count(&format!("reset {reason:?}"), cause);
+                Ok(())
+            }
+            None => unexplained(format!("a chunk-chain reset ({reason:?}) at {now} ms with no cause in its input")),
+        }
+    }
+
+    /// A penalty: the peer told a lie that proves this violation.
+    fn penalty(&mut self, peer: PeerId, violation: sync_core::Violation) -> Verdict {
+        let lie = match self.origin {
+            Origin::Answer { request_id, .. } => self.asks.get(&request_id).and_then(|ask| ask.lie),
+            Origin::Turn(class) => Some(class),
+            Origin::Gossip | Origin::Host => None,
+        };
+        let chunk_lie = self.input_causes.iter().find_map(|cause| match cause {
+            Cause::Lie(class) => Some(*class),
+            _ => None,
+        });
+        match lie.or(chunk_lie).filter(|class| class.proves(violation)) {
+            Some(class) => {
+                self.count("penalty", Cause::Lie(class));
+                Ok(())
+            }
+            None => unexplained(format!("{peer} penalised for {violation:?} without a lie that proves it")),
+        }
+    }
+
+    /// Behind: only a liar answers `IncompleteState` or replays old blocks; a chunk tagged far behind is a lie,
+    /// or an honest answer that came long after the chain moved on (its waste, in the same input, says which).
+    fn behind(&mut self, peer: PeerId) -> Verdict {
+        let lie = match self.origin {
+            Origin::Answer { request_id, .. } => self.lie_of(request_id),
+            Origin::Turn(class) => Some(Cause::Lie(class)),
+            Origin::Gossip | Origin::Host => None,
+        };
+        match lie.or(self.input_causes.first().copied()) {
+            Some(cause) => {
+                self.count("cooldown", cause);
+                Ok(())
+            }
+            None => unexplained(format!("{peer} was called Behind without a lie")),
+        }
+    }
+}
+
+/// What the node had in flight, for a failure's message.
+fn in_flight(engine: &SyncEngine) -> String {
+    format!(
+        "cursor {:?}, head #{}, requests in flight {}, chunk buffer {}",
+        engine.cursor(),
+        engine.head().number(),
+        engine.requests_in_flight(),
+        engine.chunk_buffer_size()
+    )
+}
