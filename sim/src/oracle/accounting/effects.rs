@@ -1,0 +1,264 @@
+//! The effects side of the ledger: each event of the node's is matched against the causes the world recorded.
+
+use super::{unexplained, Accounting, Asked, Cause, Origin};
+use crate::oracle::{Breach, Verdict};
+use crate::producer::ChainStore;
+use sync_core::{ChunkWaste, Event, PeerId, ResetReason, SyncEngine};
+
+impl Accounting {
+    // ---- what the node shows ------------------------------------------------------------------------------
+
+    /// Attributes one event of the node's; an effect nothing explains is the run's failure.
+    pub fn event(&mut self, now: u64, event: &Event, engine: &SyncEngine, store: &ChainStore) -> Verdict {
+        if let Event::PeerBehind { peer } | Event::PeerAhead { peer } | Event::PeerEvicted { peer } = event {
+            // Removed from the peer set: the engine failed what it had asked of it.
+            if !engine.peers().contains(peer) && peer.0 >= 1 {
+                self.away(peer.0 - 1, now);
+            }
+        }
+        let verdict = match event {
+            Event::ChunkWasted { peer, request_id, number, waste } => {
+                self.chunk_wasted(now, *peer, *request_id, *number, *waste, engine, store)
+            }
+            Event::RequestTimedOut { request_id, .. } => self.timed_out(now, *request_id),
+            Event::ChunkChainReset { reason } => self.reset(now, *reason),
+            Event::PeerPenalized { peer, violation } => self.penalty(*peer, *violation),
+            Event::PeerBehind { peer } => self.behind(*peer),
+            Event::Rebranched { .. } => {
+                self.rebranches.push(now);
+                self.input_causes.push(Cause::Rebranch);
+                Ok(())
+            }
+            Event::StateComplete { .. } => {
+                self.completions.push(now);
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        verdict.map_err(|breach| Breach { what: format!("{} ({})", breach.what, in_flight(engine)), ..breach })
+    }
+
+    /// The lie that answered `request_id`, if any.
+    fn lie_of(&self, request_id: u64) -> Option<Cause> {
+        self.asks.get(&request_id).and_then(|ask| ask.lie).map(Cause::Lie)
+    }
+
+    /// An extra copy, or a liar's own message.
+    fn extra_copy(&self) -> Option<Cause> {
+        match self.origin {
+            Origin::Answer { extra: true, .. } => Some(Cause::Copy),
+            Origin::Turn(class) => Some(Cause::Lie(class)),
+            _ => None,
+        }
+    }
+
+    /// A chunk the node will never commit.
+    #[allow(clippy::too_many_arguments)]
+    fn chunk_wasted(
+        &mut self,
+        now: u64,
+        peer: PeerId,
+        request_id: u64,
+        number: u32,
+        waste: ChunkWaste,
+        engine: &SyncEngine,
+        store: &ChainStore,
+    ) -> Verdict {
+        let ask = self.asks.get(&request_id).cloned();
+        let sent_at = ask.as_ref().map_or(now, |ask| ask.sent_at);
+        let since = |times: &[u64]| times.iter().any(|&t| t >= sent_at);
+        let tag = ask.as_ref().and_then(|ask| ask.chunk.clone());
+        let off_chain = tag.as_ref().is_some_and(|(_, hash, _)| !store.is_canonical(hash));
+        let cause = match waste {
+            ChunkWaste::Unmatched => self.extra_copy().or_else(|| self.forgotten(request_id, now)),
+            ChunkWaste::Outdated => Some(Cause::Reset)
+                .filter(|_| since(&self.resets))
+                .or_else(|| Some(Cause::Completion).filter(|_| since(&self.completions))),
+            ChunkWaste::Rejected => self.lie_of(request_id),
+            // Cut at an old head: a liar's, or an honest peer's answer that came long after the chain moved on.
+            ChunkWaste::TagBehind => self.lie_of(request_id).or(Some(Cause::Lag)),
+            ChunkWaste::TagAhead => self.lie_of(request_id).or(Some(Cause::Behind)),
+            ChunkWaste::TagPassed | ChunkWaste::Pruned | ChunkWaste::HeadMoved | ChunkWaste::NotAdopted => {
+                self.lie_of(request_id).or(Some(if off_chain { Cause::Fork } else { Cause::Lag }))
+            }
+            ChunkWaste::BufferFull => Some(Cause::Bound),
+            // Another copy of the same start (a hedge, or a re-ask past an unvouched tag) was committed first.
+            ChunkWaste::Replaced | ChunkWaste::Stale => self
+                .lie_of(request_id)
+                .or(Some(Cause::Reset).filter(|_| since(&self.resets)))
+                .or(Some(if self.hedging { Cause::Hedged } else { Cause::Unvouched })),
+            ChunkWaste::Gap => self.gap(request_id, sent_at),
+            ChunkWaste::AfterReset => self.input_causes.first().copied(),
+            ChunkWaste::BlockInvalid => self.lie_of(request_id).or(Some(Cause::Fork)),
+            // Its block did not come in time: an invented or forked tag, or the node did not get that far (it is
+            // behind: the calm-phase catch-up rate judges how fast it catches up).
+            ChunkWaste::Expired => self
+                .lie_of(request_id)
+                .or(Some(Cause::Fork).filter(|_| off_chain))
+                .or(Some(Cause::Behind).filter(|_| number > engine.head().number())),
+            ChunkWaste::Completed => Some(Cause::Completion),
+        };
+        match cause {
+            Some(cause) => {
+                if let Some(ask) = self.asks.get_mut(&request_id) {
+                    ask.failure.get_or_insert(cause);
+                }
+                self.count(&format!("chunk {waste:?}"), cause);
+                Ok(())
+            }
+            None => unexplained(format!(
+                "chunk of r{request_id} from {peer} tagged #{number} wasted ({waste:?}) at head #{}",
+                engine.head().number()
+            )),
+        }
+    }
+
+    /// An answer the engine no longer waited for: it had timed out, a reset or completion dropped it, or
+    /// another copy of the request (a hedge, or a repeat at the same start) was answered first.
+    fn forgotten(&self, request_id: u64, now: u64) -> Option<Cause> {
+        let ask = self.asks.get(&request_id)?;
+        let since = |times: &[u64]| times.iter().any(|&t| t >= ask.sent_at && t <= now);
+        if ask.timed_out {
+            return Some(self.failure_cause(request_id));
+        }
+        if since(&self.resets) {
+            return Some(Cause::Reset);
+        }
+        if since(&self.completions) {
+            return Some(Cause::Completion);
+        }
+        let siblings = self.by_asked.get(&ask.asked).map_or(0, Vec::len);
+        let copy = if self.hedging { Cause::Hedged } else { Cause::Unvouched };
+        (siblings > 1).then_some(copy).or(self.unheard_answer(request_id))
+    }
+
+    /// The answer arrived although the request was unheard: the request was duplicated on its way.
+    fn unheard_answer(&self, request_id: u64) -> Option<Cause> {
+        self.asks.get(&request_id).and_then(|ask| ask.unheard).map(|_| Cause::Copy)
+    }
+
+    /// A chunk committed beyond `s`: s moved back (a rebranch) or the chain was reset since it was asked; or
+    /// the chunk before it in its chain (the one whose end is its start) was wasted, and its cause holds; or it
+    /// was a lie.
+    fn gap(&self, request_id: u64, sent_at: u64) -> Option<Cause> {
+        let since = |times: &[u64]| times.iter().any(|&t| t >= sent_at);
+        let start = match self.asks.get(&request_id).map(|ask| &ask.asked) {
+            Some(Asked::Chunk { start }) => Some(start),
+            _ => None,
+        };
+        let predecessor_failure = self
+            .asks
+            .values()
+            .filter(|ask| ask.chunk.as_ref().is_some_and(|(_, _, end)| end.as_ref() == start))
+            .find_map(|ask| ask.failure);
+        self.lie_of(request_id)
+            .or(Some(Cause::Rebranch).filter(|_| since(&self.rebranches)))
+            .or(Some(Cause::Reset).filter(|_| since(&self.resets)))
+            .or(predecessor_failure)
+    }
+
+    /// A request with no answer in time.
+    fn timed_out(&mut self, now: u64, request_id: u64) -> Verdict {
+        let Some(ask) = self.asks.get_mut(&request_id) else {
+            return unexplained(format!("r{request_id} timed out, but the node never sent it"));
+        };
+        ask.timed_out = true;
+        let ask = ask.clone();
+        let peer = ask.peer as usize;
+        let late = ask.arrives_at.is_none_or(|at| at >= now);
+        let cause = ask
+            .unheard
+            .or(ask.answer_fate)
+            .or_else(|| self.slow[peer].then_some(Cause::Slow))
+            .or_else(|| ask.answered_at.is_none().then_some(Cause::Away))
+            .or_else(|| (late && self.answers_delivered[peer] < 3).then_some(Cause::Slow))
+            .or_else(|| (self.away_until[peer] + 1_000 >= ask.sent_at).then_some(Cause::Away))
+            .or_else(|| {
+                // A late answer on a link the node knows: now and then, variance; three times in a row, a deadline
+                // that does not follow the link (the node's).
+                self.late_in_row[peer] += 1;
+                (self.late_in_row[peer] <= 3).then_some(Cause::Latency)
+            });
+        match cause.filter(|_| late) {
+            Some(cause) => {
+                if let Some(ask) = self.asks.get_mut(&request_id) {
+                    ask.failure.get_or_insert(cause);
+                }
+                self.count("timeout", cause);
+                Ok(())
+            }
+            None => unexplained(format!(
+                "r{request_id} to peer {} timed out at {now} ms; its answer {}",
+                peer + 1,
+                ask.arrives_at.map_or("never came".to_string(), |at| format!("arrives at {at} ms"))
+            )),
+        }
+    }
+
+    /// A reset must follow from a cause in the same input: the waste that triggered it, or the rebranch.
+    fn reset(&mut self, now: u64, reason: ResetReason) -> Verdict {
+        self.resets.push(now);
+        let cause = match reason {
+            ResetReason::Rebranch => Some(Cause::Rebranch).filter(|_| self.input_causes.contains(&Cause::Rebranch)),
+            ResetReason::ChunkRejected | ResetReason::Gap | ResetReason::ChunkDiscarded => {
+                self.input_causes.first().copied()
+            }
+            ResetReason::PausedPassed => Some(Cause::Fork),
+        };
+        match cause {
+            Some(cause) => {
+                self.count(&format!("reset {reason:?}"), cause);
+                Ok(())
+            }
+            None => unexplained(format!("a chunk-chain reset ({reason:?}) at {now} ms with no cause in its input")),
+        }
+    }
+
+    /// A penalty: the peer told a lie that proves this violation.
+    fn penalty(&mut self, peer: PeerId, violation: sync_core::Violation) -> Verdict {
+        let lie = match self.origin {
+            Origin::Answer { request_id, .. } => self.asks.get(&request_id).and_then(|ask| ask.lie),
+            Origin::Turn(class) => Some(class),
+            Origin::Gossip | Origin::Host => None,
+        };
+        let chunk_lie = self.input_causes.iter().find_map(|cause| match cause {
+            Cause::Lie(class) => Some(*class),
+            _ => None,
+        });
+        match lie.or(chunk_lie).filter(|class| class.proves(violation)) {
+            Some(class) => {
+                self.count("penalty", Cause::Lie(class));
+                Ok(())
+            }
+            None => unexplained(format!("{peer} penalised for {violation:?} without a lie that proves it")),
+        }
+    }
+
+    /// Behind: only a liar answers `IncompleteState` or replays old blocks; a chunk tagged far behind is a lie,
+    /// or an honest answer that came long after the chain moved on (its waste, in the same input, says which).
+    fn behind(&mut self, peer: PeerId) -> Verdict {
+        let lie = match self.origin {
+            Origin::Answer { request_id, .. } => self.lie_of(request_id),
+            Origin::Turn(class) => Some(Cause::Lie(class)),
+            Origin::Gossip | Origin::Host => None,
+        };
+        match lie.or(self.input_causes.first().copied()) {
+            Some(cause) => {
+                self.count("cooldown", cause);
+                Ok(())
+            }
+            None => unexplained(format!("{peer} was called Behind without a lie")),
+        }
+    }
+}
+
+/// What the node had in flight, for a failure's message.
+fn in_flight(engine: &SyncEngine) -> String {
+    format!(
+        "cursor {:?}, head #{}, requests in flight {}, chunk buffer {}",
+        engine.cursor(),
+        engine.head().number(),
+        engine.requests_in_flight(),
+        engine.chunk_buffer_size()
+    )
+}
