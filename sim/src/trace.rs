@@ -301,7 +301,8 @@ fn encode_event(event: &Event, out: &mut Vec<u8>) {
 pub fn describe_request(request: &Request) -> String {
     match request {
         Request::MissingBlocks { target_hash, locators, .. } => {
-            format!("missing-blocks(target {target_hash:?}, {} locators)", locators.len())
+            let first = locators.first().map_or(String::new(), |first| format!(" from {first:?}"));
+            format!("missing-blocks(target {target_hash:?}, {} locators{first})", locators.len())
         }
         Request::TrieDiff { block_hash } => format!("diff({block_hash:?})"),
         Request::Chunk { start_key, limit } => format!("chunk(start {}, limit {limit})", short_key(start_key)),

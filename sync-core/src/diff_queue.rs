@@ -23,7 +23,6 @@ pub(crate) enum PushKind {
 pub(crate) struct PendingBlock {
     pub(crate) block: Block,
     pub(crate) kind: PushKind,
-    pub(crate) source: Option<PeerId>,
     pub(crate) diff: Option<TrieDiff>,
     /// The chain asked for this block's diff at push time (H4, H11): needed even when diff mode is off.
     pub(crate) force_diff: bool,
@@ -35,7 +34,6 @@ pub(crate) struct PendingBlock {
 pub(crate) struct DiffJob {
     pub(crate) number: u32,
     pub(crate) diff_root: Hash,
-    pub(crate) source: Option<PeerId>,
     pub(crate) request: Option<RequestId>,
     pub(crate) tried: BTreeSet<PeerId>,
     pub(crate) rounds: u32,
@@ -56,10 +54,10 @@ impl DiffQueue {
     }
 
     /// Queues a block; the caller checked that the queue has room (`pending_blocks_max`).
-    pub(crate) fn enqueue(&mut self, block: Block, kind: PushKind, source: Option<PeerId>, capacity: u32) {
+    pub(crate) fn enqueue(&mut self, block: Block, kind: PushKind, capacity: u32) {
         assert!(self.entries.len() < capacity as usize, "the caller checked room for a pending block");
         let hash = block.hash();
-        let entry = PendingBlock { block, kind, source, diff: None, force_diff: false, extra: Vec::new() };
+        let entry = PendingBlock { block, kind, diff: None, force_diff: false, extra: Vec::new() };
         // Arrival order, except that a block goes before its children already queued (S6). A child can be
         // queued first when its parent was known to the chain then and has been forgotten since (a pruned or
         // given-up fork block that comes back): found by the million-input fuzz run.

@@ -87,6 +87,8 @@ pub enum TimeoutReason {
     ChunkRetryBackoff,
     /// A buffered chunk's block has not come within `chunk_buffer_wait_ms`.
     ChunkBufferWait,
+    /// A catch-up that brought blocks no longer holds chunk requests back (`request_timeout_ms` after its last).
+    CatchUpPause,
 }
 
 /// Why the chunk cursor went back to `Reset` (§4.5).

@@ -88,6 +88,15 @@ impl Requests {
         self.outstanding.len()
     }
 
+    /// Requests in flight per peer.
+    pub(crate) fn load(&self) -> BTreeMap<PeerId, usize> {
+        let mut load = BTreeMap::new();
+        for outstanding in self.outstanding.values() {
+            *load.entry(outstanding.peer).or_default() += 1;
+        }
+        load
+    }
+
     /// Forgets requests `drop` picks: their answers will be dropped as unknown.
     pub(crate) fn forget(&mut self, drop: impl Fn(&Outstanding) -> bool) {
         let ids: Vec<RequestId> = self.outstanding.iter().filter(|(_, o)| drop(o)).map(|(&id, _)| id).collect();

@@ -16,6 +16,9 @@ impl World {
         if !self.producing {
             return;
         }
+        if self.followed_long_enough() {
+            return self.finish_production();
+        }
         let scripted = if self.liveness { None } else { self.scripted_fork() };
         let production = match scripted {
             Some(production) => production,
@@ -30,12 +33,19 @@ impl World {
         self.abandoned_fork_for_liars();
         let interval = self.stage.interval(self.pace().block_time_ms(self.liveness), self.options.block_time_jitter_ms);
         self.clock.schedule(self.clock.now + interval, Happening::Produce);
-        if self.liveness && self.oracle.complete {
-            let completed = self.oracle.completed_at.unwrap_or(self.clock.now).max(self.stats.liveness_start_ms);
-            if self.clock.now >= completed + FOLLOW_BLOCKS * self.pace().block_time_ms(true) {
-                self.finish_production();
-            }
+    }
+
+    /// Production stops once the node completed, followed the chain for `FOLLOW_BLOCKS` block times (L3), and
+    /// holds the canonical tip. Stopping while it lagged would leave it short of the tip for good, however
+    /// well it follows: the world, not the node, would fail the final check (seed 1004526). A node that never
+    /// reaches the tip keeps production going until L1's deadline, and fails there.
+    fn followed_long_enough(&self) -> bool {
+        if !(self.liveness && self.oracle.complete) {
+            return false;
         }
+        let completed = self.oracle.completed_at.unwrap_or(self.clock.now).max(self.stats.liveness_start_ms);
+        let followed = self.clock.now >= completed + FOLLOW_BLOCKS * self.pace().block_time_ms(true);
+        followed && self.node.engine.head().hash() == self.stage.store.tip().block.hash()
     }
 
     /// The trace note and timeline mark of a production step.

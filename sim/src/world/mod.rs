@@ -323,10 +323,11 @@ impl World {
                 self.fail(FailureClass::Liveness, format!("nothing left to happen: {note}"));
                 break;
             };
-            if self.liveness && self.clock.now > self.liveness_deadline && !self.oracle.complete {
+            if self.liveness && self.clock.now > self.liveness_deadline && (self.producing || !self.oracle.complete) {
                 let note = oracle::stall_report(&self.node.engine, &self.stage.store);
                 let deadline = self.liveness_deadline;
-                self.fail(FailureClass::Liveness, format!("not complete by the L1 bound ({deadline} ms): {note}"));
+                let what = if self.oracle.complete { "at the tip" } else { "complete" };
+                self.fail(FailureClass::Liveness, format!("not {what} by the L1 bound ({deadline} ms): {note}"));
                 break;
             }
             self.happen(happening);

@@ -144,7 +144,9 @@ impl World {
             Some(Message::Response { response, .. }) => Some(response),
             _ => None,
         };
-        self.oracle.accounting.input(delivery.origin, response);
+        let engine = &self.node.engine;
+        let verdict = self.oracle.accounting.input(now, delivery.origin, response, &|hash| engine.holds_block(hash));
+        self.judge(verdict);
         if let Some(Message::Announce(block)) = delivery.message.as_deref() {
             self.oracle.accounting.announced(block.hash());
         }
@@ -162,7 +164,8 @@ impl World {
         };
         self.trace.input(now, 0, &input);
         self.stats.inputs += 1;
-        self.oracle.accounting.input(Origin::Host, None);
+        let verdict = self.oracle.accounting.input(now, Origin::Host, None, &|_| false);
+        self.judge(verdict);
         self.node.engine.handle_input(Millis(now), input);
         self.after_input(cause);
     }

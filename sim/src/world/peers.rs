@@ -5,7 +5,7 @@
 use super::node::{Connection, Delivery};
 use super::{Happening, Outgoing, World};
 use crate::adversary::moves::{self, Stage as MoveStage};
-use crate::oracle::accounting::Origin;
+use crate::oracle::accounting::{Cause, Origin};
 use crate::peer::{Answer, PeerKind};
 use sync_core::wire::{Message, Request, Response};
 use sync_core::{Millis, PeerId};
@@ -34,6 +34,15 @@ impl World {
         };
         if !matches!(answer, Answer::Nothing) {
             self.oracle.accounting.answered(self.clock.now, request_id, responder.last_lie);
+        }
+        if let Request::MissingBlocks { locators, .. } = &request {
+            // Answered from an older locator than the first: the responder lags, or the first is a fork block.
+            let store = &self.stage.store;
+            let first = locators.first().and_then(|hash| store.block(hash).map(|block| (block.number(), *hash)));
+            if let Some((_, hash)) = first.filter(|&(number, hash)| responder.main_at(number) != Some(hash)) {
+                let cause = if store.is_canonical(&hash) { Cause::Lag } else { Cause::Fork };
+                self.oracle.accounting.older_anchor(request_id, cause);
+            }
         }
         let message = match answer {
             Answer::Nothing => return,

@@ -3,13 +3,13 @@
 
 use super::SyncEngine;
 use crate::block::Block;
-use crate::block_queue::{BufferedBlock, MissingFetch, SOURCES_MAX};
+use crate::block_queue::{BufferedBlock, MissingFetch};
 use crate::diff_queue::PushKind;
 use crate::hash::Hash;
 use crate::interface::{Event, PeerId, Violation};
 use crate::requests::Purpose;
-use crate::wire::{Request, RequestId, Response};
-use std::collections::BTreeSet;
+use crate::wire::{Request, RequestId, Response, LOCATORS_MAX};
+use std::collections::{BTreeMap, BTreeSet};
 
 impl SyncEngine {
     /// The announcement ladder (§4.3), first match wins.
@@ -25,14 +25,11 @@ impl SyncEngine {
         }
         self.peers.note_head(peer, block.number(), block.hash());
         let hash = block.hash();
-        // 3. Known, pending or buffered: nothing (a buffered block gains a source); rejected: drop.
+        // 3. Known, pending or buffered: nothing; rejected: drop.
         if self.chain.knows(&hash) || self.blocks.pending.contains(&hash) || self.blocks.rejected_set.contains(&hash) {
             return;
         }
-        if let Some(buffered) = self.blocks.buffer.get_mut(&block.number()).and_then(|at| at.get_mut(&hash)) {
-            if !buffered.sources.contains(&peer) && buffered.sources.len() < SOURCES_MAX {
-                buffered.sources.push(peer);
-            }
+        if self.blocks.buffer.get(&block.number()).is_some_and(|at| at.contains_key(&hash)) {
             return;
         }
         let head_number = self.chain.head_number();
@@ -44,7 +41,7 @@ impl SyncEngine {
         }
         // 5. The parent is known or on its way: downstream.
         if self.parent_known_or_pending(&block) {
-            self.hand_down(block, PushKind::Head, Some(peer));
+            self.hand_down(block, PushKind::Head);
             return;
         }
         // 6. Far ahead with an unknown parent: we are behind.
@@ -65,9 +62,9 @@ impl SyncEngine {
             return;
         }
         let number = block.number();
-        let buffered = BufferedBlock { block, sources: vec![peer], requested: false, announcer: Some(peer) };
+        let buffered = BufferedBlock { block, requested: false, announcer: Some(peer) };
         self.blocks.insert(buffered, self.config.block_buffer_max);
-        self.request_ancestors_of(number, hash, Some(peer));
+        self.request_ancestors_of(number, hash);
     }
 
     /// Step 6 of the ladder. Ref: the sender is Ahead and goes. Ours (with `ahead_catch_up`): fetch the blocks
@@ -88,11 +85,11 @@ impl SyncEngine {
             // (A fetch of the same target already runs: replacing it would lose its request, and fetch twice.)
             let fetch = MissingFetch {
                 target_number: block.number(),
-                propagator: Some(peer),
                 request: None,
                 tried: BTreeSet::new(),
                 attempts: 0,
                 extra_locator: None,
+                span: None,
                 catch_up: true,
                 head: false,
             };
@@ -105,12 +102,12 @@ impl SyncEngine {
     }
 
     /// Marks a block pending and gives it to the DiffQueue.
-    fn hand_down(&mut self, block: Block, kind: PushKind, source: Option<PeerId>) {
+    fn hand_down(&mut self, block: Block, kind: PushKind) {
         if self.diffs.len() >= self.config.pending_blocks_max as usize {
             return; // The pipeline is full: the block will come again (announcement or missing blocks).
         }
         self.blocks.pending.insert(block.hash());
-        self.diffs.enqueue(block, kind, source, self.config.pending_blocks_max);
+        self.diffs.enqueue(block, kind, self.config.pending_blocks_max);
     }
 
     /// Frees a buffer slot if the buffer is full: announced blocks farthest ahead go first, then requested ones.
@@ -139,9 +136,12 @@ impl SyncEngine {
 
     /// Follows parent links inside the buffer to the oldest buffered ancestor of the block, and requests that
     /// ancestor's parent unless it is pending or already requested.
-    fn request_ancestors_of(&mut self, mut number: u32, mut hash: Hash, propagator: Option<PeerId>) {
+    fn request_ancestors_of(&mut self, mut number: u32, mut hash: Hash) {
         loop {
             let Some(buffered) = self.blocks.buffer.get(&number).and_then(|at| at.get(&hash)) else { return };
+            if self.blocks.fetches.contains_key(&hash) {
+                return; // The block itself is a target: its fetch brings its ancestors.
+            }
             let parent = buffered.block.parent_hash();
             let parent_buffered =
                 number > 0 && self.blocks.buffer.get(&(number - 1)).is_some_and(|at| at.contains_key(&parent));
@@ -157,11 +157,11 @@ impl SyncEngine {
                 }
                 let fetch = MissingFetch {
                     target_number: number.saturating_sub(1),
-                    propagator,
                     request: None,
                     tried: BTreeSet::new(),
                     attempts: 0,
                     extra_locator: None,
+                    span: None,
                     catch_up: false,
                     head: false,
                 };
@@ -182,59 +182,145 @@ impl SyncEngine {
             }
         }
         self.fetch_towards_announced_heads();
+        self.drop_moot_fetches();
         let targets: Vec<Hash> =
             self.blocks.fetches.iter().filter(|(_, f)| f.request.is_none()).map(|(h, _)| *h).collect();
+        if targets.is_empty() {
+            return;
+        }
+        let mut load = self.requests.load();
+        let frontier = self.frontier_path();
         for target in targets {
             if self.blocks.in_flight() >= self.config.missing_block_requests_in_flight as usize || self.peers.is_empty()
             {
                 return;
             }
-            let fetch = &self.blocks.fetches[&target];
-            // A batch goes out only when the pipeline has room for a whole batch: blocks it cannot take would be
-            // dropped, and fetched again (found by the accounting oracle, explore seed 142).
-            let room = self.diffs.len() + self.config.bpb as usize <= self.config.pending_blocks_max as usize;
-            if !room {
-                continue;
-            }
-            if fetch.attempts >= self.config.attempts(self.peers.len()) {
-                // Exhausted: the chain of buffered descendants of the target goes (§4.3).
-                self.blocks.fetches.remove(&target);
-                self.blocks.remove_descendants(target);
-                continue;
-            }
-            let preferred = fetch.propagator.filter(|p| self.peers.contains(*p) && !fetch.tried.contains(p));
-            let tried = fetch.tried.clone();
-            let now = self.now;
-            let peer = preferred
-                .or_else(|| self.peers.next_responsive(&mut self.blocks.cursor, now, |peer, _| !tried.contains(&peer)));
-            let peer = match peer {
-                Some(peer) => peer,
-                None => {
-                    // Every peer was tried once: start another round.
-                    let fetch = self.blocks.fetches.get_mut(&target).map(|f| f.tried.clear());
-                    assert!(fetch.is_some(), "the target is still fetched");
-                    match self.peers.next(&mut self.blocks.cursor, |_, _| true) {
-                        Some(peer) => peer,
-                        None => return,
-                    }
-                }
-            };
-            let mut locators = Vec::with_capacity(self.config.bpb as usize + 2);
-            locators.extend(self.blocks.fetches[&target].extra_locator);
-            locators.extend(self.chain.locators());
-            locators.truncate(self.config.bpb as usize + 2);
-            let request = Request::MissingBlocks {
-                target_hash: target,
-                locators: locators.clone(),
-                include_body: self.config.include_body,
-            };
-            let id = self.send(peer, Purpose::MissingBlocks { target, locators }, request);
-            if let Some(fetch) = self.blocks.fetches.get_mut(&target) {
-                fetch.request = Some(id);
-                fetch.tried.insert(peer);
-                fetch.attempts += 1;
+            self.issue_missing_blocks(target, &frontier, &mut load);
+        }
+    }
+
+    /// A fetch whose target is in the chain or pending (another fetch's answer brought it, with its ancestors)
+    /// goes, with its request: asking for blocks the node holds fetches them twice (found by the accounting
+    /// oracle, explore seed 5: a fetch for the parent of a buffered block outlived the answer that brought
+    /// both). A target that is only buffered keeps its fetch: its answer brings the ancestors.
+    fn drop_moot_fetches(&mut self) {
+        let (chain, blocks) = (&self.chain, &self.blocks);
+        let moot: Vec<Hash> = blocks
+            .fetches
+            .keys()
+            .filter(|target| chain.knows(target) || blocks.pending.contains(target))
+            .copied()
+            .collect();
+        for target in moot {
+            if let Some(request) = self.blocks.fetches.remove(&target).and_then(|fetch| fetch.request) {
+                self.requests.remove(request);
             }
         }
+    }
+
+    /// One missing-blocks request for `target`, if the pipeline has room and nothing in flight asks the same.
+    fn issue_missing_blocks(&mut self, target: Hash, frontier: &[(u32, Hash)], load: &mut BTreeMap<PeerId, usize>) {
+        let Some(fetch) = self.blocks.fetches.get(&target) else { return };
+        // A batch goes out only when the pipeline has room for a whole batch: blocks it cannot take would be
+        // dropped, and fetched again (found by the accounting oracle, explore seed 142).
+        if self.diffs.len() + self.config.bpb as usize > self.config.pending_blocks_max as usize {
+            return;
+        }
+        if fetch.attempts >= self.config.attempts(self.peers.len()) {
+            // Exhausted: the chain of buffered descendants of the target goes (§4.3).
+            self.blocks.fetches.remove(&target);
+            self.blocks.remove_descendants(target);
+            return;
+        }
+        let (locators, first) = self.locators_for(frontier, fetch.extra_locator, fetch.target_number);
+        // One request per stretch of heights: two targets on one chain would fetch the same blocks (found by the
+        // simulator, seed 1004526). The other waits; once the blocks land, the frontier moves past them.
+        let span = (first, fetch.target_number);
+        let overlaps = |other: &MissingFetch| {
+            other.request.is_some() && other.span.is_some_and(|(low, high)| low < span.1 && span.0 < high)
+        };
+        if self.blocks.fetches.values().any(overlaps) {
+            return;
+        }
+        let Some(peer) = self.missing_blocks_peer(target, load) else { return };
+        let include_body = self.config.include_body;
+        let request = Request::MissingBlocks { target_hash: target, locators: locators.clone(), include_body };
+        *load.entry(peer).or_default() += 1;
+        let id = self.send(peer, Purpose::MissingBlocks { target, locators }, request);
+        if let Some(fetch) = self.blocks.fetches.get_mut(&target) {
+            fetch.request = Some(id);
+            fetch.span = Some(span);
+            fetch.tried.insert(peer);
+            fetch.attempts += 1;
+        }
+    }
+
+    /// The quickest peer not tried for `target` in this round; once every peer was tried, another round starts.
+    fn missing_blocks_peer(&mut self, target: Hash, load: &BTreeMap<PeerId, usize>) -> Option<PeerId> {
+        let fetch = self.blocks.fetches.get_mut(&target)?;
+        let busy = |peer: PeerId| load.get(&peer).copied().unwrap_or(0);
+        let (cursor, now, needed) = (&mut self.blocks.cursor, self.now, fetch.target_number);
+        let untried = self.peers.quickest(cursor, now, needed, busy, |peer, _| !fetch.tried.contains(&peer));
+        untried.or_else(|| {
+            fetch.tried.clear();
+            self.peers.quickest(cursor, now, needed, busy, |_, _| true)
+        })
+    }
+
+    /// The blocks on their way, newest first: the highest pending block, followed through buffered children,
+    /// then back through its pending ancestors to the chain.
+    fn frontier_path(&self) -> Vec<(u32, Hash)> {
+        let mut path = Vec::new();
+        let pending = || self.diffs.entries.iter().map(|entry| &entry.block);
+        let Some(mut frontier) = pending().max_by_key(|block| block.number()) else { return path };
+        while let Some(child) = self.blocks.buffer.get(&(frontier.number() + 1)).and_then(|at| {
+            at.values().map(|buffered| &buffered.block).find(|child| child.parent_hash() == frontier.hash())
+        }) {
+            frontier = child;
+        }
+        let on_way: BTreeMap<Hash, &Block> = pending()
+            .chain(self.blocks.buffer.values().flat_map(|at| at.values().map(|buffered| &buffered.block)))
+            .map(|block| (block.hash(), block))
+            .collect();
+        let mut cursor = Some(frontier);
+        while let Some(block) = cursor {
+            path.push((block.number(), block.hash()));
+            cursor = on_way.get(&block.parent_hash()).copied();
+        }
+        path
+    }
+
+    /// The locators of a missing-blocks request (§3.4), newest first: the blocks on their way below
+    /// `target_number` (`frontier_path`, and `extra`, a macro block an earlier answer stopped at), four in a
+    /// row and then twice as far apart each time; then the chain's own. A responder answers from the first it
+    /// holds on its main chain, so nothing on its way is asked for again, and a fork among them costs only a
+    /// step back. Returns them with the height of the first.
+    fn locators_for(&self, frontier: &[(u32, Hash)], extra: Option<Hash>, target_number: u32) -> (Vec<Hash>, u32) {
+        let mut path: Vec<(u32, Hash)> =
+            frontier.iter().filter(|(number, _)| *number < target_number).copied().collect();
+        // (`extra` in the chain is among the chain's own locators, in its place.)
+        let on_path = |hash: &Hash| frontier.iter().any(|(_, on_path)| on_path == hash);
+        if let Some(hash) = extra.filter(|hash| !self.chain.knows(hash) && !on_path(hash)) {
+            let pending = self.diffs.entries.iter().map(|entry| &entry.block).find(|block| block.hash() == hash);
+            let number = self.blocks.block(&hash).or(pending).map_or(0, Block::number);
+            if number < target_number {
+                path.push((number, hash));
+                path.sort_by(|a, b| b.0.cmp(&a.0));
+            }
+        }
+        let first = path.first().map_or(self.chain.head_number(), |(number, _)| *number);
+        let mut locators: Vec<Hash> = Vec::with_capacity(LOCATORS_MAX);
+        let (mut index, mut step) = (0, 1);
+        while let Some((_, hash)) = path.get(index) {
+            locators.push(*hash);
+            index += step;
+            if locators.len() >= 4 {
+                step *= 2;
+            }
+        }
+        locators.extend(self.chain.locators());
+        locators.truncate(LOCATORS_MAX.min(self.config.bpb as usize + 2 + 16));
+        (locators, first)
     }
 
     /// L2 (every canonical block an honest peer announces is eventually applied), whatever was dropped on the way
@@ -247,11 +333,9 @@ impl SyncEngine {
     /// `future_flood` liar kept the whole target table full of heads that never come, the honest peers' last
     /// blocks were dropped from a buffer of three, and the node stayed six blocks short of the tip for good.
     fn fetch_towards_announced_heads(&mut self) {
-        let lowest = self.blocks.buffer.iter().next().and_then(|(&number, at)| {
-            at.values().next().map(|buffered| (number, buffered.block.hash(), buffered.sources.first().copied()))
-        });
-        if let Some((number, hash, source)) = lowest {
-            self.request_ancestors_of(number, hash, source);
+        let lowest = self.blocks.buffer.iter().next().and_then(|(&number, at)| at.keys().next().map(|h| (number, *h)));
+        if let Some((number, hash)) = lowest {
+            self.request_ancestors_of(number, hash);
         }
         if self.blocks.fetches.values().any(|fetch| fetch.head) {
             return;
@@ -272,11 +356,11 @@ impl SyncEngine {
         };
         let fetch = MissingFetch {
             target_number: number,
-            propagator: Some(peer),
             request: None,
             tried: BTreeSet::new(),
             attempts: 0,
             extra_locator: None,
+            span: None,
             catch_up: number > our_head.saturating_add(self.config.window_ahead_max),
             head: true,
         };
@@ -326,6 +410,9 @@ impl SyncEngine {
         }
         let last = &blocks[blocks.len() - 1];
         let reached_target = last.hash() == target;
+        if self.blocks.fetches.get(&target).is_some_and(|fetch| fetch.catch_up) {
+            self.blocks.catch_up_progress = Some(self.now);
+        }
         if self.chain.latest_macro() >= target_number {
             self.blocks.fetches.remove(&target);
             return;
@@ -352,13 +439,13 @@ impl SyncEngine {
                 continue;
             }
             if self.parent_known_or_pending(&block) {
-                self.hand_down(block, PushKind::Missing, Some(peer));
+                self.hand_down(block, PushKind::Missing);
             } else if self.make_room_for(block.number(), true) {
-                let buffered = BufferedBlock { block, sources: vec![peer], requested: true, announcer: None };
+                let buffered = BufferedBlock { block, requested: true, announcer: None };
                 self.blocks.insert(buffered, self.config.block_buffer_max);
             }
         }
-        self.request_ancestors_of(first.0, first.1, Some(peer));
+        self.request_ancestors_of(first.0, first.1);
         self.release_buffered_blocks();
     }
 
@@ -413,8 +500,7 @@ impl SyncEngine {
                     if self.chain.knows(&hash) {
                         continue;
                     }
-                    let source = buffered.sources.first().copied();
-                    self.hand_down(buffered.block, PushKind::Buffered, source);
+                    self.hand_down(buffered.block, PushKind::Buffered);
                 }
             }
         }

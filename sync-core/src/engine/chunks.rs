@@ -37,8 +37,8 @@ impl SyncEngine {
 
     /// Issues chunk requests while the cursor wants them (§4.5, "Issuing requests").
     pub(crate) fn issue_chunk_requests(&mut self) {
-        // While catching up from beyond the window, every chunk would be cut at a block far ahead: wait.
-        if self.state.retry_at.is_some() || self.peers.is_empty() || self.blocks.catching_up() {
+        // While a catch-up from beyond the window brings blocks, every chunk would be cut at a block far ahead: wait.
+        if self.state.retry_at.is_some() || self.peers.is_empty() || self.catch_up_pause().is_some() {
             return;
         }
         let start = match &self.state.cursor {

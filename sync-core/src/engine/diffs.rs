@@ -27,15 +27,15 @@ impl SyncEngine {
 
     /// Jobs exist exactly for the diffs some queued block still needs; stale jobs and their requests go.
     fn sync_diff_jobs(&mut self) {
-        let mut wanted: BTreeMap<Hash, (u32, Hash, Option<PeerId>)> = BTreeMap::new();
+        let mut wanted: BTreeMap<Hash, (u32, Hash)> = BTreeMap::new();
         for entry in &self.diffs.entries {
             let header = entry.block.header();
             if self.needs_own_diff(entry) {
-                wanted.insert(entry.block.hash(), (header.number, header.diff_root, entry.source));
+                wanted.insert(entry.block.hash(), (header.number, header.diff_root));
             }
             for extra in self.missing_extras(entry) {
                 if let Some(block) = self.chain.block(&extra) {
-                    wanted.insert(extra, (block.number(), block.header().diff_root, entry.source));
+                    wanted.insert(extra, (block.number(), block.header().diff_root));
                 }
             }
         }
@@ -52,11 +52,10 @@ impl SyncEngine {
                 self.requests.remove(request);
             }
         }
-        for (hash, (number, diff_root, source)) in wanted {
+        for (hash, (number, diff_root)) in wanted {
             self.diffs.jobs.entry(hash).or_insert(DiffJob {
                 number,
                 diff_root,
-                source,
                 request: None,
                 tried: BTreeSet::new(),
                 rounds: 0,
@@ -66,7 +65,8 @@ impl SyncEngine {
         }
     }
 
-    /// Sends diff requests, oldest blocks first, at most `diff_requests_in_flight` at once.
+    /// Sends diff requests, oldest blocks first, at most `diff_requests_in_flight` at once, each to the peer
+    /// that should answer soonest (`PeerSet::quickest`) among those not tried in this round.
     pub(crate) fn issue_diff_requests(&mut self) {
         self.sync_diff_jobs();
         let mut idle: Vec<(u32, Hash)> = self
@@ -76,19 +76,22 @@ impl SyncEngine {
             .filter(|(_, job)| job.request.is_none() && job.backoff_until.is_none())
             .map(|(hash, job)| (job.number, *hash))
             .collect();
+        if idle.is_empty() {
+            return;
+        }
         idle.sort();
-        for (_, hash) in idle {
+        let mut load = self.requests.load();
+        for (number, hash) in idle {
             if self.diffs.in_flight() >= self.config.diff_requests_in_flight as usize || self.peers.is_empty() {
                 return;
             }
-            let job = &self.diffs.jobs[&hash];
-            let preferred = job.source.filter(|p| self.peers.contains(*p) && !job.tried.contains(p));
-            let tried = job.tried.clone();
-            let now = self.now;
-            let peer = preferred
-                .or_else(|| self.peers.next_responsive(&mut self.diffs.cursor, now, |peer, _| !tried.contains(&peer)));
+            let tried = &self.diffs.jobs[&hash].tried;
+            let busy = |peer: PeerId| load.get(&peer).copied().unwrap_or(0);
+            let peer =
+                self.peers.quickest(&mut self.diffs.cursor, self.now, number, busy, |peer, _| !tried.contains(&peer));
             match peer {
                 Some(peer) => {
+                    *load.entry(peer).or_default() += 1;
                     let id = self.send(peer, Purpose::Diff { block: hash }, Request::TrieDiff { block_hash: hash });
                     if let Some(job) = self.diffs.jobs.get_mut(&hash) {
                         job.request = Some(id);

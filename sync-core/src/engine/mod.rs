@@ -186,6 +186,7 @@ impl SyncEngine {
             self.diffs.next_backoff().map(|at| (at, TimeoutReason::DiffBackoff)),
             self.state.retry_at.map(|at| (at, TimeoutReason::ChunkRetryBackoff)),
             self.state.next_expiry(self.config.chunk_buffer_wait_ms).map(|at| (at, TimeoutReason::ChunkBufferWait)),
+            self.catch_up_pause().map(|at| (at, TimeoutReason::CatchUpPause)),
         ];
         deadlines.into_iter().flatten().min()
     }
@@ -259,6 +260,11 @@ impl SyncEngine {
         self.chain.knows(hash)
     }
 
+    /// Whether `hash` is in the chain or on its way: pending or buffered.
+    pub fn holds_block(&self, hash: &Hash) -> bool {
+        self.chain.knows(hash) || self.blocks.pending.contains(hash) || self.blocks.block(hash).is_some()
+    }
+
     /// Sizes of everything bounded, with their bounds: `(name, size, bound)`. The simulator checks each.
     pub fn bounds(&self) -> Vec<(&'static str, usize, usize)> {
         let config = &self.config;
@@ -280,6 +286,11 @@ impl SyncEngine {
             ("rate-limited peers", self.rate_limiter.tracked_peers(), config.peers_max as usize),
             ("outputs", self.outputs.len(), OUTPUTS_MAX),
         ]
+    }
+
+    /// Until when chunk requests wait for a catch-up that brings blocks.
+    pub(crate) fn catch_up_pause(&self) -> Option<Millis> {
+        self.blocks.chunk_pause_until(self.now, self.config.request_timeout_ms)
     }
 
     fn state_requests(&self) -> usize {

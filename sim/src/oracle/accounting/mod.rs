@@ -87,13 +87,26 @@ impl Origin {
     }
 }
 
-/// What the node asked. Missing blocks are keyed by target and first locator: a follow-up past a macro block
-/// names the macro block as its first locator, and asks for the next batch, not again.
+/// What the node asked. Missing blocks are keyed by target and locators: a follow-up past a macro block names
+/// the macro block among its locators, and asks for the next batch, not again. (Blocks delivered twice are
+/// caught block by block, whatever the requests looked like.)
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Asked {
     Chunk { start: Key },
     Diff { block: Hash },
-    Blocks { target: Hash, from: Option<Hash> },
+    Blocks { target: Hash, locators: Vec<Hash> },
+}
+
+impl Asked {
+    fn describe(&self) -> String {
+        match self {
+            Asked::Chunk { start } => format!("chunk at {start:?}"),
+            Asked::Diff { block } => format!("diff of {block:?}"),
+            Asked::Blocks { target, locators } => {
+                format!("blocks towards {target:?}, {} locators from {:?}", locators.len(), locators.first())
+            }
+        }
+    }
 }
 
 /// One request of the node, as the world saw it go and come back.
@@ -118,6 +131,9 @@ struct Ask {
     unhelpful: Option<Cause>,
     /// It failed as the node saw it (timed out, its chunk wasted, its peer gone), and why.
     failure: Option<Cause>,
+    /// A missing-blocks request whose first locator the responder's main chain lacked: it answered from an
+    /// older one, with blocks the node may hold already (it lagged, or the locator is a fork block).
+    older_anchor: Option<Cause>,
     timed_out: bool,
 }
 
@@ -140,6 +156,8 @@ pub struct Accounting {
     rebranches: Vec<u64>,
     /// Blocks some announcement to the node named.
     announced: std::collections::BTreeSet<Hash>,
+    /// Blocks answers delivered to the node, and the request each came with first.
+    blocks_delivered: BTreeMap<Hash, u64>,
     /// Where the message of the current input came from, and the causes found so far in it.
     origin: Origin,
     input_causes: Vec<Cause>,
@@ -165,6 +183,7 @@ impl Accounting {
             completions: Vec::new(),
             rebranches: Vec::new(),
             announced: std::collections::BTreeSet::new(),
+            blocks_delivered: BTreeMap::new(),
             origin: Origin::Host,
             input_causes: Vec::new(),
             hedging,
@@ -191,7 +210,7 @@ impl Accounting {
             Request::Chunk { start_key, .. } => Asked::Chunk { start: start_key.clone() },
             Request::TrieDiff { block_hash } => Asked::Diff { block: *block_hash },
             Request::MissingBlocks { target_hash, locators, .. } => {
-                Asked::Blocks { target: *target_hash, from: locators.first().copied() }
+                Asked::Blocks { target: *target_hash, locators: locators.clone() }
             }
         };
         let unheard = match fate {
@@ -212,6 +231,7 @@ impl Accounting {
             delivered: false,
             unhelpful: None,
             failure: None,
+            older_anchor: None,
             timed_out: false,
         };
         self.asks.insert(request_id, ask);
@@ -250,7 +270,7 @@ impl Accounting {
                 self.count("repeated request", cause);
                 Ok(())
             }
-            None => unexplained(format!("request r{request_id} asks again what r{earlier} got ({asked:?})")),
+            None => unexplained(format!("request r{request_id} asks again what r{earlier} got ({})", asked.describe())),
         }
     }
 
@@ -268,6 +288,14 @@ impl Accounting {
     /// Whether an answer to `request_id` went on the network already.
     pub fn answered_before(&self, request_id: u64) -> bool {
         self.asks.get(&request_id).is_some_and(|ask| ask.arrives_at.is_some() || ask.answer_fate.is_some())
+    }
+
+    /// The responder of missing-blocks request `request_id` answered from an older locator than the first:
+    /// `cause` says why it lacked the first.
+    pub fn older_anchor(&mut self, request_id: u64, cause: Cause) {
+        if let Some(ask) = self.asks.get_mut(&request_id) {
+            ask.older_anchor = Some(cause);
+        }
     }
 
     /// The peer got the request while away (it never hears it).
@@ -337,11 +365,22 @@ impl Accounting {
 
     /// The next input comes from `origin`. Of the answers to one request (the network may duplicate the request
     /// or the answer, or replay it), the first delivered is the answer; the others are extra copies.
-    pub fn input(&mut self, origin: Origin, response: Option<&Response>) {
+    /// `holds` says whether the node holds a block (in its chain, pending or buffered) before it takes the input.
+    pub fn input(
+        &mut self,
+        now: u64,
+        origin: Origin,
+        response: Option<&Response>,
+        holds: &dyn Fn(&Hash) -> bool,
+    ) -> Verdict {
         self.input_causes.clear();
+        let mut verdict = Ok(());
         if let Origin::Answer { request_id, .. } = origin {
             if self.asks.get(&request_id).is_some_and(|ask| !ask.delivered) {
                 self.delivered(request_id, response);
+                if let Some(Response::Blocks(blocks)) = response {
+                    verdict = self.blocks_again(now, request_id, blocks, holds);
+                }
             }
         }
         self.origin = match origin {
@@ -360,5 +399,51 @@ impl Accounting {
             },
             other => other,
         };
+        verdict
+    }
+
+    /// The blocks of an answer some earlier answer delivered already: fetched twice. The same block is never
+    /// fetched for two targets, nor asked again while the node holds it, unless the responder lacked the first
+    /// locator, the earlier request failed, the chain rebranched or a reset came since, or the node dropped the
+    /// block at a bound (a full pipeline or buffer).
+    fn blocks_again(
+        &mut self,
+        now: u64,
+        request_id: u64,
+        blocks: &[sync_core::block::Block],
+        holds: &dyn Fn(&Hash) -> bool,
+    ) -> Verdict {
+        let mut again = None;
+        for block in blocks {
+            match self.blocks_delivered.insert(block.hash(), request_id) {
+                Some(earlier) if earlier != request_id && again.is_none() => again = Some((earlier, block)),
+                _ => {}
+            }
+        }
+        let Some((earlier, block)) = again else { return Ok(()) };
+        let ask = &self.asks[&request_id];
+        let before = &self.asks[&earlier];
+        let since = |times: &[u64]| times.iter().any(|&t| t >= before.sent_at && t <= now);
+        let cause = ask
+            .lie
+            .map(Cause::Lie)
+            .or(ask.older_anchor)
+            .or(before.older_anchor)
+            .or(ask.failure)
+            .or(before.failure)
+            .or_else(|| since(&self.rebranches).then_some(Cause::Rebranch))
+            .or_else(|| since(&self.resets).then_some(Cause::Reset))
+            .or_else(|| (!holds(&block.hash())).then_some(Cause::Bound));
+        match cause {
+            Some(cause) => {
+                self.count("block fetched twice", cause);
+                Ok(())
+            }
+            None => unexplained(format!(
+                "r{request_id} delivers block #{} {:?} again, which r{earlier} delivered and the node holds",
+                block.number(),
+                block.hash()
+            )),
+        }
     }
 }
