@@ -9,12 +9,22 @@ use crate::peers::RoundRobin;
 use crate::wire::RequestId;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+/// Denials that end a missing-blocks fetch: two peers at or above the target's height do not have it on their
+/// main chain. Waiting for `attempts` to run out instead cost a round trip per peer and per invented target, one
+/// at a time, and a flood of them kept the honest head out (seeds 1934 and 3003196).
+pub(crate) const DENIALS_MAX: u32 = 2;
+
+/// Peers remembered per buffered block as having announced or sent it.
+pub(crate) const VOUCHERS_MAX: usize = 4;
+
 #[derive(Clone, Debug)]
 pub(crate) struct BufferedBlock {
     pub(crate) block: Block,
     /// It came from a missing-blocks response (evicted after announced ones).
     pub(crate) requested: bool,
     pub(crate) announcer: Option<PeerId>,
+    /// Distinct peers that announced or sent it (at most `VOUCHERS_MAX`): how credible fetching its ancestors is.
+    pub(crate) vouchers: Vec<PeerId>,
 }
 
 /// One missing-blocks target being fetched.
@@ -24,6 +34,9 @@ pub(crate) struct MissingFetch {
     pub(crate) request: Option<RequestId>,
     pub(crate) tried: BTreeSet<PeerId>,
     pub(crate) attempts: u32,
+    /// Answers that the target is not on the responder's main chain, from peers whose head is at or above it:
+    /// `DENIALS_MAX` of them end the fetch (an invented or forked-out target).
+    pub(crate) denials: u32,
     /// After a response that stopped at a macro block: that block, as an extra locator (§3.4).
     pub(crate) extra_locator: Option<Hash>,
     /// The heights its request in flight may bring: above its first locator's, up to the target's. Two
@@ -186,6 +199,7 @@ impl BlockQueue {
         for at in self.buffer.values() {
             for (hash, buffered) in at {
                 assert_eq!(*hash, buffered.block.hash(), "buffered under its own hash");
+                assert!(buffered.vouchers.len() <= VOUCHERS_MAX, "vouchers are bounded");
                 assert!(!self.pending.contains(hash), "a block is buffered or pending, not both");
             }
         }

@@ -203,6 +203,11 @@ impl PeerSet {
         Some(peer)
     }
 
+    /// `peer` announced a head at `number` or above.
+    pub(crate) fn holds_height(&self, peer: PeerId, number: u32) -> bool {
+        self.peers.get(&peer).is_some_and(|state| state.head_number.is_some_and(|head| head >= number))
+    }
+
     /// Some peer announced `hash` as its head.
     pub(crate) fn announced_head(&self, hash: &crate::hash::Hash) -> bool {
         self.peers.values().any(|state| state.head_hash.as_ref() == Some(hash))

@@ -479,7 +479,8 @@ fn missing_blocks_stop_at_a_macro_block_and_follow_up() {
 }
 
 /// The reference (`ahead_catch_up: false`): an announcement far beyond the window makes the peer Ahead (removed,
-/// not penalised); a replay of an old block makes it Behind.
+/// not penalised); an old block from a peer that announced nothing nearer makes it Behind. Ours: the same old
+/// block from a peer that announced a head within reach is old news the network delayed, and ignored (S10).
 #[test]
 fn far_ahead_and_far_behind_announcements_classify_the_peer() {
     let config = Config { chunk_size_max: 10, ahead_catch_up: false, ..Config::scaled(4) };
@@ -490,9 +491,13 @@ fn far_ahead_and_far_behind_announcements_classify_the_peer() {
     h.input(Input::Announce { peer: ahead, block: far });
     assert_eq!(h.count(|e| matches!(e, Event::PeerAhead { peer } if *peer == ahead)), 1);
     assert!(!h.engine.peers().contains(&ahead));
-    let behind = h.join(2, genesis, withholding_chunks(None));
+    let current = h.join(2, genesis, withholding_chunks(None));
     let old = h.chain.extend(genesis, 1).pop().unwrap();
     h.grow(6);
+    h.input(Input::Announce { peer: current, block: old.clone() });
+    assert_eq!(h.count(|e| matches!(e, Event::PeerBehind { .. })), 0, "delayed old news");
+    assert!(h.engine.peers().contains(&current));
+    let behind = h.join(3, genesis, withholding_chunks(None));
     h.input(Input::Announce { peer: behind, block: old });
     assert_eq!(h.count(|e| matches!(e, Event::PeerBehind { peer } if *peer == behind)), 1);
     assert_eq!(penalties(&h), 0);

@@ -138,12 +138,14 @@ impl ByzantineClass {
             Class::BadMissingBlocks => {
                 matches!(violation, Violation::MissingBlocksInvalid | Violation::InvalidBlock(_))
             }
+            // Its random request id can hit a request open to it (explore seed 2002088): its chunk of eight items
+            // from the empty key then answers that request, as a chunk or as the wrong type.
+            Class::Unsolicited => chunk || violation == Violation::WrongResponseType,
             Class::UnknownTag
             | Class::IncompleteLie
             | Class::WithholdDiff
             | Class::ReplayOld
             | Class::AbandonedFork
-            | Class::Unsolicited
             | Class::ReplayAnswers
             | Class::FutureFlood
             | Class::MaxChunks => false,
@@ -173,7 +175,8 @@ mod tests {
             Violation::MissingBlocksInvalid,
             Violation::InvalidBlock(sync_core::block::BlockInvalid::Seal),
         ];
-        for &class in ByzantineClass::ALL {
+        // `unsolicited` proves one only when its random request id hits an open request: not provable.
+        for &class in ByzantineClass::ALL.iter().filter(|&&class| class != ByzantineClass::Unsolicited) {
             assert_eq!(violations.iter().any(|&v| class.proves(v)), class.provable(), "{class:?}");
         }
     }

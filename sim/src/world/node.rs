@@ -141,7 +141,7 @@ impl World {
         }
         self.stats.inputs += 1;
         let response = match delivery.message.as_deref() {
-            Some(Message::Response { response, .. }) => Some(response),
+            Some(Message::Response { request_id, response }) => Some((*request_id, response)),
             _ => None,
         };
         let engine = &self.node.engine;

@@ -3,7 +3,7 @@
 
 use super::SyncEngine;
 use crate::block::Block;
-use crate::block_queue::{BufferedBlock, MissingFetch};
+use crate::block_queue::{BufferedBlock, MissingFetch, DENIALS_MAX, VOUCHERS_MAX};
 use crate::diff_queue::PushKind;
 use crate::hash::Hash;
 use crate::interface::{Event, PeerId, Violation};
@@ -29,28 +29,38 @@ impl SyncEngine {
         if self.chain.knows(&hash) || self.blocks.pending.contains(&hash) || self.blocks.rejected_set.contains(&hash) {
             return;
         }
-        if self.blocks.buffer.get(&block.number()).is_some_and(|at| at.contains_key(&hash)) {
+        if let Some(buffered) = self.blocks.buffer.get_mut(&block.number()).and_then(|at| at.get_mut(&hash)) {
+            if !buffered.vouchers.contains(&peer) && buffered.vouchers.len() < VOUCHERS_MAX {
+                buffered.vouchers.push(peer);
+            }
             return;
         }
         let head_number = self.chain.head_number();
-        // 4. Far behind: the sender is Behind.
-        if block.number() < head_number.saturating_sub(self.config.tolerate_past_max) {
+        // 4. Far behind: the sender is Behind, unless it announced a head within reach before (then this is old
+        // news the network delayed: found by the accounting oracle, seed 3010733, an honest peer called Behind
+        // for a reordered announcement, S10).
+        let floor = head_number.saturating_sub(self.config.tolerate_past_max);
+        if block.number() < floor {
+            if self.peers.holds_height(peer, floor) {
+                return;
+            }
             self.remove_peer(peer);
             self.emit(Event::PeerBehind { peer });
             return;
         }
-        // 5. The parent is known or on its way: downstream.
-        if self.parent_known_or_pending(&block) {
+        // 5. At or below the latest macro block: it can never be adopted. (Checked before handing down: a fork
+        // block a macro block passed was handed down, and its diff fetched in vain, seed 3014907.)
+        if block.number() <= self.chain.latest_macro() {
+            return;
+        }
+        // 6. The parent is known or on its way: downstream (with a full pipeline, buffered below).
+        if self.parent_known_or_pending(&block) && self.pipeline_has_room() {
             self.hand_down(block, PushKind::Head);
             return;
         }
-        // 6. Far ahead with an unknown parent: we are behind.
+        // 7. Far ahead with an unknown parent: we are behind.
         if block.number() > head_number.saturating_add(self.config.window_ahead_max) {
             return self.announced_far_ahead(peer, block);
-        }
-        // 7. At or below the latest macro block: it can never be adopted.
-        if block.number() <= self.chain.latest_macro() {
-            return;
         }
         // 8. Buffer it, within the per-peer-per-height and total bounds, and fetch its ancestors.
         let at_height = self.blocks.buffer.get(&block.number());
@@ -62,12 +72,12 @@ impl SyncEngine {
             return;
         }
         let number = block.number();
-        let buffered = BufferedBlock { block, requested: false, announcer: Some(peer) };
+        let buffered = BufferedBlock { block, requested: false, announcer: Some(peer), vouchers: vec![peer] };
         self.blocks.insert(buffered, self.config.block_buffer_max);
         self.request_ancestors_of(number, hash);
     }
 
-    /// Step 6 of the ladder. Ref: the sender is Ahead and goes. Ours (with `ahead_catch_up`): fetch the blocks
+    /// Step 7 of the ladder. Ref: the sender is Ahead and goes. Ours (with `ahead_catch_up`): fetch the blocks
     /// between our head and it, batch by batch, from that peer first; while a catch-up runs, the highest such
     /// announcement waits for it to end.
     fn announced_far_ahead(&mut self, peer: PeerId, block: Block) {
@@ -88,6 +98,7 @@ impl SyncEngine {
                 request: None,
                 tried: BTreeSet::new(),
                 attempts: 0,
+                denials: 0,
                 extra_locator: None,
                 span: None,
                 catch_up: true,
@@ -101,11 +112,12 @@ impl SyncEngine {
         self.chain.knows(&block.parent_hash()) || self.blocks.pending.contains(&block.parent_hash())
     }
 
-    /// Marks a block pending and gives it to the DiffQueue.
+    fn pipeline_has_room(&self) -> bool {
+        self.diffs.len() < self.config.pending_blocks_max as usize
+    }
+
+    /// Marks a block pending and gives it to the DiffQueue; the caller checked `pipeline_has_room`.
     fn hand_down(&mut self, block: Block, kind: PushKind) {
-        if self.diffs.len() >= self.config.pending_blocks_max as usize {
-            return; // The pipeline is full: the block will come again (announcement or missing blocks).
-        }
         self.blocks.pending.insert(block.hash());
         self.diffs.enqueue(block, kind, self.config.pending_blocks_max);
     }
@@ -160,6 +172,7 @@ impl SyncEngine {
                     request: None,
                     tried: BTreeSet::new(),
                     attempts: 0,
+                    denials: 0,
                     extra_locator: None,
                     span: None,
                     catch_up: false,
@@ -177,20 +190,39 @@ impl SyncEngine {
     /// First, once a catch-up has ended, the announcement held back during it is heard again.
     pub(crate) fn issue_missing_block_requests(&mut self) {
         if !self.blocks.catching_up() {
-            if let Some((block, peer)) = self.blocks.deferred_ahead.take() {
+            // Heard again only if still ahead: old news is no sign that its sender is behind (found by the
+            // accounting oracle, seed 2008073: a deferred head, passed during the catch-up, called its sender
+            // Behind).
+            let head_number = self.chain.head_number();
+            if let Some((block, peer)) =
+                self.blocks.deferred_ahead.take().filter(|(block, _)| block.number() > head_number)
+            {
                 self.on_announce(peer, block);
             }
         }
         self.fetch_towards_announced_heads();
         self.drop_moot_fetches();
-        let targets: Vec<Hash> =
-            self.blocks.fetches.iter().filter(|(_, f)| f.request.is_none()).map(|(h, _)| *h).collect();
+        // Targets more peers vouch for, then more peers can serve, go first: a flood of invented blocks, which
+        // only its liar announces, waits behind the honest chain's (found by the simulator, seeds 2001130 and
+        // 3003196).
+        use std::cmp::Reverse;
+        let mut targets: Vec<(Reverse<usize>, Reverse<usize>, u32, Hash)> = self
+            .blocks
+            .fetches
+            .iter()
+            .filter(|(_, fetch)| fetch.request.is_none())
+            .map(|(hash, fetch)| {
+                let number = fetch.target_number;
+                (Reverse(self.vouchers(number, hash)), Reverse(self.holders(number)), number, *hash)
+            })
+            .collect();
         if targets.is_empty() {
             return;
         }
+        targets.sort();
         let mut load = self.requests.load();
         let frontier = self.frontier_path();
-        for target in targets {
+        for (_, _, _, target) in targets {
             if self.blocks.in_flight() >= self.config.missing_block_requests_in_flight as usize || self.peers.is_empty()
             {
                 return;
@@ -199,21 +231,36 @@ impl SyncEngine {
         }
     }
 
-    /// A fetch whose target is in the chain or pending (another fetch's answer brought it, with its ancestors)
+    /// A fetch whose target is in the chain or pending (another fetch's answer brought it, with its ancestors),
+    /// or buffered with every ancestor buffered down to one there (it waits only for room in the pipeline),
     /// goes, with its request: asking for blocks the node holds fetches them twice (found by the accounting
-    /// oracle, explore seed 5: a fetch for the parent of a buffered block outlived the answer that brought
-    /// both). A target that is only buffered keeps its fetch: its answer brings the ancestors.
+    /// oracle, explore seeds 5 and 703). A target buffered without its ancestors keeps its fetch: its answer
+    /// brings them.
     fn drop_moot_fetches(&mut self) {
-        let (chain, blocks) = (&self.chain, &self.blocks);
-        let moot: Vec<Hash> = blocks
+        let moot: Vec<Hash> = self
+            .blocks
             .fetches
-            .keys()
-            .filter(|target| chain.knows(target) || blocks.pending.contains(target))
-            .copied()
+            .iter()
+            .filter(|(target, fetch)| self.linked(fetch.target_number, **target))
+            .map(|(target, _)| *target)
             .collect();
         for target in moot {
             if let Some(request) = self.blocks.fetches.remove(&target).and_then(|fetch| fetch.request) {
                 self.requests.remove(request);
+            }
+        }
+    }
+
+    /// Block `hash` at `number` is in the chain or pending, or buffered with every ancestor buffered down to one
+    /// that is.
+    fn linked(&self, mut number: u32, mut hash: Hash) -> bool {
+        loop {
+            if self.chain.knows(&hash) || self.blocks.pending.contains(&hash) {
+                return true;
+            }
+            match self.blocks.buffer.get(&number).and_then(|at| at.get(&hash)) {
+                Some(buffered) if number > 0 => (number, hash) = (number - 1, buffered.block.parent_hash()),
+                _ => return false,
             }
         }
     }
@@ -226,8 +273,9 @@ impl SyncEngine {
         if self.diffs.len() + self.config.bpb as usize > self.config.pending_blocks_max as usize {
             return;
         }
-        if fetch.attempts >= self.config.attempts(self.peers.len()) {
-            // Exhausted: the chain of buffered descendants of the target goes (§4.3).
+        let holders = self.holders(fetch.target_number);
+        if holders == 0 || fetch.attempts >= self.config.attempts(holders) || fetch.denials >= DENIALS_MAX {
+            // Exhausted, or nobody claims to hold it: the chain of buffered descendants of the target goes (§4.3).
             self.blocks.fetches.remove(&target);
             self.blocks.remove_descendants(target);
             return;
@@ -255,15 +303,33 @@ impl SyncEngine {
         }
     }
 
-    /// The quickest peer not tried for `target` in this round; once every peer was tried, another round starts.
+    /// Peers that vouch for block `hash` at `number`: those that announced it as their head, and those that
+    /// announced or sent its buffered children.
+    fn vouchers(&self, number: u32, hash: &Hash) -> usize {
+        let heads =
+            self.peers.ordered().filter(|&peer| self.peers.get(peer).is_some_and(|s| s.head_hash == Some(*hash)));
+        let children = self.blocks.buffer.get(&number.saturating_add(1)).into_iter().flat_map(|at| at.values());
+        let children = children.filter(|child| child.block.parent_hash() == *hash);
+        heads.count() + children.map(|child| child.vouchers.len()).sum::<usize>()
+    }
+
+    /// Peers whose announced head is at `number` or above: the ones that may hold a block there.
+    fn holders(&self, number: u32) -> usize {
+        self.peers.ordered().filter(|&peer| self.peers.holds_height(peer, number)).count()
+    }
+
+    /// The quickest peer that may hold the target and was not tried for it in this round; once every such peer
+    /// was tried, another round starts. A peer whose head is below the target cannot serve it.
     fn missing_blocks_peer(&mut self, target: Hash, load: &BTreeMap<PeerId, usize>) -> Option<PeerId> {
         let fetch = self.blocks.fetches.get_mut(&target)?;
         let busy = |peer: PeerId| load.get(&peer).copied().unwrap_or(0);
         let (cursor, now, needed) = (&mut self.blocks.cursor, self.now, fetch.target_number);
-        let untried = self.peers.quickest(cursor, now, needed, busy, |peer, _| !fetch.tried.contains(&peer));
+        let holds = |state: &crate::peers::PeerState| state.head_number.is_some_and(|head| head >= needed);
+        let untried =
+            self.peers.quickest(cursor, now, needed, busy, |peer, state| holds(state) && !fetch.tried.contains(&peer));
         untried.or_else(|| {
             fetch.tried.clear();
-            self.peers.quickest(cursor, now, needed, busy, |_, _| true)
+            self.peers.quickest(cursor, now, needed, busy, |_, state| holds(state))
         })
     }
 
@@ -305,7 +371,7 @@ impl SyncEngine {
             let number = self.blocks.block(&hash).or(pending).map_or(0, Block::number);
             if number < target_number {
                 path.push((number, hash));
-                path.sort_by(|a, b| b.0.cmp(&a.0));
+                path.sort_by_key(|(number, _)| std::cmp::Reverse(*number));
             }
         }
         let first = path.first().map_or(self.chain.head_number(), |(number, _)| *number);
@@ -359,6 +425,7 @@ impl SyncEngine {
             request: None,
             tried: BTreeSet::new(),
             attempts: 0,
+            denials: 0,
             extra_locator: None,
             span: None,
             catch_up: number > our_head.saturating_add(self.config.window_ahead_max),
@@ -392,11 +459,17 @@ impl SyncEngine {
         }
         let blocks = match response {
             Response::Blocks(blocks) if !blocks.is_empty() => blocks,
-            Response::Blocks(_)
-            | Response::UnknownLocators
-            | Response::TargetHashNotFound
-            | Response::TargetNotOnMainChain
-            | Response::RateLimited => return self.missing_attempt_failed(target, request_id),
+            Response::TargetHashNotFound | Response::TargetNotOnMainChain => {
+                let holds =
+                    self.blocks.fetches.get(&target).is_some_and(|f| self.peers.holds_height(peer, f.target_number));
+                if let Some(fetch) = self.blocks.fetches.get_mut(&target).filter(|_| holds) {
+                    fetch.denials += 1;
+                }
+                return self.missing_attempt_failed(target, request_id);
+            }
+            Response::Blocks(_) | Response::UnknownLocators | Response::RateLimited => {
+                return self.missing_attempt_failed(target, request_id)
+            }
             _ => {
                 self.missing_attempt_failed(target, request_id);
                 return self.penalize(peer, Violation::WrongResponseType);
@@ -407,6 +480,11 @@ impl SyncEngine {
         if let Err(violation) = self.verify_missing_blocks(&blocks, target, target_number, locators) {
             self.missing_attempt_failed(target, request_id);
             return self.penalize(peer, violation);
+        }
+        // Nothing new (the responder lacked our first locators and answered from an older one): a failed attempt,
+        // not progress. Counted as progress, it reset the fetch and asked the same peer again (seed 2004561).
+        if blocks.iter().all(|block| self.holds_block(&block.hash())) {
+            return self.missing_attempt_failed(target, request_id);
         }
         let last = &blocks[blocks.len() - 1];
         let reached_target = last.hash() == target;
@@ -426,6 +504,7 @@ impl SyncEngine {
                 request: None,
                 tried: BTreeSet::new(),
                 attempts: 0,
+                denials: 0,
                 ..fetch.clone()
             };
         }
@@ -438,10 +517,12 @@ impl SyncEngine {
             if self.chain.knows(&hash) || self.blocks.pending.contains(&hash) {
                 continue;
             }
-            if self.parent_known_or_pending(&block) {
+            // With a full pipeline the block waits in the buffer: dropped, it would be fetched again (found by
+            // the accounting oracle, seed 2004561: announcements filled the pipeline while a batch was in flight).
+            if self.parent_known_or_pending(&block) && self.pipeline_has_room() {
                 self.hand_down(block, PushKind::Missing);
             } else if self.make_room_for(block.number(), true) {
-                let buffered = BufferedBlock { block, requested: true, announcer: None };
+                let buffered = BufferedBlock { block, requested: true, announcer: None, vouchers: vec![peer] };
                 self.blocks.insert(buffered, self.config.block_buffer_max);
             }
         }

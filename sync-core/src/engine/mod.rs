@@ -415,6 +415,11 @@ impl SyncEngine {
     /// issue whatever requests the components want (PeerJoined re-evaluates everything this way, H16).
     fn drive(&mut self) {
         while self.push_next_ready() {}
+        // A buffered block whose parent became pending by another way (an announcement) goes down too: left in
+        // the buffer, it was evicted for a block it was the parent of (found by the accounting oracle, seed
+        // 2002015).
+        self.release_buffered_blocks();
+        while self.push_next_ready() {}
         self.issue_missing_block_requests();
         self.issue_diff_requests();
         self.issue_chunk_requests();

@@ -24,6 +24,7 @@ impl Accounting {
             Event::ChunkChainReset { reason } => self.reset(now, *reason),
             Event::PeerPenalized { peer, violation } => self.penalty(*peer, *violation),
             Event::PeerBehind { peer } => self.behind(*peer),
+            Event::DiffUnavailable { hash } => self.given_up(now, *hash),
             Event::Rebranched { .. } => {
                 self.rebranches.push(now);
                 self.input_causes.push(Cause::Rebranch);
@@ -64,6 +65,7 @@ impl Accounting {
         engine: &SyncEngine,
         store: &ChainStore,
     ) -> Verdict {
+        self.last_waste = Some((peer, request_id));
         let ask = self.asks.get(&request_id).cloned();
         let sent_at = ask.as_ref().map_or(now, |ask| ask.sent_at);
         let since = |times: &[u64]| times.iter().any(|&t| t >= sent_at);
@@ -221,10 +223,12 @@ impl Accounting {
             Origin::Turn(class) => Some(class),
             Origin::Gossip | Origin::Host => None,
         };
-        let chunk_lie = self.input_causes.iter().find_map(|cause| match cause {
-            Cause::Lie(class) => Some(*class),
-            _ => None,
-        });
+        // A chunk rejected at commit: the engine reports its waste just before the penalty.
+        let chunk_lie = self
+            .last_waste
+            .filter(|(wasted_by, _)| *wasted_by == peer)
+            .and_then(|(_, request_id)| self.asks.get(&request_id))
+            .and_then(|ask| ask.lie);
         match lie.or(chunk_lie).filter(|class| class.proves(violation)) {
             Some(class) => {
                 self.count("penalty", Cause::Lie(class));
@@ -234,13 +238,34 @@ impl Accounting {
         }
     }
 
+    /// A block given up for want of its diff (H10): every round of diff requests failed. Why the last one failed
+    /// is the cause; without any request, no peer was there to ask. Its descendants go with it, so their
+    /// diffs may be asked again: `Reset` explains those repeats.
+    fn given_up(&mut self, now: u64, hash: sync_core::Hash) -> Verdict {
+        self.given_up.push(now);
+        let last = self.by_asked.get(&Asked::Diff { block: hash }).and_then(|ids| ids.last()).copied();
+        let cause = match last {
+            Some(id) => {
+                let ask = &self.asks[&id];
+                ask.failure.or(ask.unhelpful).unwrap_or_else(|| self.failure_cause(id))
+            }
+            None => Cause::Away,
+        };
+        self.count("diff given up", cause);
+        Ok(())
+    }
+
     /// Behind: only a liar answers `IncompleteState` or replays old blocks; a chunk tagged far behind is a lie,
     /// or an honest answer that came long after the chain moved on (its waste, in the same input, says which).
+    /// An honest peer's announcement far behind the node's head, from a peer that never announced anything
+    /// nearer (the engine ignores reordered old news), comes from a peer that lags: its link is slow, or it
+    /// joined late.
     fn behind(&mut self, peer: PeerId) -> Verdict {
         let lie = match self.origin {
             Origin::Answer { request_id, .. } => self.lie_of(request_id),
             Origin::Turn(class) => Some(Cause::Lie(class)),
-            Origin::Gossip | Origin::Host => None,
+            Origin::Gossip => Some(Cause::Lag),
+            Origin::Host => None,
         };
         match lie.or(self.input_causes.first().copied()) {
             Some(cause) => {

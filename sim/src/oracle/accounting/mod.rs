@@ -54,7 +54,8 @@ pub enum Cause {
     Bound,
     /// The node more than the window behind a peer (catch-up).
     Behind,
-    /// A chunk-chain reset that has its own cause.
+    /// A chunk-chain reset, or a block given up for want of its diff (its descendants and their diffs go too),
+    /// which has its own cause.
     Reset,
 }
 
@@ -151,7 +152,9 @@ pub struct Accounting {
     late_in_row: Vec<u32>,
     /// Per peer: until when it is away or cut off.
     away_until: Vec<u64>,
+    /// When chunk-chain resets happened, and blocks were given up (`DiffUnavailable`).
     resets: Vec<u64>,
+    given_up: Vec<u64>,
     completions: Vec<u64>,
     rebranches: Vec<u64>,
     /// Blocks some announcement to the node named.
@@ -161,6 +164,8 @@ pub struct Accounting {
     /// Where the message of the current input came from, and the causes found so far in it.
     origin: Origin,
     input_causes: Vec<Cause>,
+    /// The last chunk wasted in the current input: its peer and request.
+    last_waste: Option<(sync_core::PeerId, u64)>,
     hedging: bool,
     tally: BTreeMap<String, u64>,
 }
@@ -180,12 +185,14 @@ impl Accounting {
             late_in_row: vec![0; peers],
             away_until: vec![0; peers],
             resets: Vec::new(),
+            given_up: Vec::new(),
             completions: Vec::new(),
             rebranches: Vec::new(),
             announced: std::collections::BTreeSet::new(),
             blocks_delivered: BTreeMap::new(),
             origin: Origin::Host,
             input_causes: Vec::new(),
+            last_waste: None,
             hedging,
             tally: BTreeMap::new(),
         }
@@ -250,7 +257,7 @@ impl Accounting {
             Some(failure)
         } else if let Some(unhelpful) = before.unhelpful.filter(|_| arrived) {
             Some(unhelpful)
-        } else if since(&self.resets) {
+        } else if since(&self.resets) || since(&self.given_up) {
             Some(Cause::Reset)
         } else if since(&self.rebranches) {
             Some(Cause::Rebranch)
@@ -323,7 +330,8 @@ impl Accounting {
             Some(Response::RateLimited) => Some(Cause::Bound),
             Some(Response::Chunk { block_hash, .. }) if !announced.contains(block_hash) => Some(Cause::Unvouched),
             Some(Response::Chunk { .. } | Response::Diff(_)) => None,
-            Some(Response::Blocks(blocks)) if !blocks.is_empty() => None,
+            // Answered from an older locator than the first: maybe nothing the node lacks.
+            Some(Response::Blocks(blocks)) if !blocks.is_empty() => ask.older_anchor,
             // The peer has not got the block yet, or sees another chain: it lags.
             Some(_) => Some(Cause::Lag),
         };
@@ -366,19 +374,42 @@ impl Accounting {
     /// The next input comes from `origin`. Of the answers to one request (the network may duplicate the request
     /// or the answer, or replay it), the first delivered is the answer; the others are extra copies.
     /// `holds` says whether the node holds a block (in its chain, pending or buffered) before it takes the input.
+    /// A liar's message that carries the id of a request still open to it is the answer, as the node sees it:
+    /// a replay of its own answer (`replay_answers`) that overtakes the original says what that answer says; an
+    /// invented one (`unsolicited`, whose random id hit an open request) is a lie.
     pub fn input(
         &mut self,
         now: u64,
         origin: Origin,
-        response: Option<&Response>,
+        response: Option<(u64, &Response)>,
         holds: &dyn Fn(&Hash) -> bool,
     ) -> Verdict {
         self.input_causes.clear();
+        self.last_waste = None;
+        let origin = match (origin, response) {
+            (Origin::Turn(class), Some((request_id, _))) => match self.asks.get_mut(&request_id) {
+                Some(ask) if !ask.delivered => {
+                    if class != ByzantineClass::ReplayAnswers {
+                        ask.lie = Some(class);
+                    }
+                    Origin::Answer { request_id, extra: false }
+                }
+                _ => origin,
+            },
+            _ => origin,
+        };
+        let response = response.map(|(_, response)| response);
         let mut verdict = Ok(());
         if let Origin::Answer { request_id, .. } = origin {
             if self.asks.get(&request_id).is_some_and(|ask| !ask.delivered) {
                 self.delivered(request_id, response);
                 if let Some(Response::Blocks(blocks)) = response {
+                    // Everything in it came meanwhile by another way (gossip, another answer): no use, and the
+                    // node asks again.
+                    if blocks.iter().all(|block| holds(&block.hash())) {
+                        let ask = self.asks.get_mut(&request_id).expect("checked above");
+                        ask.unhelpful = ask.unhelpful.or(Some(Cause::Lag));
+                    }
                     verdict = self.blocks_again(now, request_id, blocks, holds);
                 }
             }
@@ -413,6 +444,9 @@ impl Accounting {
         blocks: &[sync_core::block::Block],
         holds: &dyn Fn(&Hash) -> bool,
     ) -> Verdict {
+        if self.asks[&request_id].lie.is_some() {
+            return Ok(()); // A lie's blocks are rejected whole: none of them counts as delivered.
+        }
         let mut again = None;
         for block in blocks {
             match self.blocks_delivered.insert(block.hash(), request_id) {
