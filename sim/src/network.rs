@@ -37,8 +37,8 @@ struct Link {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fate {
     /// It arrives at `at`; a duplicate arrives at `duplicate`; `reordered` when it was held back past the
-    /// messages after it.
-    Arrives { at: u64, duplicate: Option<u64>, reordered: bool },
+    /// messages after it; `queued_ms`: how long it waited behind earlier messages on a busy link.
+    Arrives { at: u64, duplicate: Option<u64>, reordered: bool, queued_ms: u64 },
     /// Dropped by loss.
     Lost,
     /// Dropped by a partition.
@@ -146,6 +146,7 @@ impl Network {
             self.lost += 1;
             return Fate::Lost;
         }
+        let idle_arrival = now + transmit + latency + extra_latency + jitter_draw;
         let mut arrival = start + transmit + latency + extra_latency + jitter_draw;
         if reordered {
             arrival += reorder_extra; // may overtake nothing but is overtaken: no FIFO floor
@@ -156,7 +157,10 @@ impl Network {
         if duplicated {
             self.duplicated += 1;
         }
-        Fate::Arrives { at: arrival, duplicate: duplicated.then_some(arrival + duplicate_extra), reordered }
+        let duplicate = duplicated.then_some(arrival + duplicate_extra);
+        // Behind earlier messages: the wait for the link, and for a message ahead that arrives later (FIFO).
+        let queued_ms = if reordered { start - now } else { arrival - idle_arrival };
+        Fate::Arrives { at: arrival, duplicate, reordered, queued_ms }
     }
 
     /// Whether an answer sent over the link to `peer` at `now` is replayed later, and when (a stale duplicate,

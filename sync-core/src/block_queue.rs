@@ -9,9 +9,11 @@ use crate::peers::RoundRobin;
 use crate::wire::RequestId;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// Denials that end a missing-blocks fetch: two peers at or above the target's height do not have it on their
-/// main chain. Waiting for `attempts` to run out instead cost a round trip per peer and per invented target, one
-/// at a time, and a flood of them kept the honest head out (seeds 1934 and 3003196).
+/// Denials that end a missing-blocks fetch or a diff job: two peers at or above the block's height do not have
+/// it (on their main chain), and more than vouch for it (a liar's denials cannot end an honest block that
+/// several peers announced: seed 2001074). Waiting for attempts or rounds to run out instead cost a round trip per peer and per
+/// invented or private block, one at a time: a flood kept the honest head out (seeds 1934 and 3003196), and a
+/// private fork held the only diff slot (seed 4001390).
 pub(crate) const DENIALS_MAX: u32 = 2;
 
 /// Peers remembered per buffered block as having announced or sent it.
@@ -37,8 +39,6 @@ pub(crate) struct MissingFetch {
     /// Answers that the target is not on the responder's main chain, from peers whose head is at or above it:
     /// `DENIALS_MAX` of them end the fetch (an invented or forked-out target).
     pub(crate) denials: u32,
-    /// After a response that stopped at a macro block: that block, as an extra locator (§3.4).
-    pub(crate) extra_locator: Option<Hash>,
     /// The heights its request in flight may bring: above its first locator's, up to the target's. Two
     /// requests whose spans overlap would fetch the same blocks.
     pub(crate) span: Option<(u32, u32)>,

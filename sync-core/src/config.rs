@@ -57,6 +57,11 @@ pub struct Config {
     /// Ours: a peer whose request timed out is skipped by every request scheduler for this long, unless no other
     /// peer is left. Not a penalty (timeouts never are): a silent peer otherwise costs a timeout per round.
     pub unresponsive_cooldown_ms: u64,
+    /// Ours: a peer that answered `RateLimited` gets no request of any kind for this long, and the attempt does
+    /// not count. Counted as a failed round instead, it doubled a diff's backoff up to `diff_backoff_max_ms` while
+    /// the only honest peer was merely busy, and the node fell behind for good (found by the simulator, seed
+    /// 4008027).
+    pub rate_limited_cooldown_ms: u64,
     /// Announced blocks one peer may have buffered per height.
     pub announced_per_peer_per_height: u8,
     /// Blocks in the block buffer (H14; the reference has no bound).
@@ -119,6 +124,7 @@ impl Config {
             chunk_buffer_wait_ms: 30_000,
             incomplete_state_cooldown_ms: 10_000,
             unresponsive_cooldown_ms: 30_000,
+            rate_limited_cooldown_ms: 1_000,
             announced_per_peer_per_height: 5,
             block_buffer_max: 2 * window_ahead_max,
             pending_blocks_max: 2 * window_ahead_max,

@@ -4,6 +4,7 @@
 //! delays only its own descendants (H10, H20): a block is pushed once its parent is no longer queued.
 
 use crate::block::Block;
+use crate::block_queue::VOUCHERS_MAX;
 use crate::hash::Hash;
 use crate::interface::{Millis, PeerId};
 use crate::peers::RoundRobin;
@@ -23,6 +24,8 @@ pub(crate) enum PushKind {
 pub(crate) struct PendingBlock {
     pub(crate) block: Block,
     pub(crate) kind: PushKind,
+    /// Distinct peers that announced or sent it (at most `VOUCHERS_MAX`): denials of its diff must outnumber them.
+    pub(crate) vouchers: Vec<PeerId>,
     pub(crate) diff: Option<TrieDiff>,
     /// The chain asked for this block's diff at push time (H4, H11): needed even when diff mode is off.
     pub(crate) force_diff: bool,
@@ -37,6 +40,9 @@ pub(crate) struct DiffJob {
     pub(crate) request: Option<RequestId>,
     pub(crate) tried: BTreeSet<PeerId>,
     pub(crate) rounds: u32,
+    /// `UnknownBlockHash` answers from peers whose head is at or above the block: `DENIALS_MAX` of them give the
+    /// block up at once (a private fork nobody else holds, H10).
+    pub(crate) denials: u32,
     pub(crate) backoff_until: Option<Millis>,
     pub(crate) backoff_ms: u64,
 }
@@ -54,10 +60,11 @@ impl DiffQueue {
     }
 
     /// Queues a block; the caller checked that the queue has room (`pending_blocks_max`).
-    pub(crate) fn enqueue(&mut self, block: Block, kind: PushKind, capacity: u32) {
+    pub(crate) fn enqueue(&mut self, block: Block, kind: PushKind, vouchers: Vec<PeerId>, capacity: u32) {
         assert!(self.entries.len() < capacity as usize, "the caller checked room for a pending block");
+        assert!(vouchers.len() <= VOUCHERS_MAX, "vouchers are bounded");
         let hash = block.hash();
-        let entry = PendingBlock { block, kind, diff: None, force_diff: false, extra: Vec::new() };
+        let entry = PendingBlock { block, kind, vouchers, diff: None, force_diff: false, extra: Vec::new() };
         // Arrival order, except that a block goes before its children already queued (S6). A child can be
         // queued first when its parent was known to the chain then and has been forgotten since (a pruned or
         // given-up fork block that comes back): found by the million-input fuzz run.
@@ -85,6 +92,20 @@ impl DiffQueue {
     /// Puts a block back at the front (the chain asked for diffs first, H4/H11).
     pub(crate) fn requeue_front(&mut self, entry: PendingBlock) {
         self.entries.push_front(entry);
+    }
+
+    /// Another peer vouches for pending block `hash`.
+    pub(crate) fn vouch(&mut self, hash: &Hash, peer: PeerId) {
+        if let Some(entry) = self.entries.iter_mut().find(|entry| entry.block.hash() == *hash) {
+            if !entry.vouchers.contains(&peer) && entry.vouchers.len() < VOUCHERS_MAX {
+                entry.vouchers.push(peer);
+            }
+        }
+    }
+
+    /// How many peers vouch for pending block `hash`.
+    pub(crate) fn vouchers(&self, hash: &Hash) -> usize {
+        self.entries.iter().find(|entry| entry.block.hash() == *hash).map_or(0, |entry| entry.vouchers.len())
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -89,6 +89,8 @@ pub enum TimeoutReason {
     ChunkBufferWait,
     /// A catch-up that brought blocks no longer holds chunk requests back (`request_timeout_ms` after its last).
     CatchUpPause,
+    /// A peer that answered `RateLimited` may be asked again (`rate_limited_cooldown_ms`).
+    PeerThrottled,
 }
 
 /// Why the chunk cursor went back to `Reset` (§4.5).

@@ -14,10 +14,17 @@ pub(crate) struct PeerState {
     pub(crate) incomplete_until: Option<Millis>,
     /// Other peers go first until this time: a request to it timed out.
     pub(crate) unresponsive_until: Option<Millis>,
+    /// No request of a kind goes to it before this time: it answered one `RateLimited` (responders count each
+    /// kind apart, §3.7).
+    throttled_until: [Option<Millis>; 3],
     /// Its chunks that were committed, and those discarded uncommitted (their block never became the head):
     /// a reputation, never a penalty (nothing about a discarded chunk is provable).
     pub(crate) chunks_useful: u32,
     pub(crate) chunks_junk: u32,
+    /// Its answers to diff and missing-block requests that served, and that denied holding what its head
+    /// claims: a reputation for `quickest`, never a penalty.
+    served: u32,
+    denied: u32,
     pub(crate) violations: u32,
     /// Round-trip estimate of its answers (smoothed, and mean deviation), and timeouts since its last answer.
     srtt_ms: Option<u64>,
@@ -51,9 +58,21 @@ impl PeerState {
         }
     }
 
+    pub(crate) fn throttled(&self, kind: Kind, now: Millis) -> bool {
+        self.throttled_until[kind as usize].is_some_and(|until| until > now)
+    }
+
     pub(crate) fn note_timeout(&mut self) {
         self.timeouts_in_row = self.timeouts_in_row.saturating_add(1);
     }
+}
+
+/// The kinds of request a responder rate-limits apart (§3.7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Chunk = 0,
+    Diff = 1,
+    Blocks = 2,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -103,8 +122,11 @@ impl PeerSet {
             head_hash: None,
             incomplete_until: None,
             unresponsive_until: None,
+            throttled_until: [None; 3],
             chunks_useful: 0,
             chunks_junk: 0,
+            served: 0,
+            denied: 0,
             violations: 0,
             srtt_ms: None,
             rttvar_ms: 0,
@@ -162,11 +184,12 @@ impl PeerSet {
     }
 
     /// The peer `accept` takes that should answer soonest (Ours, §4.2), for diff and missing-block requests.
-    /// Peers cooling down after a timeout go last; then peers whose announced head is below `needed` (they may
-    /// not hold the block yet); then by expected wait: the smoothed round trip, doubled per timeout in a row,
-    /// times one plus the requests `load` says it has in flight. A peer never measured is assumed as quick as
-    /// the quickest measured one, so that every peer gets measured and none hoards the work. Ties go round
-    /// robin from `cursor`, which moves to the peer chosen.
+    /// Peers cooling down after a timeout are asked only when all are. Then peers whose announced head is below
+    /// `needed` go last (they may not hold the block yet); then peers that denied more than they served (a
+    /// quick liar that denied every diff drew every request, seed 2001074); the rest by expected wait: the
+    /// smoothed round trip, doubled per timeout in a row, times one plus the requests `load` says it has in
+    /// flight. A peer never measured is assumed as quick as the quickest measured one, so that every peer gets
+    /// measured and none hoards the work. Ties go round robin from `cursor`, which moves to the peer chosen.
     ///
     /// Found by the simulator (seed 1004526): round robin and "the announcer first" sent every missing-block
     /// request of a catch-up to a slow peer, four blocks a round trip, while a fast honest peer sat idle.
@@ -179,18 +202,25 @@ impl PeerSet {
         accept: impl Fn(PeerId, &PeerState) -> bool,
     ) -> Option<PeerId> {
         let prior = self.peers.values().filter_map(|state| state.srtt_ms).min().unwrap_or(1).max(1);
+        let cooling = |state: &PeerState| state.unresponsive_until.is_some_and(|until| until > now);
+        // A peer cooling down after a timeout is asked only when every peer is: one that answers, even if it is
+        // busy or tried already, is worth the wait (seed 4008027: a silent peer took every diff slot for seconds
+        // while the one honest peer was rate-limited for one).
+        let all_cooling = self.peers.values().all(cooling);
         let rank = |peer: PeerId, state: &PeerState| {
-            let cooling = state.unresponsive_until.is_some_and(|until| until > now);
+            let cooling = cooling(state);
             let lacks = state.head_number.is_none_or(|head| head < needed);
+            let denies = state.denied > state.served;
             let round_trip = state.srtt_ms.unwrap_or(prior).max(1) << state.timeouts_in_row.min(TIMEOUT_BACKOFF_MAX);
             let wait = round_trip.saturating_mul(1 + load(peer) as u64);
-            (cooling, lacks, wait)
+            (cooling, lacks, denies, wait)
         };
         let after = self.by_join.range(cursor.0 + 1..).chain(self.by_join.range(..=cursor.0));
-        let mut best: Option<((bool, bool, u64), u64, PeerId)> = None;
+        type Rank = (bool, bool, bool, u64);
+        let mut best: Option<(Rank, u64, PeerId)> = None;
         for (&join, &peer) in after {
             let state = &self.peers[&peer];
-            if !accept(peer, state) {
+            if !accept(peer, state) || (cooling(state) && !all_cooling) {
                 continue;
             }
             let key = rank(peer, state);
@@ -203,9 +233,31 @@ impl PeerSet {
         Some(peer)
     }
 
+    /// `peer` answered a request of `kind` with `RateLimited`: no such request goes to it before `until`.
+    pub(crate) fn throttle(&mut self, peer: PeerId, kind: Kind, until: Millis) {
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.throttled_until[kind as usize] = Some(until);
+        }
+    }
+
+    /// Some peer answered a request of `kind` with `RateLimited` and cools down still.
+    pub(crate) fn any_throttled(&self, kind: Kind, now: Millis) -> bool {
+        self.peers.values().any(|state| state.throttled(kind, now))
+    }
+
+    /// When the first throttled peer may be asked again.
+    pub(crate) fn next_unthrottled(&self, now: Millis) -> Option<Millis> {
+        self.peers.values().flat_map(|state| state.throttled_until).flatten().filter(|&until| until > now).min()
+    }
+
     /// `peer` announced a head at `number` or above.
     pub(crate) fn holds_height(&self, peer: PeerId, number: u32) -> bool {
         self.peers.get(&peer).is_some_and(|state| state.head_number.is_some_and(|head| head >= number))
+    }
+
+    /// `peer` announced `hash` as its head.
+    pub(crate) fn announced(&self, peer: PeerId, hash: &crate::hash::Hash) -> bool {
+        self.peers.get(&peer).is_some_and(|state| state.head_hash.as_ref() == Some(hash))
     }
 
     /// Some peer announced `hash` as its head.
@@ -230,6 +282,21 @@ impl PeerSet {
         if state.chunks_useful + state.chunks_junk > 64 {
             state.chunks_useful /= 2;
             state.chunks_junk /= 2;
+        }
+    }
+
+    /// Counts an answer of `peer`'s that served a diff or blocks, or denied holding them. Decays as
+    /// `note_chunk` does.
+    pub(crate) fn note_served(&mut self, peer: PeerId, served: bool) {
+        let Some(state) = self.peers.get_mut(&peer) else { return };
+        if served {
+            state.served = state.served.saturating_add(1);
+        } else {
+            state.denied = state.denied.saturating_add(1);
+        }
+        if state.served + state.denied > 64 {
+            state.served /= 2;
+            state.denied /= 2;
         }
     }
 

@@ -221,7 +221,12 @@ impl Oracle {
             return breach(FailureClass::Safety, "final: the root is not the head's state root");
         }
         if head.hash() != tip.hash() {
-            let what = format!("final: head #{} is not the canonical tip #{}", head.number(), tip.number());
+            let what = format!(
+                "final: head #{} is not the canonical tip #{}: {}",
+                head.number(),
+                tip.number(),
+                stall_report(engine, store)
+            );
             return breach(FailureClass::Liveness, what);
         }
         let engine_wasted = engine.stats().chunks_wasted;

@@ -36,12 +36,15 @@ impl World {
             self.oracle.accounting.answered(self.clock.now, request_id, responder.last_lie);
         }
         if let Request::MissingBlocks { locators, .. } = &request {
-            // Answered from an older locator than the first: the responder lags, or the first is a fork block.
+            // Answered from an older locator than the first: the responder lags, or the first is a fork block (a
+            // liar's private or invented one too, which may not even be stored).
             let store = &self.stage.store;
-            let first = locators.first().and_then(|hash| store.block(hash).map(|block| (block.number(), *hash)));
-            if let Some((_, hash)) = first.filter(|&(number, hash)| responder.main_at(number) != Some(hash)) {
-                let cause = if store.is_canonical(&hash) { Cause::Lag } else { Cause::Fork };
-                self.oracle.accounting.older_anchor(request_id, cause);
+            if let Some(&first) = locators.first() {
+                let on_main = store.block(&first).is_some_and(|block| responder.main_at(block.number()) == Some(first));
+                if !on_main {
+                    let cause = if store.is_canonical(&first) { Cause::Lag } else { Cause::Fork };
+                    self.oracle.accounting.older_anchor(request_id, cause);
+                }
             }
         }
         let message = match answer {

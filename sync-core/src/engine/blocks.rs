@@ -7,6 +7,7 @@ use crate::block_queue::{BufferedBlock, MissingFetch, DENIALS_MAX, VOUCHERS_MAX}
 use crate::diff_queue::PushKind;
 use crate::hash::Hash;
 use crate::interface::{Event, PeerId, Violation};
+use crate::peers::Kind;
 use crate::requests::Purpose;
 use crate::wire::{Request, RequestId, Response, LOCATORS_MAX};
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,8 +26,11 @@ impl SyncEngine {
         }
         self.peers.note_head(peer, block.number(), block.hash());
         let hash = block.hash();
-        // 3. Known, pending or buffered: nothing; rejected: drop.
-        if self.chain.knows(&hash) || self.blocks.pending.contains(&hash) || self.blocks.rejected_set.contains(&hash) {
+        // 3. Known, pending or buffered: nothing (a pending or buffered block gains a voucher); rejected: drop.
+        if self.blocks.pending.contains(&hash) {
+            return self.diffs.vouch(&hash, peer);
+        }
+        if self.chain.knows(&hash) || self.blocks.rejected_set.contains(&hash) {
             return;
         }
         if let Some(buffered) = self.blocks.buffer.get_mut(&block.number()).and_then(|at| at.get_mut(&hash)) {
@@ -55,7 +59,7 @@ impl SyncEngine {
         }
         // 6. The parent is known or on its way: downstream (with a full pipeline, buffered below).
         if self.parent_known_or_pending(&block) && self.pipeline_has_room() {
-            self.hand_down(block, PushKind::Head);
+            self.hand_down(block, PushKind::Head, vec![peer]);
             return;
         }
         // 7. Far ahead with an unknown parent: we are behind.
@@ -68,7 +72,7 @@ impl SyncEngine {
         if from_peer >= self.config.announced_per_peer_per_height as usize {
             return;
         }
-        if !self.make_room_for(block.number(), false) {
+        if !self.make_room_for(block.number(), hash, false) {
             return;
         }
         let number = block.number();
@@ -99,7 +103,6 @@ impl SyncEngine {
                 tried: BTreeSet::new(),
                 attempts: 0,
                 denials: 0,
-                extra_locator: None,
                 span: None,
                 catch_up: true,
                 head: false,
@@ -117,29 +120,33 @@ impl SyncEngine {
     }
 
     /// Marks a block pending and gives it to the DiffQueue; the caller checked `pipeline_has_room`.
-    fn hand_down(&mut self, block: Block, kind: PushKind) {
+    fn hand_down(&mut self, block: Block, kind: PushKind, vouchers: Vec<PeerId>) {
         self.blocks.pending.insert(block.hash());
-        self.diffs.enqueue(block, kind, self.config.pending_blocks_max);
+        self.diffs.enqueue(block, kind, vouchers, self.config.pending_blocks_max);
     }
 
-    /// Frees a buffer slot if the buffer is full: announced blocks farthest ahead go first, then requested ones.
-    /// `false` if the newcomer itself is the one to drop.
-    fn make_room_for(&mut self, number: u32, requested: bool) -> bool {
+    /// Frees a buffer slot for block `hash` at `number` if the buffer is full: announced blocks go before
+    /// requested ones, those fewer peers vouch for first (peers that announced or sent it, or announced it as
+    /// their head), then those farthest ahead. `false` if the newcomer itself is the one to drop. (Height alone
+    /// let a flood of invented blocks at the tip's height keep out the honest tip five peers announced, seed
+    /// 5002936.)
+    fn make_room_for(&mut self, number: u32, hash: Hash, requested: bool) -> bool {
+        use std::cmp::Reverse;
         if self.blocks.buffered < self.config.block_buffer_max as usize {
             return true;
         }
+        let heads = |hash: &Hash| self.peers.ordered().filter(|&p| self.peers.announced(p, hash)).count();
+        let newcomer = (requested, heads(&hash).max(1), Reverse(number));
         let victim = self
             .blocks
             .buffer
             .iter()
-            .rev()
-            .flat_map(|(&n, at)| at.values().map(move |b| (b.requested, std::cmp::Reverse(n), b.block.hash())))
+            .flat_map(|(&n, at)| at.values().map(move |b| (b, n)))
+            .map(|(b, n)| ((b.requested, b.vouchers.len().max(heads(&b.block.hash())), Reverse(n)), b.block.hash()))
             .min();
         match victim {
-            Some((victim_requested, std::cmp::Reverse(victim_number), hash))
-                if (victim_requested, std::cmp::Reverse(victim_number)) < (requested, std::cmp::Reverse(number)) =>
-            {
-                self.blocks.take(victim_number, &hash);
+            Some((rank, hash)) if rank < newcomer => {
+                self.blocks.take(rank.2 .0, &hash);
                 true
             }
             _ => false,
@@ -173,7 +180,6 @@ impl SyncEngine {
                     tried: BTreeSet::new(),
                     attempts: 0,
                     denials: 0,
-                    extra_locator: None,
                     span: None,
                     catch_up: false,
                     head: false,
@@ -274,13 +280,15 @@ impl SyncEngine {
             return;
         }
         let holders = self.holders(fetch.target_number);
-        if holders == 0 || fetch.attempts >= self.config.attempts(holders) || fetch.denials >= DENIALS_MAX {
+        let denied =
+            fetch.denials >= DENIALS_MAX && fetch.denials as usize > self.vouchers(fetch.target_number, &target);
+        if holders == 0 || fetch.attempts >= self.config.attempts(holders) || denied {
             // Exhausted, or nobody claims to hold it: the chain of buffered descendants of the target goes (§4.3).
             self.blocks.fetches.remove(&target);
             self.blocks.remove_descendants(target);
             return;
         }
-        let (locators, first) = self.locators_for(frontier, fetch.extra_locator, fetch.target_number);
+        let (locators, first) = self.locators_for(frontier, fetch.target_number);
         // One request per stretch of heights: two targets on one chain would fetch the same blocks (found by the
         // simulator, seed 1004526). The other waits; once the blocks land, the frontier moves past them.
         let span = (first, fetch.target_number);
@@ -290,7 +298,15 @@ impl SyncEngine {
         if self.blocks.fetches.values().any(overlaps) {
             return;
         }
-        let Some(peer) = self.missing_blocks_peer(target, load) else { return };
+        let Some(peer) = self.missing_blocks_peer(target, load) else {
+            // Every peer that could serve it cools down after a timeout: it goes, rather than hold its place (the
+            // reserved head fetch waited for ever on a silent flooder's head, seed 2002482). Merely busy peers
+            // (rate-limited) are waited for.
+            if !self.peers.any_throttled(Kind::Blocks, self.now) {
+                self.blocks.fetches.remove(&target);
+            }
+            return;
+        };
         let include_body = self.config.include_body;
         let request = Request::MissingBlocks { target_hash: target, locators: locators.clone(), include_body };
         *load.entry(peer).or_default() += 1;
@@ -324,7 +340,9 @@ impl SyncEngine {
         let fetch = self.blocks.fetches.get_mut(&target)?;
         let busy = |peer: PeerId| load.get(&peer).copied().unwrap_or(0);
         let (cursor, now, needed) = (&mut self.blocks.cursor, self.now, fetch.target_number);
-        let holds = |state: &crate::peers::PeerState| state.head_number.is_some_and(|head| head >= needed);
+        let holds = |state: &crate::peers::PeerState| {
+            state.head_number.is_some_and(|head| head >= needed) && !state.throttled(Kind::Blocks, now)
+        };
         let untried =
             self.peers.quickest(cursor, now, needed, busy, |peer, state| holds(state) && !fetch.tried.contains(&peer));
         untried.or_else(|| {
@@ -333,54 +351,35 @@ impl SyncEngine {
         })
     }
 
-    /// The blocks on their way, newest first: the highest pending block, followed through buffered children,
-    /// then back through its pending ancestors to the chain.
+    /// The blocks on their way, newest first: every pending block, and every buffered block linked to the
+    /// chain through pending or buffered ancestors, on every branch (one branch only missed the main chain's
+    /// blocks behind a fork's higher one, and asked for them again: seed 1191). Blocks buffered above a gap are
+    /// no locators: an answer from them would wait in the buffer, or be dropped and asked again; they link once
+    /// the gap closes, and the frontier moves past them.
     fn frontier_path(&self) -> Vec<(u32, Hash)> {
-        let mut path = Vec::new();
-        let pending = || self.diffs.entries.iter().map(|entry| &entry.block);
-        let Some(mut frontier) = pending().max_by_key(|block| block.number()) else { return path };
-        while let Some(child) = self.blocks.buffer.get(&(frontier.number() + 1)).and_then(|at| {
-            at.values().map(|buffered| &buffered.block).find(|child| child.parent_hash() == frontier.hash())
-        }) {
-            frontier = child;
-        }
-        let on_way: BTreeMap<Hash, &Block> = pending()
-            .chain(self.blocks.buffer.values().flat_map(|at| at.values().map(|buffered| &buffered.block)))
-            .map(|block| (block.hash(), block))
-            .collect();
-        let mut cursor = Some(frontier);
-        while let Some(block) = cursor {
-            path.push((block.number(), block.hash()));
-            cursor = on_way.get(&block.parent_hash()).copied();
-        }
+        let pending = self.diffs.entries.iter().map(|entry| (entry.block.number(), entry.block.hash()));
+        let buffered = self.blocks.buffer.iter().flat_map(|(&number, at)| at.keys().map(move |hash| (number, *hash)));
+        let linked = buffered.filter(|&(number, hash)| self.linked(number, hash));
+        let mut path: Vec<(u32, Hash)> = pending.chain(linked).collect();
+        path.sort_by_key(|&(number, hash)| (std::cmp::Reverse(number), hash));
         path
     }
 
     /// The locators of a missing-blocks request (§3.4), newest first: the blocks on their way below
-    /// `target_number` (`frontier_path`, and `extra`, a macro block an earlier answer stopped at), four in a
-    /// row and then twice as far apart each time; then the chain's own. A responder answers from the first it
-    /// holds on its main chain, so nothing on its way is asked for again, and a fork among them costs only a
-    /// step back. Returns them with the height of the first.
-    fn locators_for(&self, frontier: &[(u32, Hash)], extra: Option<Hash>, target_number: u32) -> (Vec<Hash>, u32) {
-        let mut path: Vec<(u32, Hash)> =
-            frontier.iter().filter(|(number, _)| *number < target_number).copied().collect();
-        // (`extra` in the chain is among the chain's own locators, in its place.)
-        let on_path = |hash: &Hash| frontier.iter().any(|(_, on_path)| on_path == hash);
-        if let Some(hash) = extra.filter(|hash| !self.chain.knows(hash) && !on_path(hash)) {
-            let pending = self.diffs.entries.iter().map(|entry| &entry.block).find(|block| block.hash() == hash);
-            let number = self.blocks.block(&hash).or(pending).map_or(0, Block::number);
-            if number < target_number {
-                path.push((number, hash));
-                path.sort_by_key(|(number, _)| std::cmp::Reverse(*number));
-            }
-        }
+    /// `target_number` (`frontier_path`), eight in a row and then twice as far apart each time; then the
+    /// chain's own. A responder answers from the first it holds on its main chain, so nothing on its way is asked
+    /// for again, and a fork among them costs only a step back. An answer that stopped at a macro block short of
+    /// its target left that block on the way: the next request starts after it. Returns them with the height of
+    /// the first.
+    fn locators_for(&self, frontier: &[(u32, Hash)], target_number: u32) -> (Vec<Hash>, u32) {
+        let path: Vec<(u32, Hash)> = frontier.iter().filter(|(number, _)| *number < target_number).copied().collect();
         let first = path.first().map_or(self.chain.head_number(), |(number, _)| *number);
         let mut locators: Vec<Hash> = Vec::with_capacity(LOCATORS_MAX);
         let (mut index, mut step) = (0, 1);
         while let Some((_, hash)) = path.get(index) {
             locators.push(*hash);
             index += step;
-            if locators.len() >= 4 {
+            if locators.len() >= 8 {
                 step *= 2;
             }
         }
@@ -426,7 +425,6 @@ impl SyncEngine {
             tried: BTreeSet::new(),
             attempts: 0,
             denials: 0,
-            extra_locator: None,
             span: None,
             catch_up: number > our_head.saturating_add(self.config.window_ahead_max),
             head: true,
@@ -464,12 +462,19 @@ impl SyncEngine {
                     self.blocks.fetches.get(&target).is_some_and(|f| self.peers.holds_height(peer, f.target_number));
                 if let Some(fetch) = self.blocks.fetches.get_mut(&target).filter(|_| holds) {
                     fetch.denials += 1;
+                    self.peers.note_served(peer, false);
                 }
                 return self.missing_attempt_failed(target, request_id);
             }
-            Response::Blocks(_) | Response::UnknownLocators | Response::RateLimited => {
-                return self.missing_attempt_failed(target, request_id)
+            // Busy, not failed: the peer cools down, the attempt does not count.
+            Response::RateLimited => {
+                if let Some(fetch) = self.blocks.fetches.get_mut(&target).filter(|f| f.request == Some(request_id)) {
+                    fetch.tried.remove(&peer);
+                    fetch.attempts = fetch.attempts.saturating_sub(1);
+                }
+                return self.missing_attempt_failed(target, request_id);
             }
+            Response::Blocks(_) | Response::UnknownLocators => return self.missing_attempt_failed(target, request_id),
             _ => {
                 self.missing_attempt_failed(target, request_id);
                 return self.penalize(peer, Violation::WrongResponseType);
@@ -481,6 +486,7 @@ impl SyncEngine {
             self.missing_attempt_failed(target, request_id);
             return self.penalize(peer, violation);
         }
+        self.peers.note_served(peer, true);
         // Nothing new (the responder lacked our first locators and answered from an older one): a failed attempt,
         // not progress. Counted as progress, it reset the fetch and asked the same peer again (seed 2004561).
         if blocks.iter().all(|block| self.holds_block(&block.hash())) {
@@ -499,14 +505,7 @@ impl SyncEngine {
             self.blocks.fetches.remove(&target);
         } else if let Some(fetch) = self.blocks.fetches.get_mut(&target) {
             // Stopped at a macro block short of the target: ask again from there.
-            *fetch = MissingFetch {
-                extra_locator: Some(last.hash()),
-                request: None,
-                tried: BTreeSet::new(),
-                attempts: 0,
-                denials: 0,
-                ..fetch.clone()
-            };
+            *fetch = MissingFetch { request: None, tried: BTreeSet::new(), attempts: 0, denials: 0, ..fetch.clone() };
         }
         let first = (blocks[0].number(), blocks[0].hash());
         for block in blocks {
@@ -520,8 +519,8 @@ impl SyncEngine {
             // With a full pipeline the block waits in the buffer: dropped, it would be fetched again (found by
             // the accounting oracle, seed 2004561: announcements filled the pipeline while a batch was in flight).
             if self.parent_known_or_pending(&block) && self.pipeline_has_room() {
-                self.hand_down(block, PushKind::Missing);
-            } else if self.make_room_for(block.number(), true) {
+                self.hand_down(block, PushKind::Missing, vec![peer]);
+            } else if self.make_room_for(block.number(), hash, true) {
                 let buffered = BufferedBlock { block, requested: true, announcer: None, vouchers: vec![peer] };
                 self.blocks.insert(buffered, self.config.block_buffer_max);
             }
@@ -581,7 +580,7 @@ impl SyncEngine {
                     if self.chain.knows(&hash) {
                         continue;
                     }
-                    self.hand_down(buffered.block, PushKind::Buffered);
+                    self.hand_down(buffered.block, PushKind::Buffered, buffered.vouchers);
                 }
             }
         }

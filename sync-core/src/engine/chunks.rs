@@ -5,6 +5,7 @@ use super::SyncEngine;
 use crate::hash::Hash;
 use crate::interface::{ChunkWaste, Event, PeerId, ResetReason, Violation};
 use crate::key::Key;
+use crate::peers::Kind;
 use crate::requests::{Outstanding, Purpose};
 use crate::state_queue::{BufferedChunk, Cursor};
 use crate::trie::{Chunk, ChunkApplied, ChunkError, Ignored};
@@ -67,6 +68,7 @@ impl SyncEngine {
             // never came); the byzantine sweep measured a 15x slowdown with five such liars of six peers.
             let preferred = |peer: PeerId, state: &crate::peers::PeerState| {
                 !busy.contains(&peer)
+                    && !state.throttled(Kind::Chunk, now)
                     && state.incomplete_until.is_none_or(|until| until <= now)
                     && state.head_number.is_none_or(|head| head >= head_number)
                     && !crate::peers::PeerSet::mostly_junk(state)
@@ -74,7 +76,9 @@ impl SyncEngine {
             // Tiers: responsive and preferred; responsive; preferred; anyone free. A peer that timed out never
             // goes before one that answers (found by the simulator: a silent peer without history outranked
             // honest peers whose chunks forks had discarded, for ever).
-            let free = |peer: PeerId, _: &crate::peers::PeerState| !busy.contains(&peer);
+            let free = |peer: PeerId, state: &crate::peers::PeerState| {
+                !busy.contains(&peer) && !state.throttled(Kind::Chunk, now)
+            };
             let responsive =
                 |state: &crate::peers::PeerState| state.unresponsive_until.is_none_or(|until| until <= now);
             let cursor = &mut self.state.cursor_peers;
@@ -216,10 +220,8 @@ impl SyncEngine {
                 self.chunk_attempt_failed(generation);
                 return None;
             }
-            Response::RateLimited => {
-                self.chunk_attempt_failed(generation);
-                return None;
-            }
+            // Busy, not failed: the peer cools down (`rate_limited_cooldown_ms`), the attempt does not count.
+            Response::RateLimited => return None,
             _ => {
                 self.penalize(peer, Violation::WrongResponseType);
                 self.chunk_attempt_failed(generation);

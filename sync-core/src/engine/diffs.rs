@@ -2,9 +2,11 @@
 //! the push of the next ready block. The queue's own state is `crate::diff_queue`.
 
 use super::SyncEngine;
+use crate::block_queue::DENIALS_MAX;
 use crate::diff_queue::{DiffJob, PendingBlock};
 use crate::hash::Hash;
 use crate::interface::{Event, PeerId, Violation};
+use crate::peers::Kind;
 use crate::requests::Purpose;
 use crate::state_queue::Cursor;
 use crate::wire::{Request, RequestId, Response};
@@ -59,6 +61,7 @@ impl SyncEngine {
                 request: None,
                 tried: BTreeSet::new(),
                 rounds: 0,
+                denials: 0,
                 backoff_until: None,
                 backoff_ms: self.config.diff_backoff_ms,
             });
@@ -85,10 +88,23 @@ impl SyncEngine {
             if self.diffs.in_flight() >= self.config.diff_requests_in_flight as usize || self.peers.is_empty() {
                 return;
             }
+            // Denied by peers that should hold it: given up now, not after `diff_rounds_max` rounds over every peer
+            // (found by the simulator, seed 4001390: a liar's private fork blocks held the only diff slot).
+            let vouchers = self.diffs.vouchers(&hash);
+            if self
+                .diffs
+                .jobs
+                .get(&hash)
+                .is_some_and(|job| job.denials >= DENIALS_MAX && job.denials as usize > vouchers)
+            {
+                self.give_up_diff(hash);
+                continue;
+            }
             let tried = &self.diffs.jobs[&hash].tried;
             let busy = |peer: PeerId| load.get(&peer).copied().unwrap_or(0);
-            let peer =
-                self.peers.quickest(&mut self.diffs.cursor, self.now, number, busy, |peer, _| !tried.contains(&peer));
+            let peer = self.peers.quickest(&mut self.diffs.cursor, self.now, number, busy, |peer, state| {
+                !tried.contains(&peer) && !state.throttled(Kind::Diff, self.now)
+            });
             match peer {
                 Some(peer) => {
                     *load.entry(peer).or_default() += 1;
@@ -98,6 +114,8 @@ impl SyncEngine {
                         job.tried.insert(peer);
                     }
                 }
+                // Untried peers that are only busy: wait for them (`PeerThrottled` wakes the engine).
+                None if self.peers.any_throttled(Kind::Diff, self.now) => {}
                 None => self.diff_round_failed(hash),
             }
         }
@@ -160,6 +178,7 @@ impl SyncEngine {
         match response {
             Response::Diff(diff) if diff.root() == job.diff_root => {
                 self.stats.diffs_received += 1;
+                self.peers.note_served(peer, true);
                 if let Some(Some(current)) = self.diffs.jobs.remove(&block).map(|job| job.request) {
                     self.requests.remove(current); // an older request answered first: the current one is moot
                 }
@@ -169,7 +188,20 @@ impl SyncEngine {
                 self.chain.store_diff(&block, diff);
             }
             Response::Diff(_) => self.penalize(peer, Violation::DiffRootMismatch),
-            Response::UnknownBlockHash | Response::IncompleteState | Response::RateLimited => {}
+            Response::UnknownBlockHash => {
+                let number = job.number;
+                if let Some(job) = self.diffs.jobs.get_mut(&block).filter(|_| self.peers.holds_height(peer, number)) {
+                    job.denials += 1;
+                    self.peers.note_served(peer, false);
+                }
+            }
+            // Busy, not failed: the job may ask it again once its cooldown ends.
+            Response::RateLimited => {
+                if let Some(job) = self.diffs.jobs.get_mut(&block) {
+                    job.tried.remove(&peer);
+                }
+            }
+            Response::IncompleteState => {}
             _ => self.penalize(peer, Violation::WrongResponseType),
         }
     }

@@ -18,7 +18,7 @@ use crate::diff_queue::DiffQueue;
 use crate::hash::Hash;
 use crate::interface::{ChunkWaste, Event, Input, Millis, Output, PeerId, TimeoutReason, Violation};
 use crate::key::Key;
-use crate::peers::PeerSet;
+use crate::peers::{Kind, PeerSet};
 use crate::requests::{Outstanding, Purpose, Requests};
 use crate::responder::{respond, RateLimiter};
 use crate::state_queue::{Cursor, StateQueue};
@@ -187,6 +187,7 @@ impl SyncEngine {
             self.state.retry_at.map(|at| (at, TimeoutReason::ChunkRetryBackoff)),
             self.state.next_expiry(self.config.chunk_buffer_wait_ms).map(|at| (at, TimeoutReason::ChunkBufferWait)),
             self.catch_up_pause().map(|at| (at, TimeoutReason::CatchUpPause)),
+            self.peers.next_unthrottled(self.now).map(|at| (at, TimeoutReason::PeerThrottled)),
         ];
         deadlines.into_iter().flatten().min()
     }
@@ -364,6 +365,14 @@ impl SyncEngine {
         let rtt = self.now.0.saturating_sub(outstanding.sent.0);
         if let Some(state) = self.peers.get_mut(peer) {
             state.note_answer(rtt);
+        }
+        if response == Response::RateLimited {
+            let kind = match outstanding.purpose {
+                Purpose::Chunk { .. } => Kind::Chunk,
+                Purpose::Diff { .. } => Kind::Diff,
+                Purpose::MissingBlocks { .. } => Kind::Blocks,
+            };
+            self.peers.throttle(peer, kind, self.now.plus(self.config.rate_limited_cooldown_ms));
         }
         match outstanding.purpose.clone() {
             Purpose::Chunk { .. } => self.on_chunk_response(peer, request_id, outstanding, response),

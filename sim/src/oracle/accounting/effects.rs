@@ -175,6 +175,9 @@ impl Accounting {
             .or_else(|| ask.answered_at.is_none().then_some(Cause::Away))
             .or_else(|| (late && self.answers_delivered[peer] < 3).then_some(Cause::Slow))
             .or_else(|| (self.away_until[peer] + 1_000 >= ask.sent_at).then_some(Cause::Away))
+            // Behind other messages on a busy link (a large chunk ahead of it): the deadline follows round trips,
+            // not what else is on the link.
+            .or_else(|| ask.queued.then_some(Cause::Latency))
             .or_else(|| {
                 // A late answer on a link the node knows: now and then, variance; three times in a row, a deadline
                 // that does not follow the link (the node's).

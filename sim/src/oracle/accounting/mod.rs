@@ -126,6 +126,8 @@ struct Ask {
     answer_fate: Option<Cause>,
     /// When the answer's first copy reaches the node, and whether it has.
     arrives_at: Option<u64>,
+    /// The request or its answer waited behind earlier messages on a busy link.
+    queued: bool,
     delivered: bool,
     /// Why the answer is of no use, if it is not (a lie, a rate limit, a peer without the block yet, a chunk
     /// tagged with a block nobody announced): known when it is sent, effective when it arrives.
@@ -224,6 +226,7 @@ impl Accounting {
             Fate::Lost | Fate::Cut => Some(Cause::Loss),
             Fate::Arrives { .. } => None,
         };
+        let queued = matches!(fate, Fate::Arrives { queued_ms, .. } if queued_ms > 0);
         let verdict = self.repeat(now, head, request_id, &asked);
         let ask = Ask {
             peer,
@@ -235,6 +238,7 @@ impl Accounting {
             chunk: None,
             answer_fate: None,
             arrives_at: None,
+            queued,
             delivered: false,
             unhelpful: None,
             failure: None,
@@ -359,6 +363,7 @@ impl Accounting {
             Some(Fate::Arrives { .. }) => None,
         };
         ask.arrives_at = fate.and_then(|fate| fate.arrivals().next());
+        ask.queued |= matches!(fate, Some(Fate::Arrives { queued_ms, .. }) if queued_ms > 0);
         true
     }
 
@@ -466,7 +471,7 @@ impl Accounting {
             .or(ask.failure)
             .or(before.failure)
             .or_else(|| since(&self.rebranches).then_some(Cause::Rebranch))
-            .or_else(|| since(&self.resets).then_some(Cause::Reset))
+            .or_else(|| (since(&self.resets) || since(&self.given_up)).then_some(Cause::Reset))
             .or_else(|| (!holds(&block.hash())).then_some(Cause::Bound));
         match cause {
             Some(cause) => {
