@@ -109,6 +109,12 @@ fn encode_request(request: &Request, out: &mut Vec<u8>) {
             key_bytes(start_key, out);
             out.extend_from_slice(&limit.to_le_bytes());
         }
+        Request::BlocksFrom { target_hash, first, include_body } => {
+            out.push(3);
+            out.extend_from_slice(&target_hash.0[..8]);
+            out.extend_from_slice(&first.to_le_bytes());
+            out.push(u8::from(*include_body));
+        }
     }
 }
 
@@ -306,6 +312,7 @@ pub fn describe_request(request: &Request) -> String {
         }
         Request::TrieDiff { block_hash } => format!("diff({block_hash:?})"),
         Request::Chunk { start_key, limit } => format!("chunk(start {}, limit {limit})", short_key(start_key)),
+        Request::BlocksFrom { target_hash, first, .. } => format!("blocks-from(#{first}, target {target_hash:?})"),
     }
 }
 

@@ -64,23 +64,27 @@ pub fn respond(view: &impl ChainView, request: &Request, config: &Config) -> Res
             (Some(_), Some(diff)) => Response::Diff(diff.clone()),
         },
         Request::MissingBlocks { target_hash, locators, include_body } => {
-            missing_blocks(view, target_hash, locators, *include_body, config.bpb)
+            let Some(locator) = locators.iter().find(|locator| view.is_main(locator)).and_then(|l| view.block(l))
+            else {
+                return Response::UnknownLocators;
+            };
+            blocks_towards(view, target_hash, locator.number().saturating_add(1), *include_body, config.bpb)
+        }
+        Request::BlocksFrom { target_hash, first, include_body } => {
+            blocks_towards(view, target_hash, *first, *include_body, config.bpb)
         }
     }
 }
 
-/// §3.4, forward direction: the blocks after the first locator on our main chain, up to the target,
-/// stopping at the first macro block, at most `bpb` of them.
-fn missing_blocks(view: &impl ChainView, target: &Hash, locators: &[Hash], include_body: bool, bpb: u32) -> Response {
-    let Some(locator) = locators.iter().find(|locator| view.is_main(locator)).and_then(|l| view.block(l)) else {
-        return Response::UnknownLocators;
-    };
+/// §3.4, forward direction: our main-chain blocks from height `first` (after the first locator we hold, or as
+/// asked) up to the target, stopping at the first macro block, at most `bpb` of them.
+fn blocks_towards(view: &impl ChainView, target: &Hash, first: u32, include_body: bool, bpb: u32) -> Response {
     let Some(target_block) = view.block(target) else { return Response::TargetHashNotFound };
     if !view.is_main(target) {
         return Response::TargetNotOnMainChain;
     }
     let mut blocks = Vec::new();
-    for number in locator.number().saturating_add(1)..=target_block.number() {
+    for number in first..=target_block.number() {
         let Some(block) = view.main_at(number) else { break };
         blocks.push(if include_body { block.clone() } else { block.without_body() });
         if block.header().is_macro || blocks.len() >= bpb as usize {
@@ -121,7 +125,9 @@ impl RateLimiter {
         let (count, max) = match request {
             Request::Chunk { .. } => (&mut window.chunks, config.served_chunks_per_window_max),
             Request::TrieDiff { .. } => (&mut window.diffs, config.served_diffs_per_window_max),
-            Request::MissingBlocks { .. } => (&mut window.missing_blocks, config.served_missing_blocks_per_window_max),
+            Request::MissingBlocks { .. } | Request::BlocksFrom { .. } => {
+                (&mut window.missing_blocks, config.served_missing_blocks_per_window_max)
+            }
         };
         *count = count.saturating_add(1);
         *count <= max

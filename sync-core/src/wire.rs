@@ -39,6 +39,10 @@ pub enum Request {
     TrieDiff { block_hash: Hash },
     /// §3.6: the answer is cut from the responder's head, whatever it is.
     Chunk { start_key: Key, limit: u32 },
+    /// §3.4, Ours (tag 3, added without a version change: older requests decode as before): the main-chain
+    /// blocks from height `first` towards `target_hash`, stopping at the first macro block, at most `bpb` of
+    /// them. A catch-up asks for several batches at once this way, by height, before it holds their parents.
+    BlocksFrom { target_hash: Hash, first: u32, include_body: bool },
 }
 
 /// Every answer any request can get. Which variants fit which request is the engine's business (a mismatch is
@@ -89,6 +93,12 @@ impl Request {
                 start_key.encode(writer);
                 writer.u32(*limit);
             }
+            Request::BlocksFrom { target_hash, first, include_body } => {
+                writer.u8(3);
+                writer.raw(&target_hash.0);
+                writer.u32(*first);
+                writer.bool(*include_body);
+            }
         }
     }
 
@@ -102,6 +112,11 @@ impl Request {
             }
             1 => Ok(Request::TrieDiff { block_hash: Hash(reader.hash32()?) }),
             2 => Ok(Request::Chunk { start_key: Key::decode(reader)?, limit: reader.u32()? }),
+            3 => Ok(Request::BlocksFrom {
+                target_hash: Hash(reader.hash32()?),
+                first: reader.u32()?,
+                include_body: reader.bool()?,
+            }),
             _ => Err(DecodeError::Invalid("request tag")),
         }
     }
@@ -253,6 +268,10 @@ mod tests {
                 },
             },
             Message::Request { request_id: 10, request: Request::Chunk { start_key: Key::EMPTY, limit: 1000 } },
+            Message::Request {
+                request_id: 14,
+                request: Request::BlocksFrom { target_hash: Hash([8; 32]), first: 61, include_body: false },
+            },
             Message::Response { request_id: 11, response: Response::Blocks(vec![block.clone(), block.without_body()]) },
             Message::Response { request_id: 12, response: Response::Diff(diff) },
             Message::Response {

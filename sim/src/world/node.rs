@@ -223,13 +223,13 @@ impl World {
         match request {
             Request::Chunk { .. } => record.chunk_requests += 1,
             Request::TrieDiff { .. } => record.diff_requests += 1,
-            Request::MissingBlocks { .. } => record.block_requests += 1,
+            Request::MissingBlocks { .. } | Request::BlocksFrom { .. } => record.block_requests += 1,
         }
         if let Some(timeline) = &mut self.timeline {
             let kind = match request {
                 Request::Chunk { .. } => 'c',
                 Request::TrieDiff { .. } => 'd',
-                Request::MissingBlocks { .. } => 'b',
+                Request::MissingBlocks { .. } | Request::BlocksFrom { .. } => 'b',
             };
             self.request_marks.insert(request_id, timeline.requests.len());
             timeline.requests.push(RequestMark { sent: self.clock.now, peer: index, kind, answered: None });

@@ -8,6 +8,7 @@
 mod blocks;
 mod chunks;
 mod diffs;
+mod fetches;
 mod push;
 
 use crate::block::{Block, SealVerifier};

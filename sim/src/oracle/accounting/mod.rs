@@ -96,6 +96,7 @@ enum Asked {
     Chunk { start: Key },
     Diff { block: Hash },
     Blocks { target: Hash, locators: Vec<Hash> },
+    Batch { target: Hash, first: u32 },
 }
 
 impl Asked {
@@ -106,6 +107,7 @@ impl Asked {
             Asked::Blocks { target, locators } => {
                 format!("blocks towards {target:?}, {} locators from {:?}", locators.len(), locators.first())
             }
+            Asked::Batch { target, first } => format!("the batch from #{first} towards {target:?}"),
         }
     }
 }
@@ -221,6 +223,7 @@ impl Accounting {
             Request::MissingBlocks { target_hash, locators, .. } => {
                 Asked::Blocks { target: *target_hash, locators: locators.clone() }
             }
+            Request::BlocksFrom { target_hash, first, .. } => Asked::Batch { target: *target_hash, first: *first },
         };
         let unheard = match fate {
             Fate::Lost | Fate::Cut => Some(Cause::Loss),
