@@ -81,6 +81,11 @@ pub struct Options {
     pub buffer_max: u32,
     /// Blocks the node may buffer (0: the default for `bpb`); pending blocks follow it.
     pub block_buffer_max: u32,
+    /// Catch-up batches asked by height at once (0: none, as the reference).
+    pub catch_up_batches: u8,
+    /// The engine's `ahead_catch_up` and `chunk_tags_vouched` (`false`: the reference's behaviour).
+    pub ahead_catch_up: bool,
+    pub chunk_tags_vouched: bool,
 
     // ---- the baseline strategy (`baseline`) ----
     /// Peers keep the state of the last this many main-chain blocks below their head; older pivots are pruned.
@@ -153,6 +158,9 @@ impl Default for Options {
             served_chunks_per_window_max: 5_000,
             buffer_max: 0,
             block_buffer_max: 0,
+            catch_up_batches: 3,
+            ahead_catch_up: true,
+            chunk_tags_vouched: true,
             pivot_retention_blocks: 64,
             deep_check_every: 512,
         }
@@ -236,8 +244,39 @@ impl Options {
         o.served_chunks_per_window_max = draw.maybe(0.1, 5_000, |d| d.range(5, 50) as u32);
         o.buffer_max = draw.maybe(0.15, 0, |d| d.range(1, 8) as u32);
         o.block_buffer_max = draw.maybe(0.15, 0, |d| d.range(1, 8) as u32);
+        o.catch_up_batches = draw.pick(&[0, 1, 2, 3, 4]);
+        o.ahead_catch_up = draw.maybe(0.15, true, |_| false);
+        o.chunk_tags_vouched = draw.maybe(0.15, true, |_| false);
+        o.draw_extremes(&mut draw);
         // New knobs go here, after every knob above.
         o
+    }
+
+    /// Each knob's far end with a real chance, over what was drawn above: liars that lie on every answer, a
+    /// peer that withholds every diff for ever, a single honest peer and nothing else, chunks of the largest
+    /// size, a clock without jitter, the fastest chain, the tightest diff pipeline, the most hedging, the
+    /// lossiest network. (Not a deadline below the round trip: no engine can work with one.) The
+    /// ranges above reach some ends only by luck (`lie_chance` was drawn below 1.0: a diff asked for ever of a
+    /// peer that always withholds it passed 2 000 seeds untouched).
+    fn draw_extremes(&mut self, draw: &mut Swarm) {
+        self.lie_chance = draw.maybe(0.15, self.lie_chance, |_| 1.0);
+        let withholder = draw.maybe(0.1, false, |_| true);
+        if withholder && self.byzantine.len() < 4 {
+            self.byzantine.push(ByzantineClass::WithholdDiff);
+        }
+        if draw.maybe(0.05, false, |_| true) {
+            (self.honest_peers, self.slow_peers, self.silent_peers) = (1, 0, 0);
+            self.byzantine.clear();
+        }
+        self.chunk_size_max = draw.maybe(0.05, self.chunk_size_max, |_| sync_core::trie::CHUNK_ITEMS_MAX as u32);
+        if draw.maybe(0.1, false, |_| true) {
+            (self.jitter_ms, self.block_time_jitter_ms) = (0, 0);
+        }
+        self.block_time_ms = draw.maybe(0.05, self.block_time_ms, |_| 50);
+        self.block_time_jitter_ms = self.block_time_jitter_ms.min(self.block_time_ms / 2);
+        self.diff_requests_in_flight = draw.maybe(0.1, self.diff_requests_in_flight, |_| 1);
+        self.chunk_requests_in_flight = draw.maybe(0.05, self.chunk_requests_in_flight, |_| 4);
+        self.loss = draw.maybe(0.05, self.loss, |_| 0.3);
     }
 
     /// The engine configuration these options imply: the protocol's defaults scaled to `bpb` (§4.11), with the knobs above.
@@ -258,6 +297,9 @@ impl Options {
             config.block_buffer_max = self.block_buffer_max;
             config.pending_blocks_max = self.block_buffer_max.max(2 * config.bpb);
         }
+        config.catch_up_batches_in_flight = self.catch_up_batches;
+        config.ahead_catch_up = self.ahead_catch_up;
+        config.chunk_tags_vouched = self.chunk_tags_vouched;
         config
     }
 

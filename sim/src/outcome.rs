@@ -78,6 +78,11 @@ pub struct RunStats {
     /// State roots the naive model recomputed along the canonical chain (they all matched, or the run failed).
     #[serde(default)]
     pub model_roots: u32,
+    /// The reference (`ahead_catch_up = false`) was more than the window behind in the liveness phase before it
+    /// first reached the tip: it drops every peer as Ahead and never catches up (H26). L1 does not apply; the
+    /// run ends there.
+    #[serde(default)]
+    pub stranded: bool,
     /// Wasted work, by effect and the cause it was attributed to (the accounting oracle, §7.6).
     #[serde(default)]
     pub waste: std::collections::BTreeMap<String, u64>,

@@ -122,6 +122,13 @@ fn render_efficiency(out: &mut String, outcomes: &[RunOutcome]) {
         total(|o| o.stats.evictions),
         total(|o| o.stats.honest_evictions)
     );
+    let stranded = outcomes.iter().filter(|o| o.stats.stranded).count();
+    if stranded > 0 {
+        let _ = writeln!(
+            out,
+            "stranded             {stranded} runs of the reference beyond the window before it reached the tip (H26)"
+        );
+    }
     render_waste(out, outcomes);
     let peak = outcomes
         .iter()

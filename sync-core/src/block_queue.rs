@@ -33,6 +33,9 @@ pub(crate) struct BufferedBlock {
 #[derive(Clone, Debug)]
 pub(crate) struct MissingFetch {
     pub(crate) target_number: u32,
+    /// The peer whose announcement made the node want it (its head, or a buffered child's first announcer):
+    /// fetches take turns by it, so that no peer's announcements monopolise the fetch queue.
+    pub(crate) source: Option<PeerId>,
     pub(crate) request: Option<RequestId>,
     pub(crate) tried: BTreeSet<PeerId>,
     pub(crate) attempts: u32,
@@ -48,6 +51,17 @@ pub(crate) struct MissingFetch {
     pub(crate) head: bool,
 }
 
+/// One catch-up batch being fetched by height (`Request::BlocksFrom`), keyed by its first height.
+#[derive(Clone, Debug)]
+pub(crate) struct BatchFetch {
+    pub(crate) target: Hash,
+    pub(crate) target_number: u32,
+    pub(crate) request: Option<RequestId>,
+    pub(crate) tried: BTreeSet<PeerId>,
+    pub(crate) attempts: u32,
+    pub(crate) denials: u32,
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct BlockQueue {
     pub(crate) buffer: BTreeMap<u32, BTreeMap<Hash, BufferedBlock>>,
@@ -55,12 +69,16 @@ pub(crate) struct BlockQueue {
     /// Handed to the DiffQueue, not yet pushed.
     pub(crate) pending: BTreeSet<Hash>,
     pub(crate) fetches: BTreeMap<Hash, MissingFetch>,
+    /// Catch-up batches by first height, at most `catch_up_batches_in_flight`.
+    pub(crate) batches: BTreeMap<u32, BatchFetch>,
     pub(crate) rejected: VecDeque<Hash>,
     pub(crate) rejected_set: BTreeSet<Hash>,
     pub(crate) cursor: RoundRobin,
     /// Which peer's announced head the reserved head fetch goes after next: every peer in turn, so that a peer
     /// announcing heads that never come cannot hold the reserved fetch.
     pub(crate) head_cursor: RoundRobin,
+    /// Whose fetch goes next: every source in turn (`MissingFetch::source`).
+    pub(crate) source_cursor: RoundRobin,
     /// The highest announcement beyond the window seen while a catch-up ran: announced again once it ends, so
     /// that blocks produced during the catch-up are not forgotten (found by the simulator, seed 646).
     pub(crate) deferred_ahead: Option<(Block, PeerId)>,
@@ -75,10 +93,12 @@ impl BlockQueue {
             buffered: 0,
             pending: BTreeSet::new(),
             fetches: BTreeMap::new(),
+            batches: BTreeMap::new(),
             rejected: VecDeque::new(),
             rejected_set: BTreeSet::new(),
             cursor: RoundRobin::seeded(seed),
             head_cursor: RoundRobin::seeded(seed ^ 0x4ead),
+            source_cursor: RoundRobin::seeded(seed ^ 0x5ce),
             deferred_ahead: None,
             catch_up_progress: None,
         }
@@ -191,7 +211,10 @@ impl BlockQueue {
         removed
     }
 
-    pub(crate) fn check_invariants(&self, chain: &Chain) {
+    pub(crate) fn check_invariants(&self, chain: &Chain, bpb: u32) {
+        for &first in self.batches.keys() {
+            assert!(first % bpb.max(1) == 1 % bpb.max(1), "a batch starts right after a macro block");
+        }
         let counted: usize = self.buffer.values().map(BTreeMap::len).sum();
         assert_eq!(counted, self.buffered, "the block buffer count is exact");
         assert!(self.buffer.values().all(|at| !at.is_empty()), "no empty height in the block buffer");

@@ -32,6 +32,9 @@ pub struct Config {
     /// Chunk requests outstanding at once; more than 1 hedges the same start on several peers.
     pub chunk_requests_in_flight: u8,
     pub missing_block_requests_in_flight: u8,
+    /// Ours: catch-up batches asked by height at once, beyond the one the missing-blocks fetch brings (0: none,
+    /// as the reference). Each also needs `bpb` free slots of the block buffer while in flight.
+    pub catch_up_batches_in_flight: u8,
     pub diff_requests_in_flight: u8,
     /// The deadline of a request attempt to a peer without history, and the least one to any peer.
     pub request_timeout_ms: u64,
@@ -112,6 +115,7 @@ impl Config {
             chunk_size_max: 1000,
             chunk_requests_in_flight: 1,
             missing_block_requests_in_flight: 5,
+            catch_up_batches_in_flight: 3,
             diff_requests_in_flight: 5,
             request_timeout_ms: 10_000,
             request_timeout_max_ms: 40_000,

@@ -23,6 +23,11 @@ pub(crate) enum Purpose {
         target: Hash,
         locators: Vec<Hash>,
     },
+    /// A catch-up batch from height `first` towards `target`.
+    Batch {
+        target: Hash,
+        first: u32,
+    },
 }
 
 #[derive(Clone, Debug)]

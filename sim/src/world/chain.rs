@@ -19,6 +19,9 @@ impl World {
         if self.followed_long_enough() {
             return self.finish_production();
         }
+        if self.liveness && self.stranded() {
+            return;
+        }
         let scripted = if self.liveness { None } else { self.scripted_fork() };
         let production = match scripted {
             Some(production) => production,

@@ -161,6 +161,8 @@ pub struct World {
     liveness_deadline: u64,
     producing: bool,
     stopped: bool,
+    /// The node held the canonical tip at some point of the liveness phase.
+    reached_tip: bool,
 }
 
 impl std::fmt::Debug for World {
@@ -220,6 +222,7 @@ impl World {
             liveness_deadline: u64::MAX,
             producing: true,
             stopped: false,
+            reached_tip: false,
         };
         world.stats.chunk_buffer_max = u64::from(world.config.buffer_max);
         world.stats.block_buffer_max = u64::from(world.config.block_buffer_max);
@@ -332,7 +335,7 @@ impl World {
             }
             self.happen(happening);
         }
-        if self.failure.is_none() {
+        if self.failure.is_none() && !self.stats.stranded {
             let (bandwidth, latency) = (self.options.bandwidth_bytes_per_ms, self.options.latency_ms);
             let verdict =
                 self.oracle.final_checks(&self.node.engine, &self.stage.store, bandwidth, latency, &mut self.stats);
@@ -383,6 +386,9 @@ impl World {
     /// the bound of L1 (`Pace::liveness_bound_ms`).
     fn start_liveness(&mut self) {
         self.note_chain();
+        if self.stranded() {
+            return;
+        }
         self.liveness = true;
         self.network.heal();
         self.stats.liveness_start_ms = self.clock.now;
@@ -398,6 +404,23 @@ impl World {
                 self.connect(peer);
             }
         }
+    }
+
+    /// H26: the reference (`ahead_catch_up = false`) drops every peer whose head is beyond the window, and cannot
+    /// catch up from there. Until it has first reached the tip in the liveness phase, a reference node beyond
+    /// the window is stranded, not failed: the run ends. After that, falling behind is the liveness check's.
+    pub(super) fn stranded(&mut self) -> bool {
+        let (tip, head) = (self.stage.store.tip().block.number(), self.node.engine.head().number());
+        if head >= tip {
+            self.reached_tip = true;
+        }
+        if self.config.ahead_catch_up || self.reached_tip || tip.saturating_sub(head) <= self.config.window_ahead_max {
+            return false;
+        }
+        self.stats.stranded = true;
+        self.trace.note(self.clock.now, &format!("stranded: the reference is {} blocks behind (H26)", tip - head));
+        self.stopped = true;
+        true
     }
 
     /// Records the canonical chain hash as it stands: every fork lies below the tip now (forking ends with the

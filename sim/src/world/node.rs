@@ -145,7 +145,8 @@ impl World {
             _ => None,
         };
         let engine = &self.node.engine;
-        let verdict = self.oracle.accounting.input(now, delivery.origin, response, &|hash| engine.holds_block(hash));
+        let holds = |hash: &sync_core::Hash| engine.holds_block(hash);
+        let verdict = self.oracle.accounting.input(now, delivery.origin, response.map(|(id, r)| (peer, id, r)), &holds);
         self.judge(verdict);
         if let Some(Message::Announce(block)) = delivery.message.as_deref() {
             self.oracle.accounting.announced(block.hash());
@@ -236,8 +237,10 @@ impl World {
         }
         let bytes = Message::Request { request_id, request: request.clone() }.encode().len() as u64;
         let fate = self.network.send(self.clock.now, index, Direction::ToPeer, bytes);
-        let head = self.node.engine.head().number();
-        let verdict = self.oracle.accounting.asked(self.clock.now, head, request_id, index, &request, fate);
+        let engine = &self.node.engine;
+        let head = engine.head().number();
+        let holds = |hash: &sync_core::Hash| engine.holds_block(hash);
+        let verdict = self.oracle.accounting.asked(self.clock.now, head, request_id, index, &request, fate, &holds);
         self.judge(verdict);
         for at in fate.arrivals() {
             self.clock.schedule(at, Happening::ToPeer { peer: index, request_id, request: request.clone() });

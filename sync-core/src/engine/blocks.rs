@@ -96,6 +96,7 @@ impl SyncEngine {
             // (A fetch of the same target already runs: replacing it would lose its request, and fetch twice.)
             let fetch = MissingFetch {
                 target_number: block.number(),
+                source: Some(peer),
                 request: None,
                 tried: BTreeSet::new(),
                 attempts: 0,
@@ -158,7 +159,7 @@ impl SyncEngine {
             if self.blocks.fetches.contains_key(&hash) {
                 return; // The block itself is a target: its fetch brings its ancestors.
             }
-            let parent = buffered.block.parent_hash();
+            let (parent, source) = (buffered.block.parent_hash(), buffered.vouchers.first().copied());
             let parent_buffered =
                 number > 0 && self.blocks.buffer.get(&(number - 1)).is_some_and(|at| at.contains_key(&parent));
             if !parent_buffered {
@@ -173,6 +174,7 @@ impl SyncEngine {
                 }
                 let fetch = MissingFetch {
                     target_number: number.saturating_sub(1),
+                    source,
                     request: None,
                     tried: BTreeSet::new(),
                     attempts: 0,

@@ -30,33 +30,50 @@ impl SyncEngine {
         }
         self.fetch_towards_announced_heads();
         self.drop_moot_fetches();
-        // Targets more peers vouch for, then more peers can serve, go first: a flood of invented blocks, which
-        // only its liar announces, waits behind the honest chain's (found by the simulator, seeds 2001130 and
-        // 3003196).
-        use std::cmp::Reverse;
-        let mut targets: Vec<(Reverse<usize>, Reverse<usize>, u32, Hash)> = self
-            .blocks
-            .fetches
-            .iter()
-            .filter(|(_, fetch)| fetch.request.is_none())
-            .map(|(hash, fetch)| {
-                let number = fetch.target_number;
-                (Reverse(self.vouchers(number, hash)), Reverse(self.holders(number)), number, *hash)
-            })
-            .collect();
+        let targets = self.fetch_order();
         if targets.is_empty() {
             return;
         }
-        targets.sort();
         let mut load = self.requests.load();
         let frontier = self.frontier_path();
-        for (_, _, _, target) in targets {
+        for target in targets {
             if self.blocks.in_flight() >= self.config.missing_block_requests_in_flight as usize || self.peers.is_empty()
             {
                 return;
             }
             self.issue_missing_blocks(target, &frontier, &mut load);
         }
+    }
+
+    /// The waiting fetches in the order they may go. Sources take turns, from the one after the last served
+    /// (seed 3003196: a flooder's targets, one after another, kept the honest peer's head out until production
+    /// stopped); within a source, targets more peers vouch for, then more peers can serve, then the lowest (seeds
+    /// 2001130 and 3003196). A request sent moves the turn to its source.
+    fn fetch_order(&self) -> Vec<Hash> {
+        use std::cmp::Reverse;
+        let mut by_source: BTreeMap<Option<PeerId>, Vec<(Reverse<usize>, Reverse<usize>, u32, Hash)>> = BTreeMap::new();
+        for (hash, fetch) in self.blocks.fetches.iter().filter(|(_, fetch)| fetch.request.is_none()) {
+            let number = fetch.target_number;
+            let key = (Reverse(self.vouchers(number, hash)), Reverse(self.holders(number)), number, *hash);
+            by_source.entry(fetch.source).or_default().push(key);
+        }
+        for targets in by_source.values_mut() {
+            targets.sort();
+        }
+        // Sources in turn: the peers after the cursor in join order, then fetches of no known source.
+        let mut turn = Vec::new();
+        let mut cursor = self.blocks.source_cursor;
+        while let Some(peer) =
+            self.peers.next(&mut cursor, |peer, _| by_source.contains_key(&Some(peer)) && !turn.contains(&Some(peer)))
+        {
+            turn.push(Some(peer));
+        }
+        turn.extend(by_source.keys().filter(|source| !turn.contains(source)).copied().collect::<Vec<_>>());
+        let deepest = by_source.values().map(Vec::len).max().unwrap_or(0);
+        (0..deepest)
+            .flat_map(|round| turn.iter().filter_map(move |source| Some((round, *source))))
+            .filter_map(|(round, source)| by_source.get(&source).and_then(|targets| targets.get(round)).map(|t| t.3))
+            .collect()
     }
 
     /// A fetch whose target is in the chain or pending (another fetch's answer brought it, with its ancestors),
@@ -114,6 +131,14 @@ impl SyncEngine {
         // One request per stretch of heights: two targets on one chain would fetch the same blocks (found by the
         // simulator, seed 1004526). The other waits; once the blocks land, the frontier moves past them.
         let span = (first, fetch.target_number);
+        // A batch on its way by height (`batches`) overlapping the span: asking for it again would fetch it twice.
+        let bpb = self.config.bpb;
+        let batch_overlaps = |(&batch_first, batch): (&u32, &crate::block_queue::BatchFetch)| {
+            batch.request.is_some() && batch_first <= span.1 && span.0 < batch_first.saturating_add(bpb - 1)
+        };
+        if self.blocks.batches.iter().any(batch_overlaps) {
+            return;
+        }
         let overlaps = |other: &MissingFetch| {
             other.request.is_some() && other.span.is_some_and(|(low, high)| low < span.1 && span.0 < high)
         };
@@ -133,6 +158,9 @@ impl SyncEngine {
         let request = Request::MissingBlocks { target_hash: target, locators: locators.clone(), include_body };
         *load.entry(peer).or_default() += 1;
         let id = self.send(peer, Purpose::MissingBlocks { target, locators }, request);
+        if let Some(source) = self.blocks.fetches.get(&target).and_then(|fetch| fetch.source) {
+            self.peers.next(&mut self.blocks.source_cursor, |candidate, _| candidate == source);
+        }
         if let Some(fetch) = self.blocks.fetches.get_mut(&target) {
             fetch.request = Some(id);
             fetch.span = Some(span);
@@ -143,7 +171,7 @@ impl SyncEngine {
 
     /// Peers that vouch for block `hash` at `number`: those that announced it as their head, and those that
     /// announced or sent its buffered children.
-    fn vouchers(&self, number: u32, hash: &Hash) -> usize {
+    pub(super) fn vouchers(&self, number: u32, hash: &Hash) -> usize {
         let heads =
             self.peers.ordered().filter(|&peer| self.peers.get(peer).is_some_and(|s| s.head_hash == Some(*hash)));
         let children = self.blocks.buffer.get(&number.saturating_add(1)).into_iter().flat_map(|at| at.values());
@@ -152,7 +180,7 @@ impl SyncEngine {
     }
 
     /// Peers whose announced head is at `number` or above: the ones that may hold a block there.
-    fn holders(&self, number: u32) -> usize {
+    pub(super) fn holders(&self, number: u32) -> usize {
         self.peers.ordered().filter(|&peer| self.peers.holds_height(peer, number)).count()
     }
 
@@ -178,7 +206,7 @@ impl SyncEngine {
     /// blocks behind a fork's higher one, and asked for them again: seed 1191). Blocks buffered above a gap are
     /// no locators: an answer from them would wait in the buffer, or be dropped and asked again; they link once
     /// the gap closes, and the frontier moves past them.
-    fn frontier_path(&self) -> Vec<(u32, Hash)> {
+    pub(super) fn frontier_path(&self) -> Vec<(u32, Hash)> {
         let pending = self.diffs.entries.iter().map(|entry| (entry.block.number(), entry.block.hash()));
         let buffered = self.blocks.buffer.iter().flat_map(|(&number, at)| at.keys().map(move |hash| (number, *hash)));
         let linked = buffered.filter(|&(number, hash)| self.linked(number, hash));
@@ -243,6 +271,7 @@ impl SyncEngine {
         };
         let fetch = MissingFetch {
             target_number: number,
+            source: Some(peer),
             request: None,
             tried: BTreeSet::new(),
             attempts: 0,

@@ -5,6 +5,7 @@
 //! `block_queue` (announcements, missing blocks), `diff_queue` (diffs, ancestry order), `state_queue` (chunk
 //! cursor, requests, buffer), `push` (the executor). They share the peer set, the request table and the chain.
 
+mod batches;
 mod blocks;
 mod chunks;
 mod diffs;
@@ -282,6 +283,7 @@ impl SyncEngine {
             ("chunk requests", self.state_requests(), config.chunk_requests_in_flight as usize),
             ("diff requests", self.diffs.in_flight(), config.diff_requests_in_flight as usize),
             ("missing-block requests", self.blocks.in_flight(), config.missing_block_requests_in_flight as usize),
+            ("catch-up batches", self.blocks.batches.len(), config.catch_up_batches_in_flight as usize),
             ("diff jobs", self.diffs.job_count(), 2 * config.pending_blocks_max as usize),
             ("missing-block targets", self.blocks.target_count(), config.block_buffer_max as usize + 1),
             ("chain blocks", self.chain.block_count(), chain_blocks_max),
@@ -305,7 +307,7 @@ impl SyncEngine {
         self.chain.check_invariants();
         self.requests.check_invariants();
         self.check_state_invariants();
-        self.blocks.check_invariants(&self.chain);
+        self.blocks.check_invariants(&self.chain, self.config.bpb);
         self.diffs.check_invariants();
         assert!(
             self.diffs.hashes().eq(self.blocks.pending.iter().copied()),
@@ -371,7 +373,7 @@ impl SyncEngine {
             let kind = match outstanding.purpose {
                 Purpose::Chunk { .. } => Kind::Chunk,
                 Purpose::Diff { .. } => Kind::Diff,
-                Purpose::MissingBlocks { .. } => Kind::Blocks,
+                Purpose::MissingBlocks { .. } | Purpose::Batch { .. } => Kind::Blocks,
             };
             self.peers.throttle(peer, kind, self.now.plus(self.config.rate_limited_cooldown_ms));
         }
@@ -381,6 +383,7 @@ impl SyncEngine {
             Purpose::MissingBlocks { target, locators } => {
                 self.on_missing_blocks_response(peer, request_id, target, &locators, response)
             }
+            Purpose::Batch { first, .. } => self.on_batch_response(peer, request_id, first, response),
         }
     }
 
@@ -391,6 +394,7 @@ impl SyncEngine {
             Purpose::Chunk { generation, .. } => self.chunk_attempt_failed(generation),
             Purpose::Diff { block } => self.diff_attempt_failed(block, request_id, outstanding.peer),
             Purpose::MissingBlocks { target, .. } => self.missing_attempt_failed(target, request_id),
+            Purpose::Batch { first, .. } => self.batch_attempt_failed(first, request_id),
         }
     }
 
@@ -431,6 +435,7 @@ impl SyncEngine {
         self.release_buffered_blocks();
         while self.push_next_ready() {}
         self.issue_missing_block_requests();
+        self.issue_catch_up_batches();
         self.issue_diff_requests();
         self.issue_chunk_requests();
     }

@@ -89,7 +89,7 @@ impl Accounting {
                 .lie_of(request_id)
                 .or(Some(Cause::Reset).filter(|_| since(&self.resets)))
                 .or(Some(if self.hedging { Cause::Hedged } else { Cause::Unvouched })),
-            ChunkWaste::Gap => self.gap(request_id, sent_at),
+            ChunkWaste::Gap => self.gap(request_id, number, sent_at, store),
             ChunkWaste::AfterReset => self.input_causes.first().copied(),
             ChunkWaste::BlockInvalid => self.lie_of(request_id).or(Some(Cause::Fork)),
             // Its block did not come in time: an invented or forked tag, or the node did not get that far (it is
@@ -140,23 +140,31 @@ impl Accounting {
     }
 
     /// A chunk committed beyond `s`: s moved back (a rebranch) or the chain was reset since it was asked; or
-    /// the chunk before it in its chain (the one whose end is its start) was wasted, and its cause holds; or it
-    /// was a lie.
-    fn gap(&self, request_id: u64, sent_at: u64) -> Option<Cause> {
+    /// the chunk before it in its chain (the one whose end is its start) was wasted, and its cause holds, or
+    /// it was a lie, or it waits for a block that is not canonical (a fork's, an invented one) or later than
+    /// this one's `number` (its responder's head was ahead); the reference moves the cursor on such tags
+    /// (`chunk_tags_vouched = false`). Or this chunk was a lie.
+    fn gap(&self, request_id: u64, number: u32, sent_at: u64, store: &ChainStore) -> Option<Cause> {
         let since = |times: &[u64]| times.iter().any(|&t| t >= sent_at);
         let start = match self.asks.get(&request_id).map(|ask| &ask.asked) {
             Some(Asked::Chunk { start }) => Some(start),
             _ => None,
         };
-        let predecessor_failure = self
-            .asks
-            .values()
-            .filter(|ask| ask.chunk.as_ref().is_some_and(|(_, _, end)| end.as_ref() == start))
-            .find_map(|ask| ask.failure);
+        let predecessors = || {
+            self.asks
+                .values()
+                .filter_map(|ask| ask.chunk.as_ref().map(|chunk| (ask, chunk)))
+                .filter(|(_, (_, _, end))| end.as_ref() == start)
+        };
+        let predecessor_failure = predecessors().find_map(|(ask, _)| ask.failure.or(ask.lie.map(Cause::Lie)));
+        let predecessor_fork = predecessors().any(|(_, (_, hash, _))| !store.is_canonical(hash)).then_some(Cause::Fork);
+        let predecessor_ahead = predecessors().any(|(_, (tag, _, _))| *tag > number).then_some(Cause::Lag);
         self.lie_of(request_id)
             .or(Some(Cause::Rebranch).filter(|_| since(&self.rebranches)))
             .or(Some(Cause::Reset).filter(|_| since(&self.resets)))
             .or(predecessor_failure)
+            .or(predecessor_fork)
+            .or(predecessor_ahead)
     }
 
     /// A request with no answer in time.

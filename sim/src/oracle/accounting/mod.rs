@@ -130,6 +130,8 @@ struct Ask {
     arrives_at: Option<u64>,
     /// The request or its answer waited behind earlier messages on a busy link.
     queued: bool,
+    /// The blocks its answer delivered, if it was a list of blocks.
+    blocks: Vec<Hash>,
     delivered: bool,
     /// Why the answer is of no use, if it is not (a lie, a rate limit, a peer without the block yet, a chunk
     /// tagged with a block nobody announced): known when it is sent, effective when it arrives.
@@ -216,7 +218,18 @@ impl Accounting {
 
     /// The node sent `request` to `peer`; `fate` is what the network did with it. A repeat of an earlier
     /// request for the same thing must follow that one's failure.
-    pub fn asked(&mut self, now: u64, head: u32, request_id: u64, peer: u32, request: &Request, fate: Fate) -> Verdict {
+    /// `holds` says whether the node holds a block (in its chain, pending or buffered).
+    #[allow(clippy::too_many_arguments)]
+    pub fn asked(
+        &mut self,
+        now: u64,
+        head: u32,
+        request_id: u64,
+        peer: u32,
+        request: &Request,
+        fate: Fate,
+        holds: &dyn Fn(&Hash) -> bool,
+    ) -> Verdict {
         let asked = match request {
             Request::Chunk { start_key, .. } => Asked::Chunk { start: start_key.clone() },
             Request::TrieDiff { block_hash } => Asked::Diff { block: *block_hash },
@@ -230,7 +243,7 @@ impl Accounting {
             Fate::Arrives { .. } => None,
         };
         let queued = matches!(fate, Fate::Arrives { queued_ms, .. } if queued_ms > 0);
-        let verdict = self.repeat(now, head, request_id, &asked);
+        let verdict = self.repeat(now, head, request_id, &asked, holds);
         let ask = Ask {
             peer,
             asked: asked.clone(),
@@ -242,6 +255,7 @@ impl Accounting {
             answer_fate: None,
             arrives_at: None,
             queued,
+            blocks: Vec::new(),
             delivered: false,
             unhelpful: None,
             failure: None,
@@ -255,7 +269,14 @@ impl Accounting {
 
     /// A request asked again: the earlier one must have failed (or still be in flight, when hedging), or been
     /// dropped by a reset or completion, or s moved back (a rebranch).
-    fn repeat(&mut self, now: u64, head: u32, request_id: u64, asked: &Asked) -> Verdict {
+    fn repeat(
+        &mut self,
+        now: u64,
+        head: u32,
+        request_id: u64,
+        asked: &Asked,
+        holds: &dyn Fn(&Hash) -> bool,
+    ) -> Verdict {
         let Some(&earlier) = self.by_asked.get(asked).and_then(|ids| ids.last()) else { return Ok(()) };
         let before = &self.asks[&earlier];
         let since = |times: &[u64]| times.iter().any(|&t| t >= before.sent_at && t <= now);
@@ -270,6 +291,9 @@ impl Accounting {
             Some(Cause::Rebranch)
         } else if since(&self.completions) {
             Some(Cause::Completion)
+        } else if arrived && before.blocks.iter().any(|hash| !holds(hash)) {
+            // Its blocks came and are gone: dropped at a bound (a full buffer, a fetch given up below them).
+            Some(Cause::Bound)
         } else if !arrived && self.hedging && matches!(asked, Asked::Chunk { .. }) {
             Some(Cause::Hedged)
         } else if arrived && before.chunk.as_ref().is_some_and(|(number, _, _)| *number > head) {
@@ -345,6 +369,9 @@ impl Accounting {
         if let Some(Response::Chunk { block_number, block_hash, chunk }) = response {
             ask.chunk = Some((*block_number, *block_hash, chunk.end.clone()));
         }
+        if let Some(Response::Blocks(blocks)) = response.filter(|_| ask.lie.is_none()) {
+            ask.blocks = blocks.iter().map(|block| block.hash()).collect();
+        }
     }
 
     /// An announcement of `hash` reached the node: chunks tagged with it are vouched for.
@@ -382,21 +409,22 @@ impl Accounting {
     /// The next input comes from `origin`. Of the answers to one request (the network may duplicate the request
     /// or the answer, or replay it), the first delivered is the answer; the others are extra copies.
     /// `holds` says whether the node holds a block (in its chain, pending or buffered) before it takes the input.
-    /// A liar's message that carries the id of a request still open to it is the answer, as the node sees it:
+    /// `response`: the answer's sender, request id and content, if the input is one. A liar's message that
+    /// carries the id of a request still open to it is the answer, as the node sees it:
     /// a replay of its own answer (`replay_answers`) that overtakes the original says what that answer says; an
     /// invented one (`unsolicited`, whose random id hit an open request) is a lie.
     pub fn input(
         &mut self,
         now: u64,
         origin: Origin,
-        response: Option<(u64, &Response)>,
+        response: Option<(u32, u64, &Response)>,
         holds: &dyn Fn(&Hash) -> bool,
     ) -> Verdict {
         self.input_causes.clear();
         self.last_waste = None;
         let origin = match (origin, response) {
-            (Origin::Turn(class), Some((request_id, _))) => match self.asks.get_mut(&request_id) {
-                Some(ask) if !ask.delivered => {
+            (Origin::Turn(class), Some((from, request_id, _))) => match self.asks.get_mut(&request_id) {
+                Some(ask) if !ask.delivered && ask.peer == from => {
                     if class != ByzantineClass::ReplayAnswers {
                         ask.lie = Some(class);
                     }
@@ -406,7 +434,7 @@ impl Accounting {
             },
             _ => origin,
         };
-        let response = response.map(|(_, response)| response);
+        let response = response.map(|(_, _, response)| response);
         let mut verdict = Ok(());
         if let Origin::Answer { request_id, .. } = origin {
             if self.asks.get(&request_id).is_some_and(|ask| !ask.delivered) {
