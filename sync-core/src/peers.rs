@@ -203,10 +203,11 @@ impl PeerSet {
     ) -> Option<PeerId> {
         let prior = self.peers.values().filter_map(|state| state.srtt_ms).min().unwrap_or(1).max(1);
         let cooling = |state: &PeerState| state.unresponsive_until.is_some_and(|until| until > now);
-        // A peer cooling down after a timeout is asked only when every peer is: one that answers, even if it is
-        // busy or tried already, is worth the wait (seed 4008027: a silent peer took every diff slot for seconds
-        // while the one honest peer was rate-limited for one).
-        let all_cooling = self.peers.values().all(cooling);
+        // A peer cooling down after a timeout is asked only when every peer that could be asked is: one that
+        // answers, even if it is busy or tried already, is worth the wait (seed 4008027: a silent peer took every
+        // diff slot for seconds while the one honest peer was rate-limited for one); but when the only holders
+        // of a block cool down, one of them is asked rather than none.
+        let all_cooling = self.peers.iter().filter(|(&peer, state)| accept(peer, state)).all(|(_, state)| cooling(state));
         let rank = |peer: PeerId, state: &PeerState| {
             let cooling = cooling(state);
             let lacks = state.head_number.is_none_or(|head| head < needed);
