@@ -83,6 +83,9 @@ pub struct RunStats {
     /// run ends there.
     #[serde(default)]
     pub stranded: bool,
+    /// `explore` ran this seed a second time and found the same trace hash (a determinism sample).
+    #[serde(default)]
+    pub replayed: bool,
     /// Wasted work, by effect and the cause it was attributed to (the accounting oracle, §7.6).
     #[serde(default)]
     pub waste: std::collections::BTreeMap<String, u64>,

@@ -122,6 +122,10 @@ fn render_efficiency(out: &mut String, outcomes: &[RunOutcome]) {
         total(|o| o.stats.evictions),
         total(|o| o.stats.honest_evictions)
     );
+    let replayed = outcomes.iter().filter(|o| o.stats.replayed).count();
+    if replayed > 0 {
+        let _ = writeln!(out, "determinism          {replayed} runs replayed, the same trace hash each time");
+    }
     let stranded = outcomes.iter().filter(|o| o.stats.stranded).count();
     if stranded > 0 {
         let _ = writeln!(

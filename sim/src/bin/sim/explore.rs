@@ -23,6 +23,10 @@ pub struct ExploreArgs {
     /// Runs every seed twice and fails any whose trace hashes differ.
     #[arg(long)]
     check_determinism: bool,
+    /// Runs one seed in this many twice (seeds `≡ 0 mod N`) and fails any whose trace hashes differ, so that
+    /// nondeterminism fails the main job too; 0 turns the sample off.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    determinism_sample: u64,
     /// Saves every failure as fixtures/seeds/<class>-<seed>.json.
     #[arg(long)]
     save: bool,
@@ -52,6 +56,7 @@ impl Default for ExploreArgs {
             seed_start: 0,
             jobs: None,
             check_determinism: false,
+            determinism_sample: 16,
             save: false,
             fixtures: PathBuf::from("fixtures/seeds"),
             quiet: false,
@@ -135,11 +140,14 @@ pub fn explore(args: &ExploreArgs) -> Result<ExitCode, String> {
         let seed = seeds[index as usize];
         let options = args.options.for_seed(seed).expect("checked above");
         let mut outcome = world::run(&options);
-        if args.check_determinism && outcome.failure.is_none() {
+        let sampled = args.determinism_sample > 0 && seed % args.determinism_sample == 0;
+        if (args.check_determinism || sampled) && outcome.failure.is_none() {
             let again = world::run(&options);
             if again.trace_hash != outcome.trace_hash {
                 let what = format!("trace hash {} then {}", outcome.trace_hash, again.trace_hash);
                 outcome.failure = Some(Failure { class: FailureClass::Determinism, at_ms: 0, what });
+            } else {
+                outcome.stats.replayed = true;
             }
         }
         (options, outcome)
