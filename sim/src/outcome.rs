@@ -15,7 +15,7 @@ pub enum FailureClass {
     Liveness,
     /// The same seed gave two different traces.
     Determinism,
-    /// Wasted work with no cause the world produced (§7.6).
+    /// Wasted work with no cause the world produced (§7.7).
     Waste,
 }
 
@@ -86,7 +86,7 @@ pub struct RunStats {
     /// `explore` ran this seed a second time and found the same trace hash (a determinism sample).
     #[serde(default)]
     pub replayed: bool,
-    /// Wasted work, by effect and the cause it was attributed to (the accounting oracle, §7.6).
+    /// Wasted work, by effect and the cause it was attributed to (the accounting oracle, §7.7).
     #[serde(default)]
     pub waste: std::collections::BTreeMap<String, u64>,
     /// Bytes of the final state (keys and values as chunks carry them).

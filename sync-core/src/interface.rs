@@ -110,7 +110,7 @@ pub enum ResetReason {
 
 /// Why a chunk answer will never be committed (§4.5). Every chunk answer the engine reads is either committed
 /// or wasted with one of these, in a `ChunkWasted` event (Ours: hosts account for the waste, and the simulator
-/// attributes each one to a cause, §7.6).
+/// attributes each one to a cause, §7.7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ChunkWaste {
     /// The answer matched no outstanding request: it was never sent, answered already, timed out, or forgotten

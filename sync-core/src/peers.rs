@@ -207,7 +207,8 @@ impl PeerSet {
         // answers, even if it is busy or tried already, is worth the wait (seed 4008027: a silent peer took every
         // diff slot for seconds while the one honest peer was rate-limited for one); but when the only holders
         // of a block cool down, one of them is asked rather than none.
-        let all_cooling = self.peers.iter().filter(|(&peer, state)| accept(peer, state)).all(|(_, state)| cooling(state));
+        let all_cooling =
+            self.peers.iter().filter(|(&peer, state)| accept(peer, state)).all(|(_, state)| cooling(state));
         let rank = |peer: PeerId, state: &PeerState| {
             let cooling = cooling(state);
             let lacks = state.head_number.is_none_or(|head| head < needed);

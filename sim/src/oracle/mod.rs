@@ -53,7 +53,7 @@ pub struct Oracle {
     pub completed_at: Option<u64>,
     /// The head as the event stream tells it (accepted blocks), for the event-order check.
     implied_head: Hash,
-    /// Every piece of wasted work, attributed to a cause (§7.6).
+    /// Every piece of wasted work, attributed to a cause (§7.7).
     pub accounting: Accounting,
     /// `ChunkWasted` events seen: the engine's own count of wasted chunks must match them.
     chunks_wasted: u64,

@@ -51,7 +51,9 @@ impl SyncEngine {
     /// 2001130 and 3003196). A request sent moves the turn to its source.
     fn fetch_order(&self) -> Vec<Hash> {
         use std::cmp::Reverse;
-        let mut by_source: BTreeMap<Option<PeerId>, Vec<(Reverse<usize>, Reverse<usize>, u32, Hash)>> = BTreeMap::new();
+        /// Vouchers and holders (most first), then the height, then the target.
+        type Rank = (Reverse<usize>, Reverse<usize>, u32, Hash);
+        let mut by_source: BTreeMap<Option<PeerId>, Vec<Rank>> = BTreeMap::new();
         for (hash, fetch) in self.blocks.fetches.iter().filter(|(_, fetch)| fetch.request.is_none()) {
             let number = fetch.target_number;
             let key = (Reverse(self.vouchers(number, hash)), Reverse(self.holders(number)), number, *hash);
@@ -71,7 +73,7 @@ impl SyncEngine {
         turn.extend(by_source.keys().filter(|source| !turn.contains(source)).copied().collect::<Vec<_>>());
         let deepest = by_source.values().map(Vec::len).max().unwrap_or(0);
         (0..deepest)
-            .flat_map(|round| turn.iter().filter_map(move |source| Some((round, *source))))
+            .flat_map(|round| turn.iter().map(move |source| (round, *source)))
             .filter_map(|(round, source)| by_source.get(&source).and_then(|targets| targets.get(round)).map(|t| t.3))
             .collect()
     }
@@ -359,6 +361,14 @@ impl SyncEngine {
             *fetch = MissingFetch { request: None, tried: BTreeSet::new(), attempts: 0, denials: 0, ..fetch.clone() };
         }
         let first = (blocks[0].number(), blocks[0].hash());
+        self.take_fetched_blocks(peer, blocks);
+        self.request_ancestors_of(first.0, first.1);
+        self.release_buffered_blocks();
+    }
+
+    /// Blocks of a verified missing-blocks answer from `peer`: handed down when their parent is known and the
+    /// pipeline has room, buffered otherwise; blocks the node holds already are skipped.
+    fn take_fetched_blocks(&mut self, peer: PeerId, blocks: Vec<Block>) {
         for block in blocks {
             let hash = block.hash();
             if let Some(buffered) = self.blocks.take(block.number(), &hash) {
@@ -376,8 +386,6 @@ impl SyncEngine {
                 self.blocks.insert(buffered, self.config.block_buffer_max);
             }
         }
-        self.request_ancestors_of(first.0, first.1);
-        self.release_buffered_blocks();
     }
 
     /// The requester's checks of §3.4; any failure is a violation.

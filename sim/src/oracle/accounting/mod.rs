@@ -1,4 +1,4 @@
-//! The accounting oracle (docs/protocol.md §7.6): every piece of work the node wastes must have a cause the world
+//! The accounting oracle (docs/protocol.md §7.7): every piece of work the node wastes must have a cause the world
 //! produced, or the run fails as `waste`.
 //!
 //! Causes are recorded where the world creates them: the world tells the ledger every request the node sent and
