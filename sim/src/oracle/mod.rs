@@ -57,6 +57,9 @@ pub struct Oracle {
     pub accounting: Accounting,
     /// `ChunkWasted` events seen: the engine's own count of wasted chunks must match them.
     chunks_wasted: u64,
+    /// Since the last input: a `Rebranched` with no `ChunkChainReset` after it, and a `StateComplete`.
+    rebranch_unreset: bool,
+    completed_now: bool,
 }
 
 impl Oracle {
@@ -74,6 +77,8 @@ impl Oracle {
                 config.chunk_requests_in_flight > 1,
             ),
             chunks_wasted: 0,
+            rebranch_unreset: false,
+            completed_now: false,
         }
     }
 
@@ -118,12 +123,15 @@ impl Oracle {
                     return breach(FailureClass::Safety, "StateComplete twice without StateReset");
                 }
                 self.complete = true;
+                self.completed_now = true;
                 self.completed_at = Some(now);
                 stats.completed_ms = Some(now);
             }
             Event::StateReset => self.complete = false,
+            Event::ChunkChainReset { .. } => self.rebranch_unreset = false,
             Event::Rebranched { reverted, .. } => {
                 stats.rebranches += 1;
+                self.rebranch_unreset = true;
                 let is_macro = |hash: &&Hash| store.block(hash).is_some_and(|b| b.header().is_macro);
                 if let Some(hash) = reverted.iter().find(is_macro) {
                     return breach(FailureClass::Safety, format!("S6: macro block {hash:?} reverted"));
@@ -145,6 +153,30 @@ impl Oracle {
                 );
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// The events of the last input agree with the engine's state after it (§4.10): the completion they imply
+    /// is the engine's; a `StateComplete` still standing has a complete trie whose root is the head's; and a
+    /// rebranch that left the trie incomplete reset the chunk chain (the reset rule of §4.5: without it, the
+    /// next chunk heals the hole through `Gap`, and nothing else notices).
+    fn events_agree(&mut self, engine: &SyncEngine, head_root: Hash) -> Verdict {
+        let (rebranch_unreset, completed_now) = (self.rebranch_unreset, self.completed_now);
+        (self.rebranch_unreset, self.completed_now) = (false, false);
+        if self.complete != engine.is_complete() {
+            let what = format!("the events say complete = {}, the engine's cursor {:?}", self.complete, engine.cursor());
+            return breach(FailureClass::Safety, what);
+        }
+        if completed_now && self.complete {
+            let root = engine.root_if_computable();
+            if !engine.trie().is_complete() || root != Some(head_root) {
+                let what = format!("StateComplete with a trie complete = {}, root {root:?}", engine.trie().is_complete());
+                return breach(FailureClass::Safety, what);
+            }
+        }
+        if rebranch_unreset && !engine.is_complete() {
+            return breach(FailureClass::Safety, "a rebranch left the trie incomplete without a chunk-chain reset");
         }
         Ok(())
     }
@@ -174,6 +206,7 @@ impl Oracle {
         let Some(produced) = store.get(&head) else {
             return breach(FailureClass::Safety, format!("the node's head {head:?} was never produced"));
         };
+        self.events_agree(engine, produced.block.header().state_root)?;
         if let Some(root) = engine.root_if_computable() {
             if root != produced.block.header().state_root {
                 let number = produced.block.number();
