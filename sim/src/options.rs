@@ -277,6 +277,21 @@ impl Options {
         self.diff_requests_in_flight = draw.maybe(0.1, self.diff_requests_in_flight, |_| 1);
         self.chunk_requests_in_flight = draw.maybe(0.05, self.chunk_requests_in_flight, |_| 4);
         self.loss = draw.maybe(0.05, self.loss, |_| 0.3);
+        // One world in eight is calm: nothing in it can waste work, so its efficiency is judged (§7.9).
+        if draw.maybe(0.125, false, |_| true) {
+            self.make_calm();
+        }
+    }
+
+    /// Turns off everything that can waste the node's work: liars, slow and silent peers, loss, duplication,
+    /// reordering, replays, partitions, churn, the all-gone window and forks (`oracle::calm::is_calm`).
+    pub fn make_calm(&mut self) {
+        self.byzantine.clear();
+        (self.slow_peers, self.silent_peers) = (0, 0);
+        (self.loss, self.duplication, self.reorder_chance, self.replay_chance) = (0.0, 0.0, 0.0, 0.0);
+        (self.partitions, self.churn_interval_ms, self.all_gone_ms) = (0, 0, 0);
+        self.fork_chance = 0.0;
+        self.honest_peers = self.honest_peers.max(1);
     }
 
     /// The engine configuration these options imply: the protocol's defaults scaled to `bpb` (§4.11), with the knobs above.

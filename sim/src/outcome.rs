@@ -89,8 +89,23 @@ pub struct RunStats {
     /// Wasted work, by effect and the cause it was attributed to (the accounting oracle, §7.7).
     #[serde(default)]
     pub waste: std::collections::BTreeMap<String, u64>,
-    /// Bytes of the final state (keys and values as chunks carry them).
+    /// Bytes of the final state (keys and values as chunks carry them), and its items.
     pub state_bytes: u64,
+    #[serde(default)]
+    pub state_items: u64,
+    /// A calm world (nothing in it can waste work, §7.9), and its completion floor.
+    #[serde(default)]
+    pub calm: bool,
+    #[serde(default)]
+    pub calm_floor_ms: u64,
+    /// In a calm world: the share of the completion and byte budgets the run used, in percent.
+    #[serde(default)]
+    pub calm_time_used_pct: u32,
+    #[serde(default)]
+    pub calm_bytes_used_pct: u32,
+    /// The head's number when the node last completed (with `completed_ms`).
+    #[serde(default)]
+    pub completed_head: u32,
     /// The completion lower bound: state bytes over bandwidth plus one round trip.
     pub lower_bound_ms: u64,
     pub chunks_committed: u64,

@@ -122,6 +122,25 @@ fn render_efficiency(out: &mut String, outcomes: &[RunOutcome]) {
         total(|o| o.stats.evictions),
         total(|o| o.stats.honest_evictions)
     );
+    let mut calm: Vec<(u32, u32)> = outcomes
+        .iter()
+        .filter(|o| o.stats.calm)
+        .map(|o| (o.stats.calm_time_used_pct, o.stats.calm_bytes_used_pct))
+        .collect();
+    if !calm.is_empty() {
+        let (mut time, mut bytes): (Vec<u32>, Vec<u32>) = calm.drain(..).unzip();
+        time.sort_unstable();
+        bytes.sort_unstable();
+        let (n, mid) = (time.len(), time.len() / 2);
+        let _ = writeln!(
+            out,
+            "calm worlds          {n} judged (§7.9) · budget used: time p50 {} % max {} % · bytes p50 {} % max {} %",
+            time[mid],
+            time[n - 1],
+            bytes[mid],
+            bytes[n - 1]
+        );
+    }
     let replayed = outcomes.iter().filter(|o| o.stats.replayed).count();
     if replayed > 0 {
         let _ = writeln!(out, "determinism          {replayed} runs replayed, the same trace hash each time");

@@ -7,6 +7,7 @@
 //! returned as a [`Breach`]; the world turns the first one into the run's failure.
 
 pub mod accounting;
+pub mod calm;
 pub mod liveness;
 pub mod model;
 
@@ -125,6 +126,9 @@ impl Oracle {
                 self.complete = true;
                 self.completed_now = true;
                 self.completed_at = Some(now);
+                if let Event::StateComplete { head } = event {
+                    stats.completed_head = store.block(head).map_or(0, |block| block.number());
+                }
                 stats.completed_ms = Some(now);
             }
             Event::StateReset => self.complete = false,
@@ -165,13 +169,15 @@ impl Oracle {
         let (rebranch_unreset, completed_now) = (self.rebranch_unreset, self.completed_now);
         (self.rebranch_unreset, self.completed_now) = (false, false);
         if self.complete != engine.is_complete() {
-            let what = format!("the events say complete = {}, the engine's cursor {:?}", self.complete, engine.cursor());
+            let what =
+                format!("the events say complete = {}, the engine's cursor {:?}", self.complete, engine.cursor());
             return breach(FailureClass::Safety, what);
         }
         if completed_now && self.complete {
             let root = engine.root_if_computable();
             if !engine.trie().is_complete() || root != Some(head_root) {
-                let what = format!("StateComplete with a trie complete = {}, root {root:?}", engine.trie().is_complete());
+                let what =
+                    format!("StateComplete with a trie complete = {}, root {root:?}", engine.trie().is_complete());
                 return breach(FailureClass::Safety, what);
             }
         }
@@ -270,6 +276,7 @@ impl Oracle {
         // The independent oracle: the producer's roots and diffs, recomputed without sync-core's trie.
         stats.model_roots = model::check_chain(store)?;
         stats.state_bytes = state_bytes(&store.tip().state);
+        stats.state_items = store.tip().state.len() as u64;
         let transfer = if bandwidth == 0 { 0 } else { stats.state_bytes.div_ceil(bandwidth) };
         stats.lower_bound_ms = transfer + 2 * latency;
         Ok(())

@@ -340,6 +340,10 @@ impl World {
             let verdict =
                 self.oracle.final_checks(&self.node.engine, &self.stage.store, bandwidth, latency, &mut self.stats);
             self.judge(verdict);
+            if self.failure.is_none() {
+                let verdict = crate::oracle::calm::check(&self.options, self.node.engine.config(), &mut self.stats);
+                self.judge(verdict);
+            }
         }
     }
 

@@ -1,0 +1,111 @@
+//! Calm worlds are judged on efficiency, not only on the answer (docs/protocol.md §7.9). A world is *calm* when
+//! nothing in it can waste work: no liar, no slow or silent peer, no loss, duplication, reordering, replay,
+//! partition, churn or fork. There the node's download must come within stated multiples of the world's own
+//! floors; a bug that only wastes work (a cursor one key off, healed by the next `Gap`) fails here even when
+//! every answer is right.
+
+use super::{breach, Verdict};
+use crate::options::Options;
+use crate::outcome::{FailureClass, RunStats};
+use sync_core::Config;
+
+/// Completion may take at most this many times the calm floor, plus `COMPLETION_SLACK_MS`.
+/// Chosen from the measured distribution (BENCHMARKS.md, "Calm worlds"): the worst of 2 000 calm worlds.
+pub const COMPLETION_MULTIPLE: f64 = 3.0;
+fn percent(used: u64, allowed: u64) -> u32 {
+    (used.saturating_mul(100) / allowed.max(1)).min(u64::from(u32::MAX)) as u32
+}
+
+/// Blocks come faster than `diff_requests_in_flight` diffs a worst round trip.
+fn outruns(o: &Options, config: &Config) -> bool {
+    let diff_round_trip = 2 * (o.latency_ms + o.latency_ms / 2 + o.jitter_ms);
+    diff_round_trip / u64::from(config.diff_requests_in_flight.max(1))
+        > o.block_time_ms.saturating_sub(o.block_time_jitter_ms)
+}
+
+/// Fixed costs the floor leaves out: hearing the first head and the pacing of the first requests.
+pub const COMPLETION_SLACK_MS: u64 = 3_000;
+/// Chunk bytes fetched may be at most this many times the state's bytes, per request in flight at one start
+/// (hedges fetch the same chunk several times on purpose), plus one chunk's proof per chunk.
+pub const BYTES_MULTIPLE: f64 = 2.0;
+
+/// Bytes a chunk's proof and framing may add, beyond its items: a path of branch nodes to the boundary.
+const PROOF_BYTES_PER_CHUNK: u64 = 2_048;
+
+/// Nothing in the world can waste the node's work: no fault, and a chain the diff pipeline keeps up with (in a
+/// world whose blocks come faster than diffs can, the node is behind by construction, H12).
+pub fn is_calm(o: &Options, config: &Config) -> bool {
+    !outruns(o, config)
+        && o.byzantine.is_empty()
+        && o.slow_peers == 0
+        && o.silent_peers == 0
+        && o.loss == 0.0
+        && o.duplication == 0.0
+        && o.reorder_chance == 0.0
+        && o.replay_chance == 0.0
+        && o.partitions == 0
+        && o.churn_interval_ms == 0
+        && o.all_gone_ms == 0
+        && o.fork_chance == 0.0
+}
+
+/// The calm floor of completion, the slowest of the limits no strategy of one chunk chain escapes:
+/// - the chain: the chunks of the final state asked one after another (requests in flight at one start are
+///   hedges, not parallel ranges), each an expected round trip (twice the latency, plus the jitter: two
+///   draws of up to `jitter_ms`) plus its transfer;
+/// - the diffs: until the trie completes, every block up to the completion head is pushed with its diff,
+///   `diff_requests_in_flight` round trips at a time;
+/// - the responders: the honest peers' chunk rate limit (`served_chunks_per_window_max` per window each);
+pub fn completion_floor_ms(o: &Options, config: &Config, stats: &RunStats) -> u64 {
+    let chunks = chunks_needed(config, stats);
+    let chunk_bytes = stats.state_bytes.div_ceil(chunks.max(1));
+    let transfer = if o.bandwidth_bytes_per_ms == 0 { 0 } else { chunk_bytes.div_ceil(o.bandwidth_bytes_per_ms) };
+    let round_trip = 2 * o.latency_ms + o.jitter_ms;
+    let chain = chunks * (round_trip + transfer);
+    let diffs = u64::from(stats.completed_head) * round_trip / u64::from(config.diff_requests_in_flight.max(1));
+    let served = u64::from(o.served_chunks_per_window_max.max(1)) * u64::from(o.honest_peers.max(1));
+    let responders = chunks * config.rate_window_ms / served;
+    chain.max(responders).max(diffs)
+}
+
+/// Fixed costs the floor leaves out: hearing a head (the next block, jitter included) and the last chunk
+/// waiting for its block, twice; and `COMPLETION_SLACK_MS` for the pacing of the first requests.
+fn slack_ms(o: &Options) -> u64 {
+    2 * (o.block_time_ms + o.block_time_jitter_ms) + COMPLETION_SLACK_MS
+}
+
+fn chunks_needed(config: &Config, stats: &RunStats) -> u64 {
+    stats.state_items.div_ceil(u64::from(config.chunk_size_max.max(1))).max(1)
+}
+
+/// The calm checks, after the final checks passed.
+pub fn check(o: &Options, config: &Config, stats: &mut RunStats) -> Verdict {
+    if !is_calm(o, config) {
+        return Ok(());
+    }
+    stats.calm = true;
+    let floor = completion_floor_ms(o, config, stats);
+    stats.calm_floor_ms = floor;
+    let Some(completed) = stats.completed_ms else { return Ok(()) };
+    let slack = slack_ms(o);
+    let allowed = (COMPLETION_MULTIPLE * floor as f64) as u64 + slack;
+    stats.calm_time_used_pct = percent(completed, allowed);
+    if completed > allowed {
+        let what = format!(
+            "calm: completed at {completed} ms, over {COMPLETION_MULTIPLE}× its floor of {floor} ms (+{slack} ms)"
+        );
+        return breach(FailureClass::Waste, what);
+    }
+    let hedges = u64::from(config.chunk_requests_in_flight.max(1));
+    let proofs = chunks_needed(config, stats) * PROOF_BYTES_PER_CHUNK;
+    let bytes_allowed = ((BYTES_MULTIPLE * stats.state_bytes as f64) as u64 + proofs) * hedges;
+    stats.calm_bytes_used_pct = percent(stats.bytes_fetched, bytes_allowed);
+    if stats.bytes_fetched > bytes_allowed {
+        let what = format!(
+            "calm: fetched {} chunk bytes for a state of {} bytes, over {BYTES_MULTIPLE}× per hedge",
+            stats.bytes_fetched, stats.state_bytes
+        );
+        return breach(FailureClass::Waste, what);
+    }
+    Ok(())
+}
