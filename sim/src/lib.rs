@@ -24,6 +24,7 @@ pub mod peer;
 pub mod plot;
 pub mod prng;
 pub mod producer;
+pub mod shrink;
 pub mod stage;
 pub mod summary;
 pub mod svg;

@@ -3,6 +3,7 @@
 //! - `explore`: many swarm seeds on all cores, a progress bar, a summary, one replay line per failure;
 //! - `merge`: the summary of `explore --shard` runs, as one machine would print it;
 //! - `replay`: one run again, from a seed or a fixture, with `--trace` and `--svg`;
+//! - `shrink`: the smallest world that still fails the way a seed fails;
 //! - `sweep`: many worlds that differ in one dimension, as a table;
 //! - `trie`: the trie-only download job.
 //!
@@ -12,6 +13,7 @@
 mod args;
 mod explore;
 mod replay;
+mod shrink;
 mod sweep;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +38,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Combines the JSON lines of `explore --shard` runs into one summary (the same as one machine's).
     Merge(explore::MergeArgs),
+    /// From a failing seed, searches for the smallest world that still fails the same way and saves it.
+    Shrink(shrink::ShrinkArgs),
     /// Runs a sweep and prints its table: byzantine classes, efficiency at fork rates, sensitivity.
     Sweep(sweep::SweepArgs),
     /// Downloads random states through the trie API alone (no engine, no network).
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Command::Explore(args) => explore::explore(&args),
         Command::Replay(args) => replay::replay(&args),
         Command::Merge(args) => explore::merge(&args),
+        Command::Shrink(args) => shrink::shrink(&args),
         Command::Sweep(args) => sweep::sweep(&args),
         Command::Trie(args) => trie(&args),
     };
