@@ -62,6 +62,11 @@ impl PeerState {
         self.throttled_until[kind as usize].is_some_and(|until| until > now)
     }
 
+    /// It timed out and never answered anything: nothing says it ever will.
+    pub(crate) fn unproven(&self) -> bool {
+        self.srtt_ms.is_none() && self.timeouts_in_row > 0
+    }
+
     pub(crate) fn note_timeout(&mut self) {
         self.timeouts_in_row = self.timeouts_in_row.saturating_add(1);
     }
@@ -210,7 +215,11 @@ impl PeerSet {
         let all_cooling =
             self.peers.iter().filter(|(&peer, state)| accept(peer, state)).all(|(_, state)| cooling(state));
         let rank = |peer: PeerId, state: &PeerState| {
-            let cooling = cooling(state);
+            // A peer that timed out and never answered anything is not "as quick as the quickest": ranked by
+            // the expected wait, it took every request the busy honest peer could not, and held the pipeline
+            // for its whole deadline each time (explore seed 10044350: one honest and one silent peer, the node
+            // fell behind for good). It goes after every peer that answers.
+            let cooling = cooling(state) || state.unproven();
             let lacks = state.head_number.is_none_or(|head| head < needed);
             let denies = state.denied > state.served;
             let round_trip = state.srtt_ms.unwrap_or(prior).max(1) << state.timeouts_in_row.min(TIMEOUT_BACKOFF_MAX);
@@ -250,6 +259,11 @@ impl PeerSet {
     /// When the first throttled peer may be asked again.
     pub(crate) fn next_unthrottled(&self, now: Millis) -> Option<Millis> {
         self.peers.values().flat_map(|state| state.throttled_until).flatten().filter(|&until| until > now).min()
+    }
+
+    /// `peer` timed out and never answered anything (`PeerState::unproven`).
+    pub(crate) fn unproven(&self, peer: PeerId) -> bool {
+        self.peers.get(&peer).is_some_and(PeerState::unproven)
     }
 
     /// `peer` announced a head at `number` or above.

@@ -9,20 +9,9 @@ use crate::options::Options;
 use crate::outcome::{FailureClass, RunStats};
 use sync_core::Config;
 
-/// Completion may take at most this many times the calm floor, plus `COMPLETION_SLACK_MS`.
-/// Chosen from the measured distribution (BENCHMARKS.md, "Calm worlds"): the worst of 2 000 calm worlds.
+/// Completion may take at most this many times the calm floor, plus `COMPLETION_SLACK_MS` and two blocks.
+/// Chosen from the measured distribution (BENCHMARKS.md, "Calm worlds").
 pub const COMPLETION_MULTIPLE: f64 = 3.0;
-fn percent(used: u64, allowed: u64) -> u32 {
-    (used.saturating_mul(100) / allowed.max(1)).min(u64::from(u32::MAX)) as u32
-}
-
-/// Blocks come faster than `diff_requests_in_flight` diffs a worst round trip.
-fn outruns(o: &Options, config: &Config) -> bool {
-    let diff_round_trip = 2 * (o.latency_ms + o.latency_ms / 2 + o.jitter_ms);
-    diff_round_trip / u64::from(config.diff_requests_in_flight.max(1))
-        > o.block_time_ms.saturating_sub(o.block_time_jitter_ms)
-}
-
 /// Fixed costs the floor leaves out: hearing the first head and the pacing of the first requests.
 pub const COMPLETION_SLACK_MS: u64 = 3_000;
 /// Chunk bytes fetched may be at most this many times the state's bytes, per request in flight at one start
@@ -32,10 +21,28 @@ pub const BYTES_MULTIPLE: f64 = 2.0;
 /// Bytes a chunk's proof and framing may add, beyond its items: a path of branch nodes to the boundary.
 const PROOF_BYTES_PER_CHUNK: u64 = 2_048;
 
-/// Nothing in the world can waste the node's work: no fault, and a chain the diff pipeline keeps up with (in a
-/// world whose blocks come faster than diffs can, the node is behind by construction, H12).
-pub fn is_calm(o: &Options, config: &Config) -> bool {
-    !outruns(o, config)
+fn percent(used: u64, allowed: u64) -> u32 {
+    (used.saturating_mul(100) / allowed.max(1)).min(u64::from(u32::MAX)) as u32
+}
+
+/// The chain outruns the node by construction (H12): blocks come faster than `diff_requests_in_flight` diffs a
+/// worst round trip, or than one chunk's round trip with its transfer (a chunk then arrives tagged with a
+/// block the node has passed).
+fn outruns(o: &Options, config: &Config, stats: &RunStats) -> bool {
+    let interval = o.block_time_ms.saturating_sub(o.block_time_jitter_ms);
+    let diff_round_trip = 2 * (o.latency_ms + o.latency_ms / 2 + o.jitter_ms);
+    let chunk_bytes = stats.state_bytes.div_ceil(chunks_needed(config, stats));
+    let transfer = if o.bandwidth_bytes_per_ms == 0 { 0 } else { chunk_bytes.div_ceil(o.bandwidth_bytes_per_ms) };
+    diff_round_trip / u64::from(config.diff_requests_in_flight.max(1)) > interval
+        || diff_round_trip + transfer > interval
+}
+
+/// Nothing in the world can waste the node's work: no fault, buffers at their defaults (a tighter bound is a
+/// configured price, like hedging), and a chain the node can keep up with.
+pub fn is_calm(o: &Options, config: &Config, stats: &RunStats) -> bool {
+    !outruns(o, config, stats)
+        && o.buffer_max == 0
+        && o.block_buffer_max == 0
         && o.byzantine.is_empty()
         && o.slow_peers == 0
         && o.silent_peers == 0
@@ -80,7 +87,7 @@ fn chunks_needed(config: &Config, stats: &RunStats) -> u64 {
 
 /// The calm checks, after the final checks passed.
 pub fn check(o: &Options, config: &Config, stats: &mut RunStats) -> Verdict {
-    if !is_calm(o, config) {
+    if !is_calm(o, config, stats) {
         return Ok(());
     }
     stats.calm = true;

@@ -8,6 +8,7 @@
 
 pub mod accounting;
 pub mod calm;
+pub mod host;
 pub mod liveness;
 pub mod model;
 

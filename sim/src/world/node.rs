@@ -177,6 +177,8 @@ impl World {
         self.drain(cause);
         let verdict = self.oracle.after_input(&self.node.engine, &self.stage.store, &mut self.stats);
         self.judge(verdict);
+        let verdict = crate::oracle::host::probe(&self.node.engine, self.clock.now, self.stats.inputs);
+        self.judge(verdict);
     }
 
     /// Handles every output of the last input: requests go on the network, events are checked and recorded;

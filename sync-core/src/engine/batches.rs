@@ -83,17 +83,21 @@ impl SyncEngine {
         let usable = |state: &crate::peers::PeerState| {
             state.head_number.is_some_and(|head| head >= last) && !state.throttled(Kind::Blocks, now)
         };
+        let (target, tried) = (batch.target, batch.tried.clone());
         let cursor = &mut self.blocks.cursor;
-        let Some(peer) =
-            self.peers.quickest(cursor, now, last, busy, |peer, state| usable(state) && !batch.tried.contains(&peer))
-        else {
-            // Every holder tried, or busy: a new round later (attempts bound it), or the next throttle's end.
-            if let Some(batch) = self.blocks.batches.get_mut(&first) {
+        let untried =
+            self.peers.quickest(cursor, now, last, busy, |peer, state| usable(state) && !tried.contains(&peer));
+        // Every holder tried: a new round at once (attempts bound it). Left for "later", it waited for whatever
+        // input came next, with no deadline to wake a host (found by the host-contract probe, explore seed 668).
+        let peer = untried.or_else(|| {
+            let again = self.peers.quickest(cursor, now, last, busy, |_, state| usable(state));
+            if let Some(batch) = self.blocks.batches.get_mut(&first).filter(|_| again.is_some()) {
                 batch.tried.clear();
             }
-            return;
-        };
-        let target = batch.target;
+            again
+        });
+        // Only busy (throttled) holders: the next throttle's end wakes the engine (`PeerThrottled`).
+        let Some(peer) = peer else { return };
         let request = Request::BlocksFrom { target_hash: target, first, include_body: self.config.include_body };
         *load.entry(peer).or_default() += 1;
         let id = self.send(peer, Purpose::Batch { target, first }, request);

@@ -105,6 +105,11 @@ impl SyncEngine {
             let peer = self.peers.quickest(&mut self.diffs.cursor, self.now, number, busy, |peer, state| {
                 !tried.contains(&peer) && !state.throttled(Kind::Diff, self.now)
             });
+            // A peer that never answered is no alternative to one that is only rate-limited: waiting for the
+            // throttle's end costs a second, its deadline many (explore seed 10044350: each rate-limited diff went
+            // to a silent peer and held the pipeline for its 16 s deadline; the node never caught up).
+            let throttled = self.peers.any_throttled(Kind::Diff, self.now);
+            let peer = peer.filter(|&peer| !(throttled && self.peers.unproven(peer)));
             match peer {
                 Some(peer) => {
                     *load.entry(peer).or_default() += 1;

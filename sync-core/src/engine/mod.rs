@@ -51,6 +51,7 @@ pub struct EngineStats {
 }
 
 /// One syncing (or serving) node's engine.
+#[derive(Clone)]
 pub struct SyncEngine {
     pub(crate) config: Config,
     pub(crate) seals: Arc<dyn SealVerifier>,
@@ -76,6 +77,10 @@ impl std::fmt::Debug for SyncEngine {
             .finish()
     }
 }
+
+/// Issuing passes per input at most (each sends at least one request but the last; the in-flight bounds end
+/// them long before).
+const DRIVE_PASSES_MAX: usize = 8;
 
 impl SyncEngine {
     /// An engine at `checkpoint` (a trusted macro block) with `trie` as its state: `Trie::fresh()` for a
@@ -428,15 +433,38 @@ impl SyncEngine {
     /// Moves the pipeline until nothing more can move: push every ready block, release buffered blocks, then
     /// issue whatever requests the components want (PeerJoined re-evaluates everything this way, H16).
     fn drive(&mut self) {
-        while self.push_next_ready() {}
-        // A buffered block whose parent became pending by another way (an announcement) goes down too: left in
-        // the buffer, it was evicted for a block it was the parent of (found by the accounting oracle, seed
-        // 2002015).
-        self.release_buffered_blocks();
-        while self.push_next_ready() {}
-        self.issue_missing_block_requests();
-        self.issue_catch_up_batches();
-        self.issue_diff_requests();
-        self.issue_chunk_requests();
+        // One pass can unblock another (a batch given up frees the span of a fetch that waited for it, a fetch
+        // sent moves the sources' turn): pass until one does nothing, so that no work waits for the next input.
+        // Found by the host-contract probe: a host that woke only at `poll_timeout` never sent these requests
+        // (explore seed 153: no deadline reported, a missing-blocks request due).
+        for _ in 0..DRIVE_PASSES_MAX {
+            let before = self.drive_marker();
+            while self.push_next_ready() {}
+            // A buffered block whose parent became pending by another way (an announcement) goes down too: left
+            // in the buffer, it was evicted for a block it was the parent of (found by the accounting oracle,
+            // seed 2002015).
+            self.release_buffered_blocks();
+            while self.push_next_ready() {}
+            self.issue_missing_block_requests();
+            self.issue_catch_up_batches();
+            self.issue_diff_requests();
+            self.issue_chunk_requests();
+            if self.drive_marker() == before {
+                break;
+            }
+        }
+    }
+
+    /// What a drive pass can change: another pass is due while any of it moved (a fetch given up sends nothing,
+    /// yet frees its place for the reserved head fetch: explore seed 153).
+    fn drive_marker(&self) -> [usize; 6] {
+        [
+            self.outputs.len(),
+            self.blocks.fetches.len(),
+            self.blocks.batches.len(),
+            self.blocks.buffered,
+            self.diffs.len(),
+            self.chain.head_number() as usize,
+        ]
     }
 }

@@ -245,7 +245,10 @@ impl Accounting {
                 self.count("penalty", Cause::Lie(class));
                 Ok(())
             }
-            None => unexplained(format!("{peer} penalised for {violation:?} without a lie that proves it")),
+            None => unexplained(format!(
+                "{peer} penalised for {violation:?} without a lie that proves it (its input: {:?}, lie {lie:?})",
+                self.origin
+            )),
         }
     }
 
