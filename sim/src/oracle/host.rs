@@ -18,7 +18,7 @@ const QUIET_PROBE_MS: u64 = 3_600_000;
 
 /// Probes the engine after input number `input` at `now`.
 pub fn probe(engine: &SyncEngine, now: u64, input: u64) -> Verdict {
-    if input % PROBE_EVERY != 0 {
+    if !input.is_multiple_of(PROBE_EVERY) {
         return Ok(());
     }
     let reported = engine.poll_timeout();
