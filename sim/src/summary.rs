@@ -122,6 +122,19 @@ fn render_efficiency(out: &mut String, outcomes: &[RunOutcome]) {
         total(|o| o.stats.evictions),
         total(|o| o.stats.honest_evictions)
     );
+    render_oracles(out, outcomes);
+    render_waste(out, outcomes);
+    let peak = outcomes
+        .iter()
+        .map(|o| (o.stats.chunk_buffer_peak, o.stats.chunk_buffer_max))
+        .max_by_key(|(peak, max)| peak * 1000 / max.max(&1));
+    if let Some((peak, max)) = peak {
+        let _ = writeln!(out, "chunk buffer peak    {peak} of its bound {max} (highest share over all runs)");
+    }
+}
+
+/// The calm worlds' budgets, the determinism sample, the stranded reference runs.
+fn render_oracles(out: &mut String, outcomes: &[RunOutcome]) {
     let mut calm: Vec<(u32, u32)> = outcomes
         .iter()
         .filter(|o| o.stats.calm)
@@ -151,14 +164,6 @@ fn render_efficiency(out: &mut String, outcomes: &[RunOutcome]) {
             out,
             "stranded             {stranded} runs of the reference beyond the window before it reached the tip (H26)"
         );
-    }
-    render_waste(out, outcomes);
-    let peak = outcomes
-        .iter()
-        .map(|o| (o.stats.chunk_buffer_peak, o.stats.chunk_buffer_max))
-        .max_by_key(|(peak, max)| peak * 1000 / max.max(&1));
-    if let Some((peak, max)) = peak {
-        let _ = writeln!(out, "chunk buffer peak    {peak} of its bound {max} (highest share over all runs)");
     }
 }
 
