@@ -22,6 +22,10 @@ import sys
 import tempfile
 
 
+# A mutant that makes a world hang is caught; a few hundred seeds take well under a minute otherwise.
+EXPLORE_TIMEOUT_S = 300
+
+
 def lines_of(path):
     return [line.strip() for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
@@ -44,8 +48,12 @@ def explore(tree, target, seeds, seed_start):
                            capture_output=True, text=True)
     if build.returncode != 0:
         return "unviable", ""
-    run = subprocess.run([str(target / "release" / "sim"), "explore", "--quiet", "--seeds", str(seeds),
-                          "--seed-start", str(seed_start)], cwd=tree, capture_output=True, text=True)
+    try:
+        run = subprocess.run([str(target / "release" / "sim"), "explore", "--quiet", "--seeds", str(seeds),
+                              "--seed-start", str(seed_start)], cwd=tree, capture_output=True, text=True,
+                             timeout=EXPLORE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return "killed", f"explore did not finish in {EXPLORE_TIMEOUT_S} s (a hang is a failure, as in cargo-mutants)"
     failures = [line for line in run.stdout.splitlines() if line.startswith("FAIL")]
     if run.returncode != 0:
         return "killed", failures[0] if failures else run.stderr.strip().splitlines()[-1:]

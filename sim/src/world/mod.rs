@@ -163,7 +163,13 @@ pub struct World {
     stopped: bool,
     /// The node held the canonical tip at some point of the liveness phase.
     reached_tip: bool,
+    /// The simulated instant of the last happening, and how many happened at it.
+    instant: (u64, u64),
 }
+
+/// Happenings at one simulated instant at most: more is a livelock (an engine that asks to be woken now, again
+/// and again, hangs a run without time passing), and the run fails instead of hanging `explore`.
+const HAPPENINGS_PER_INSTANT_MAX: u64 = 100_000;
 
 impl std::fmt::Debug for World {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -222,6 +228,7 @@ impl World {
             liveness_deadline: u64::MAX,
             producing: true,
             stopped: false,
+            instant: (0, 0),
             reached_tip: false,
         };
         world.stats.chunk_buffer_max = u64::from(world.config.buffer_max);
@@ -331,6 +338,17 @@ impl World {
                 let deadline = self.liveness_deadline;
                 let what = if self.oracle.complete { "at the tip" } else { "complete" };
                 self.fail(FailureClass::Liveness, format!("not {what} by the L1 bound ({deadline} ms): {note}"));
+                break;
+            }
+            self.instant = if self.instant.0 == self.clock.now {
+                (self.clock.now, self.instant.1 + 1)
+            } else {
+                (self.clock.now, 1)
+            };
+            if self.instant.1 > HAPPENINGS_PER_INSTANT_MAX {
+                let note = oracle::stall_report(&self.node.engine, &self.stage.store);
+                let what = format!("livelock: {HAPPENINGS_PER_INSTANT_MAX} happenings without time passing: {note}");
+                self.fail(FailureClass::Liveness, what);
                 break;
             }
             self.happen(happening);
