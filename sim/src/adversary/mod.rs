@@ -125,15 +125,13 @@ impl ByzantineClass {
         let chunk =
             matches!(violation, Violation::ChunkRejected | Violation::ChunkNoProgress | Violation::ChunkOverLimit);
         match self {
-            Class::WrongProof
-            | Class::WrongItems
-            | Class::Truncated
-            | Class::WrongStart
-            | Class::ZeroProgress
-            | Class::StaleRetag => chunk,
-            // Asked for the most items a chunk may carry, its three extra items break the wire's own bound: the
-            // message does not decode (found by the accounting oracle, explore seed 10009574).
-            Class::Oversized => chunk || violation == Violation::Undecodable,
+            Class::WrongStart | Class::ZeroProgress | Class::StaleRetag => chunk,
+            // Lies that change a chunk's items or proof can break the wire's own bounds, and the message does not
+            // decode: three extra items at the most a chunk may carry (explore seed 10009574), a value one byte
+            // over its bound or items out of order (seed 10032135).
+            Class::Oversized | Class::WrongItems | Class::WrongProof | Class::Truncated => {
+                chunk || violation == Violation::Undecodable
+            }
             Class::Undecodable => violation == Violation::Undecodable,
             Class::GarbageDiff | Class::WrongBlockDiff => violation == Violation::DiffRootMismatch,
             Class::InvalidSeal | Class::LyingHead => matches!(violation, Violation::InvalidBlock(_)),

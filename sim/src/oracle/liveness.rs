@@ -23,7 +23,7 @@ impl Pace<'_> {
     /// doubled again for resets and hedges. Slack: every peer that can stall a request (slow, silent, byzantine)
     /// costs up to `attempts_max` timeouts at the longest adaptive deadline (`request_timeout_max_ms`); a diff
     /// round's longest backoff; one `chunk_buffer_wait_ms` per byzantine peer (tags naming blocks that never
-    /// come); ten block intervals (the last chunks wait for their blocks, catch-up batches); every block the node
+    /// come), and with the reference's tag rule one per chunk a liar answers; ten block intervals (the last chunks wait for their blocks, catch-up batches); every block the node
     /// lacks, with its diff; reconnection; and 20 s.
     pub fn liveness_bound_ms(&self, accounts: usize, behind: u64) -> u64 {
         let (options, config) = (self.options, self.config);
@@ -31,7 +31,16 @@ impl Pace<'_> {
         let download = (4.0 * accounts / self.download_items_per_second() * 1000.0) as u64;
         let stalling = u64::from(options.slow_peers + options.silent_peers) + options.byzantine.len() as u64;
         let timeouts = (1 + stalling) * u64::from(config.attempts_max) * config.request_timeout_max_ms;
-        let tags = (options.byzantine.len() as u64) * (config.chunk_buffer_wait_ms + config.request_timeout_ms);
+        let liars = options.byzantine.len() as u64;
+        let mut tags = liars * (config.chunk_buffer_wait_ms + config.request_timeout_ms);
+        if !config.chunk_tags_vouched && liars > 0 {
+            // The reference's tag rule (H14): any chunk a liar answers can move the cursor onto a block that never
+            // comes, and each such hijack costs up to a buffer wait before its expiry resets the chain; a liar
+            // answers its share of the chunk requests (explore seed 10030715: 189 resets over 334 chunks).
+            let chunks = (accounts / f64::from(config.chunk_size_max.max(1))) as u64 + 1;
+            let peers = u64::from(options.honest_peers + options.slow_peers + options.silent_peers) + liars;
+            tags += chunks * liars / peers.max(1) * config.chunk_buffer_wait_ms;
+        }
         let blocks = 10 * (self.block_time_ms(true) + options.block_time_jitter_ms);
         let catch_up = 2 * behind * self.diff_round_trip_ms() / u64::from(config.diff_requests_in_flight.max(1));
         download + timeouts + config.diff_backoff_max_ms + tags + blocks + catch_up + RECONNECT_MS + 20_000
