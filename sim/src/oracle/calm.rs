@@ -54,6 +54,7 @@ pub fn is_calm(o: &Options, config: &Config, stats: &RunStats) -> bool {
         && o.churn_interval_ms == 0
         && o.all_gone_ms == 0
         && o.fork_chance == 0.0
+        && o.script.is_empty()
 }
 
 /// The calm floor of completion, the slowest of the limits no strategy of one chunk chain escapes:
