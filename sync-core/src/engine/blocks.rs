@@ -86,8 +86,13 @@ impl SyncEngine {
             self.remove_peer(peer);
             self.emit(Event::PeerAhead { peer });
         } else if self.blocks.catching_up() {
-            let higher = self.blocks.deferred_ahead.as_ref().is_none_or(|(held, _)| held.number() < block.number());
-            if higher {
+            // The one announcement held back is the one more peers' heads reach, then the highest: kept by height
+            // alone, a flooder's invented heads, always the highest, displaced every honest head, and each catch-up
+            // chased a block nobody held (explore seed 20036018: the node stayed 477 blocks behind).
+            let rank = |number: u32| (self.holders(number), number);
+            let better =
+                self.blocks.deferred_ahead.as_ref().is_none_or(|(held, _)| rank(held.number()) < rank(block.number()));
+            if better {
                 self.blocks.deferred_ahead = Some((block, peer));
             }
         } else if self.blocks.ordinary_targets() < self.config.block_buffer_max as usize
