@@ -457,11 +457,14 @@ impl SyncEngine {
 
     /// What a drive pass can change: another pass is due while any of it moved (a fetch given up sends nothing,
     /// yet frees its place for the reserved head fetch: explore seed 153).
-    fn drive_marker(&self) -> [usize; 6] {
+    fn drive_marker(&self) -> [usize; 8] {
         [
             self.outputs.len(),
             self.blocks.fetches.len(),
+            // A fetch dropped and another made in one pass keeps the count (seed 20028256).
+            self.blocks.fetches.values().map(|fetch| fetch.target_number as usize).sum(),
             self.blocks.batches.len(),
+            self.blocks.batches.keys().map(|&first| first as usize).sum(),
             self.blocks.buffered,
             self.diffs.len(),
             self.chain.head_number() as usize,
