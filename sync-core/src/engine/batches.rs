@@ -179,28 +179,9 @@ impl SyncEngine {
     /// A batch answer's checks: it starts at `first`, right after a macro block; it is a chain of intrinsically
     /// valid blocks, none above the target; it ends at the next macro block, or at the target.
     fn verify_batch(&self, blocks: &[Block], first: u32, target: Hash, target_number: u32) -> Result<(), Violation> {
-        let invalid = Err(Violation::MissingBlocksInvalid);
-        if blocks.len() > self.config.bpb as usize || blocks[0].number() != first {
-            return invalid;
+        if blocks[0].number() != first {
+            return Err(Violation::MissingBlocksInvalid);
         }
-        for (index, block) in blocks.iter().enumerate() {
-            if (block.body().is_some()) != self.config.include_body || block.number() > target_number {
-                return invalid;
-            }
-            if index > 0 && block.parent_hash() != blocks[index - 1].hash() {
-                return invalid;
-            }
-            if index > 0 && block.number() != blocks[index - 1].number() + 1 {
-                return invalid;
-            }
-            if let Err(reason) = block.check_intrinsic(self.seals.as_ref(), self.config.bpb, self.config.include_body) {
-                return Err(Violation::InvalidBlock(reason));
-            }
-        }
-        let last = &blocks[blocks.len() - 1];
-        if last.hash() != target && !last.header().is_macro {
-            return invalid;
-        }
-        Ok(())
+        self.verify_block_run(blocks, target, target_number)
     }
 }

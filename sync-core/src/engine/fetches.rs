@@ -396,8 +396,18 @@ impl SyncEngine {
         target_number: u32,
         locators: &[Hash],
     ) -> Result<(), Violation> {
+        if !locators.contains(&blocks[0].parent_hash()) {
+            return Err(Violation::MissingBlocksInvalid);
+        }
+        self.verify_block_run(blocks, target, target_number)
+    }
+
+    /// The checks a missing-blocks answer and a batch share: at most `bpb` blocks, bodies as configured, none
+    /// above the target, numbers consecutive and parents chained, each intrinsically valid, the last one the
+    /// target or a macro block.
+    pub(super) fn verify_block_run(&self, blocks: &[Block], target: Hash, target_number: u32) -> Result<(), Violation> {
         let invalid = Err(Violation::MissingBlocksInvalid);
-        if blocks.len() > self.config.bpb as usize || !locators.contains(&blocks[0].parent_hash()) {
+        if blocks.len() > self.config.bpb as usize {
             return invalid;
         }
         for (index, block) in blocks.iter().enumerate() {
