@@ -51,6 +51,14 @@ pub(crate) struct MissingFetch {
     pub(crate) head: bool,
 }
 
+impl MissingFetch {
+    /// A fetch not yet asked of anyone.
+    pub(crate) fn new(target_number: u32, source: Option<PeerId>, catch_up: bool, head: bool) -> MissingFetch {
+        let (request, tried, attempts, denials, span) = (None, BTreeSet::new(), 0, 0, None);
+        MissingFetch { target_number, source, request, tried, attempts, denials, span, catch_up, head }
+    }
+}
+
 /// One catch-up batch being fetched by height (`Request::BlocksFrom`), keyed by its first height.
 #[derive(Clone, Debug)]
 pub(crate) struct BatchFetch {

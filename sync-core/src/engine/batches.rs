@@ -7,8 +7,7 @@
 
 use super::SyncEngine;
 use crate::block::Block;
-use crate::block_queue::{BatchFetch, BufferedBlock, DENIALS_MAX};
-use crate::diff_queue::PushKind;
+use crate::block_queue::{BatchFetch, DENIALS_MAX};
 use crate::hash::Hash;
 use crate::interface::{PeerId, Violation};
 use crate::peers::Kind;
@@ -168,12 +167,7 @@ impl SyncEngine {
         if self.holds_block(&hash) {
             return;
         }
-        if self.parent_known_or_pending(&block) && self.pipeline_has_room() {
-            self.hand_down(block, PushKind::Missing, vec![peer]);
-        } else if self.make_room_for(block.number(), hash, true) {
-            let buffered = BufferedBlock { block, requested: true, announcer: None, vouchers: vec![peer] };
-            self.blocks.insert(buffered, self.config.block_buffer_max);
-        }
+        self.hand_down_or_buffer(block, peer);
     }
 
     /// A batch answer's checks: it starts at `first`, right after a macro block; it is a chain of intrinsically

@@ -7,7 +7,6 @@ use crate::block_queue::{BufferedBlock, MissingFetch, VOUCHERS_MAX};
 use crate::diff_queue::PushKind;
 use crate::hash::Hash;
 use crate::interface::{Event, PeerId, Violation};
-use std::collections::BTreeSet;
 
 impl SyncEngine {
     /// The announcement ladder (§4.3), first match wins.
@@ -99,18 +98,21 @@ impl SyncEngine {
             && !self.blocks.fetches.contains_key(&block.hash())
         {
             // (A fetch of the same target already runs: replacing it would lose its request, and fetch twice.)
-            let fetch = MissingFetch {
-                target_number: block.number(),
-                source: Some(peer),
-                request: None,
-                tried: BTreeSet::new(),
-                attempts: 0,
-                denials: 0,
-                span: None,
-                catch_up: true,
-                head: false,
-            };
-            self.blocks.fetches.insert(block.hash(), fetch);
+            self.blocks.fetches.insert(block.hash(), MissingFetch::new(block.number(), Some(peer), true, false));
+        }
+    }
+
+    /// A fetched block from `peer` (a missing-blocks answer or a batch): down the pipeline when its parent is
+    /// known or pending and the pipeline has room, else into the buffer, vouched for by `peer`. With a full
+    /// pipeline the block waits in the buffer: dropped, it would be fetched again (found by the accounting
+    /// oracle, seed 2004561: announcements filled the pipeline while a batch was in flight).
+    pub(super) fn hand_down_or_buffer(&mut self, block: Block, peer: PeerId) {
+        let hash = block.hash();
+        if self.parent_known_or_pending(&block) && self.pipeline_has_room() {
+            self.hand_down(block, PushKind::Missing, vec![peer]);
+        } else if self.make_room_for(block.number(), hash, true) {
+            let buffered = BufferedBlock { block, requested: true, announcer: None, vouchers: vec![peer] };
+            self.blocks.insert(buffered, self.config.block_buffer_max);
         }
     }
 
@@ -177,18 +179,7 @@ impl SyncEngine {
                 if self.blocks.ordinary_targets() >= self.config.block_buffer_max as usize {
                     return;
                 }
-                let fetch = MissingFetch {
-                    target_number: number.saturating_sub(1),
-                    source,
-                    request: None,
-                    tried: BTreeSet::new(),
-                    attempts: 0,
-                    denials: 0,
-                    span: None,
-                    catch_up: false,
-                    head: false,
-                };
-                self.blocks.fetches.insert(parent, fetch);
+                self.blocks.fetches.insert(parent, MissingFetch::new(number.saturating_sub(1), source, false, false));
                 return;
             }
             number -= 1;

@@ -4,8 +4,7 @@
 
 use super::SyncEngine;
 use crate::block::Block;
-use crate::block_queue::{BufferedBlock, MissingFetch, DENIALS_MAX};
-use crate::diff_queue::PushKind;
+use crate::block_queue::{MissingFetch, DENIALS_MAX};
 use crate::hash::Hash;
 use crate::interface::{PeerId, Violation};
 use crate::peers::Kind;
@@ -271,18 +270,8 @@ impl SyncEngine {
         let Some((number, hash)) = self.peers.get(peer).and_then(|state| state.head_number.zip(state.head_hash)) else {
             return;
         };
-        let fetch = MissingFetch {
-            target_number: number,
-            source: Some(peer),
-            request: None,
-            tried: BTreeSet::new(),
-            attempts: 0,
-            denials: 0,
-            span: None,
-            catch_up: number > our_head.saturating_add(self.config.window_ahead_max),
-            head: true,
-        };
-        self.blocks.fetches.insert(hash, fetch);
+        let catch_up = number > our_head.saturating_add(self.config.window_ahead_max);
+        self.blocks.fetches.insert(hash, MissingFetch::new(number, Some(peer), catch_up, true));
     }
 
     /// The fetch's current request `request_id` failed: the fetch may ask the next peer. A failure of an older
@@ -377,14 +366,7 @@ impl SyncEngine {
             if self.chain.knows(&hash) || self.blocks.pending.contains(&hash) {
                 continue;
             }
-            // With a full pipeline the block waits in the buffer: dropped, it would be fetched again (found by
-            // the accounting oracle, seed 2004561: announcements filled the pipeline while a batch was in flight).
-            if self.parent_known_or_pending(&block) && self.pipeline_has_room() {
-                self.hand_down(block, PushKind::Missing, vec![peer]);
-            } else if self.make_room_for(block.number(), hash, true) {
-                let buffered = BufferedBlock { block, requested: true, announcer: None, vouchers: vec![peer] };
-                self.blocks.insert(buffered, self.config.block_buffer_max);
-            }
+            self.hand_down_or_buffer(block, peer);
         }
     }
 
