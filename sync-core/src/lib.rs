@@ -48,6 +48,8 @@ mod chain;
 mod diff_queue;
 mod engine;
 mod peers;
+#[cfg(test)]
+mod queue_tests;
 mod requests;
 mod state_queue;
 

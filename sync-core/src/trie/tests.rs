@@ -4,6 +4,7 @@
 use super::*;
 use crate::codec::{Reader, Writer};
 use crate::hash::blake2b_256;
+use crate::key::KEY_MAX;
 
 fn key(hex: &str) -> Key {
     Key::from_hex(hex).unwrap()
@@ -329,4 +330,69 @@ fn chunk_decoding_rejects_claimed_counts_over_the_bound() {
     writer.u32(u32::MAX);
     let bytes = writer.into_bytes();
     assert!(matches!(Chunk::decode(&mut Reader::new(&bytes)), Err(crate::codec::DecodeError::OverBound { .. })));
+}
+
+/// What a chunk costs on the wire (the engine's byte accounting and the simulator's bandwidth) is exactly what
+/// `encode` writes and `decode` reads back.
+#[test]
+fn encoded_len_is_what_encode_writes_and_decode_reads() {
+    let full = state(&[("1", "a"), ("2", "bb"), ("31", "ccc"), ("32", "dddd"), ("4", "e")]);
+    for (start, limit) in [(Key::EMPTY, 2), (key("2"), 10), (key("5"), 3)] {
+        let chunk = full.chunk(&start, limit).unwrap();
+        let mut writer = Writer::default();
+        chunk.encode(&mut writer);
+        let bytes = writer.into_bytes();
+        assert_eq!(chunk.encoded_len(), bytes.len());
+        let mut reader = Reader::new(&bytes);
+        assert_eq!(Chunk::decode(&mut reader).unwrap(), chunk);
+        assert_eq!(reader.remaining(), 0, "decode reads every byte encode wrote");
+    }
+}
+
+/// The largest chunk `decode` accepts: an end bound, items and proof nodes all at their bounds. A proof node's
+/// slot suffixes can be `KEY_MAX` nibbles only below an empty node key, so the bound's one slack is the node key.
+fn largest_chunk(items: usize) -> Chunk {
+    let long = |first: u8| Key::from_nibbles(&[vec![first], vec![0xa; KEY_MAX - 1]].concat()).unwrap();
+    let node = ProofNode {
+        key: Key::EMPTY,
+        value: Some(vec![7; VALUE_MAX]),
+        slots: std::array::from_fn(|nibble| Some(ProofSlot { suffix: long(nibble as u8), hash: Hash([1; 32]) })),
+    };
+    Chunk {
+        end: Some(long(0xf)),
+        items: (0..items).map(|index| (long(index as u8 % 16), vec![3; VALUE_MAX])).collect(),
+        proof: vec![node; PROOF_NODES_MAX],
+    }
+}
+
+#[test]
+fn encoded_len_max_bounds_the_largest_decodable_chunk_tightly() {
+    let node_key_slack = PROOF_NODES_MAX * KEY_MAX.div_ceil(2);
+    for items in [0, 1, 3, 17] {
+        let chunk = largest_chunk(items);
+        let mut writer = Writer::default();
+        chunk.encode(&mut writer);
+        let bytes = writer.into_bytes();
+        assert!(Chunk::decode(&mut Reader::new(&bytes)).is_ok(), "the largest chunk is decodable");
+        assert_eq!(Chunk::encoded_len_max(items), chunk.encoded_len() + node_key_slack, "{items} items");
+    }
+}
+
+/// `CHUNK_ITEMS_MAX` items is a legal chunk; one more is over the bound.
+#[test]
+fn a_chunk_of_exactly_chunk_items_max_items_is_accepted() {
+    let full = Trie::from_items((0..=CHUNK_ITEMS_MAX as u32).map(|n| {
+        let nibbles: Vec<u8> = (0..4).map(|shift| (n >> (4 * (3 - shift)) & 0xf) as u8).collect();
+        (Key::from_nibbles(&nibbles).unwrap(), vec![1])
+    }))
+    .unwrap();
+    let at_bound = full.chunk(&Key::EMPTY, CHUNK_ITEMS_MAX).unwrap();
+    assert_eq!(at_bound.items.len(), CHUNK_ITEMS_MAX);
+    let mut partial = Trie::fresh();
+    assert!(matches!(partial.put_chunk(&Key::EMPTY, &at_bound, root(&full)), Ok(ChunkApplied::Applied { .. })));
+    let over = full.chunk(&Key::EMPTY, CHUNK_ITEMS_MAX + 1).unwrap();
+    assert_eq!(
+        Trie::fresh().put_chunk(&Key::EMPTY, &over, root(&full)),
+        Err(ChunkError::Invalid(Invalid::ItemOverBound { index: CHUNK_ITEMS_MAX }))
+    );
 }

@@ -1,0 +1,229 @@
+//! Unit tests of the queues' and the chain's own bookkeeping: caps at their exact bound, counts that the
+//! engine reports in `bounds()`, the parent-first order of the DiffQueue, fork pruning and finalization.
+//! The engine-level behaviour is tested through the public interface in `tests/`; these pin down the arithmetic
+//! that the simulator can only see indirectly (each test was written against a mutant that survived it).
+
+use crate::block::{body_root, Block, BlockInvalid, Header};
+use crate::block_queue::{BlockQueue, BufferedBlock, VOUCHERS_MAX};
+use crate::chain::{BlockOutcome, Chain};
+use crate::diff_queue::{DiffJob, DiffQueue, PushKind};
+use crate::hash::Hash;
+use crate::interface::PeerId;
+use crate::key::Key;
+use crate::trie::{Op, Trie};
+use std::collections::BTreeSet;
+
+/// A block at `number` on `parent` with no body (enough for the queues, which never look at state).
+fn bare(number: u32, parent: Hash, salt: u8) -> Block {
+    let header = Header {
+        number,
+        parent_hash: parent,
+        state_root: Hash([salt; 32]),
+        diff_root: Hash::ZERO,
+        body_root: Hash::ZERO,
+        is_macro: false,
+        seal: Hash::ZERO,
+    };
+    Block::new(header, None)
+}
+
+// ---- DiffQueue ----
+
+#[test]
+fn a_parent_enqueued_after_its_descendants_goes_first() {
+    let mut queue = DiffQueue::new(1);
+    let parent = bare(5, Hash([9; 32]), 1);
+    let child = bare(6, parent.hash(), 2);
+    let grandchild = bare(7, child.hash(), 3);
+    let other = bare(6, Hash([8; 32]), 4);
+    for block in [&grandchild, &other, &child, &parent] {
+        queue.enqueue(block.clone(), PushKind::Buffered, Vec::new(), 8);
+        queue.check_invariants();
+    }
+    let order: Vec<Hash> = queue.entries.iter().map(|entry| entry.block.hash()).collect();
+    assert_eq!(order, [parent.hash(), child.hash(), grandchild.hash(), other.hash()]);
+}
+
+#[test]
+#[should_panic(expected = "S6")]
+fn the_diff_queue_check_sees_a_child_ahead_of_its_parent() {
+    let mut queue = DiffQueue::new(1);
+    let parent = bare(5, Hash([9; 32]), 1);
+    queue.enqueue(bare(6, parent.hash(), 2), PushKind::Head, Vec::new(), 8);
+    queue.entries.push_back(queue.entries[0].clone());
+    queue.entries[1].block = parent;
+    queue.check_invariants();
+}
+
+#[test]
+#[should_panic(expected = "queued once")]
+fn the_diff_queue_check_sees_a_block_queued_twice() {
+    let mut queue = DiffQueue::new(1);
+    queue.enqueue(bare(6, Hash([9; 32]), 2), PushKind::Head, Vec::new(), 8);
+    queue.entries.push_back(queue.entries[0].clone());
+    queue.check_invariants();
+}
+
+#[test]
+fn vouchers_stop_at_vouchers_max_and_count_each_peer_once() {
+    let mut queue = DiffQueue::new(1);
+    let block = bare(6, Hash([9; 32]), 2);
+    queue.enqueue(block.clone(), PushKind::Head, vec![PeerId(0)], 8);
+    queue.vouch(&block.hash(), PeerId(0));
+    assert_eq!(queue.vouchers(&block.hash()), 1, "a peer vouches once");
+    for peer in 1..10 {
+        queue.vouch(&block.hash(), PeerId(peer));
+    }
+    assert_eq!(queue.vouchers(&block.hash()), VOUCHERS_MAX);
+    assert_eq!(queue.vouchers(&Hash([1; 32])), 0, "an unknown block has no vouchers");
+}
+
+#[test]
+fn diff_jobs_in_flight_are_those_with_a_request() {
+    let mut queue = DiffQueue::new(1);
+    let job = |request| DiffJob {
+        number: 6,
+        diff_root: Hash::ZERO,
+        request,
+        tried: BTreeSet::new(),
+        rounds: 0,
+        denials: 0,
+        backoff_until: None,
+        backoff_ms: 0,
+    };
+    queue.jobs.insert(Hash([1; 32]), job(Some(11)));
+    queue.jobs.insert(Hash([2; 32]), job(None));
+    queue.jobs.insert(Hash([3; 32]), job(Some(12)));
+    assert_eq!((queue.in_flight(), queue.job_count()), (2, 3));
+}
+
+// ---- BlockQueue ----
+
+#[test]
+fn the_block_buffer_counts_what_it_holds() {
+    let mut queue = BlockQueue::new(1);
+    let blocks: Vec<Block> = (0..3).map(|salt| bare(9, Hash([7; 32]), salt)).collect();
+    for block in &blocks {
+        let buffered = BufferedBlock { block: block.clone(), requested: false, announcer: None, vouchers: Vec::new() };
+        queue.insert(buffered, 3);
+    }
+    assert_eq!(queue.buffered_count(), 3);
+    assert!(queue.take(9, &blocks[1].hash()).is_some());
+    assert_eq!(queue.buffered_count(), 2);
+    assert!(queue.holds(&blocks[0].hash()) && !queue.holds(&blocks[1].hash()));
+}
+
+#[test]
+fn rejected_hashes_keep_the_newest_max() {
+    let mut queue = BlockQueue::new(1);
+    for salt in 1..=3 {
+        queue.reject(Hash([salt; 32]), 2);
+    }
+    queue.reject(Hash([3; 32]), 2);
+    assert_eq!(queue.rejected_count(), 2);
+    assert!(!queue.is_rejected(&Hash([1; 32])), "the oldest is forgotten");
+    assert!(queue.is_rejected(&Hash([2; 32])) && queue.is_rejected(&Hash([3; 32])));
+}
+
+// ---- Chain ----
+
+/// A chain of real blocks: each block's state is its parent's with one key set.
+struct Builder {
+    bpb: u32,
+}
+
+impl Builder {
+    fn genesis(&self) -> (Block, Trie) {
+        let trie = Trie::from_items([(Key::from_hex("1").unwrap(), vec![1])]).unwrap();
+        let header = Header {
+            number: 0,
+            parent_hash: Hash::ZERO,
+            state_root: trie.root_if_computable().unwrap(),
+            diff_root: Hash::ZERO,
+            body_root: Hash::ZERO,
+            is_macro: true,
+            seal: Hash::ZERO,
+        };
+        (Block::new(header, None), trie)
+    }
+
+    /// The child of `parent` (whose state is `state`) that sets key `2` to `salt`.
+    fn child(&self, parent: &Block, state: &Trie, salt: u8) -> (Block, Trie) {
+        let ops = vec![Op::Set(Key::from_hex("2").unwrap(), vec![salt])];
+        let (next, diff) = state.execute(&ops).unwrap();
+        let number = parent.number() + 1;
+        let header = Header {
+            number,
+            parent_hash: parent.hash(),
+            state_root: next.root_if_computable().unwrap(),
+            diff_root: diff.root(),
+            body_root: body_root(&ops),
+            is_macro: number.is_multiple_of(self.bpb),
+            seal: Hash::ZERO,
+        };
+        (Block::new(header, Some(ops)), next)
+    }
+}
+
+#[test]
+fn fork_blocks_over_the_bound_go_lowest_first() {
+    let build = Builder { bpb: 100 };
+    let (genesis, state) = build.genesis();
+    let mut chain = Chain::new(genesis.clone(), state.clone(), 100, 1, 10);
+    let (a1, s1) = build.child(&genesis, &state, 1);
+    let (a2, s2) = build.child(&a1, &s1, 2);
+    let (a3, _) = build.child(&a2, &s2, 3);
+    for block in [&a1, &a2, &a3] {
+        assert_eq!(chain.push(block, None), BlockOutcome::Extended);
+    }
+    let (b2, t2) = build.child(&a1, &s1, 20);
+    let (b3, _) = build.child(&b2, &t2, 30);
+    assert_eq!(chain.push(&b2, None), BlockOutcome::Forked);
+    assert_eq!(chain.push(&b3, None), BlockOutcome::Forked);
+    chain.check_invariants();
+    assert!(!chain.knows(&b2.hash()), "the lowest fork block goes");
+    assert!(chain.knows(&b3.hash()), "fork_blocks_max fork blocks stay");
+}
+
+/// A macro block adopted by a rebranch finalizes its height: the block it displaced at that height goes.
+#[test]
+fn finalization_drops_fork_blocks_at_the_macro_height() {
+    let build = Builder { bpb: 4 };
+    let (genesis, state) = build.genesis();
+    let mut chain = Chain::new(genesis.clone(), state.clone(), 4, 16, 10);
+    let (a1, s1) = build.child(&genesis, &state, 1);
+    let (a2, s2) = build.child(&a1, &s1, 2);
+    let (a3, s3) = build.child(&a2, &s2, 3);
+    let (mut a4, _) = build.child(&a3, &s3, 4);
+    // Not a macro block (the chain leaves the flag to intrinsic checks): the head at height 4 stays open.
+    let mut header = a4.header().clone();
+    header.is_macro = false;
+    a4 = Block::new(header, a4.body().map(<[Op]>::to_vec));
+    for block in [&a1, &a2, &a3, &a4] {
+        assert_eq!(chain.push(block, None), BlockOutcome::Extended);
+    }
+    let (b3, t3) = build.child(&a2, &s2, 30);
+    let (b4, t4) = build.child(&b3, &t3, 40);
+    let (b5, _) = build.child(&b4, &t4, 50);
+    for block in [&b3, &b4] {
+        assert_eq!(chain.push(block, None), BlockOutcome::Forked);
+    }
+    assert!(matches!(chain.push(&b5, None), BlockOutcome::Rebranched { .. }));
+    assert_eq!(chain.latest_macro(), 4);
+    assert!(!chain.knows(&a4.hash()), "a fork block at the macro height is final history's loser");
+    assert!(!chain.knows(&a3.hash()), "fork blocks below the macro height go");
+    chain.check_invariants();
+}
+
+#[test]
+fn a_block_whose_diff_root_lies_is_invalid_even_without_a_diff() {
+    let build = Builder { bpb: 100 };
+    let (genesis, state) = build.genesis();
+    let mut chain = Chain::new(genesis.clone(), state.clone(), 100, 4, 10);
+    let (a1, _) = build.child(&genesis, &state, 1);
+    let mut header = a1.header().clone();
+    header.diff_root = Hash([5; 32]);
+    let lying = Block::new(header, a1.body().map(<[Op]>::to_vec));
+    assert_eq!(chain.push(&lying, None), BlockOutcome::Invalid(BlockInvalid::Diff));
+    assert_eq!(chain.push(&a1, None), BlockOutcome::Extended);
+}
