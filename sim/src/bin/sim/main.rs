@@ -23,6 +23,11 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+/// The simulator allocates and frees small vectors and tree nodes at a high rate (a fifth of explore's time went
+/// to the system allocator); mimalloc serves them faster. Allocation never reaches a run's behaviour.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "sim", about = "Deterministic simulation of state live sync", version)]
 struct Cli {
