@@ -169,7 +169,10 @@ impl SimPeer {
             }
             _ => Answer::Response(honest),
         };
-        if let Answer::Response(response) = &answer {
+        // Only a replaying liar resends old answers: the others keep none (a copy of every chunk cost 3 % of
+        // explore).
+        let replays = self.kind == PeerKind::Byzantine(ByzantineClass::ReplayAnswers);
+        if let (true, Answer::Response(response)) = (replays, &answer) {
             self.answers.push_back((request_id, response.clone()));
             if self.answers.len() > REMEMBERED_ANSWERS_MAX {
                 self.answers.pop_front();

@@ -83,6 +83,11 @@ impl Writer {
     pub fn into_bytes(self) -> Vec<u8> {
         self.bytes
     }
+
+    /// The buffer itself, for encoders that append in bulk (a proof node's bytes).
+    pub(crate) fn buffer(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
 }
 
 /// Reads canonical encodings from a byte slice; every method returns `Err` instead of reading past the end.

@@ -111,8 +111,8 @@ impl Plan {
                     .into_iter()
                     .map(|cell| (cell, byzantine_row(group(&run_label(&cell)), group(&reference_label(&cell)))))
                     .collect();
-                let ok =
-                    rows.iter().all(|(_, row)| row.crashes + row.safety + row.liveness == 0 && row.honest_evicted == 0);
+                let failures = |row: &ByzantineRow| row.crashes + row.safety + row.liveness + row.waste;
+                let ok = rows.iter().all(|(_, row)| failures(row) == 0 && row.honest_evicted == 0);
                 Table { text: render_byzantine(&rows), ok, svg: None }
             }
             SweepKind::Efficiency | SweepKind::Sensitivity => {

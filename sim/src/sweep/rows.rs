@@ -52,6 +52,8 @@ pub struct ByzantineRow {
     pub crashes: usize,
     pub safety: usize,
     pub liveness: usize,
+    /// Wasted work with no cause the world produced (the accounting oracle, docs/protocol.md §7.7).
+    pub waste: usize,
     pub slowdown_median: Option<f64>,
     pub evicted: u64,
     pub honest_evicted: u64,
@@ -74,6 +76,7 @@ pub fn byzantine_row(runs: &[RunOutcome], references: &[RunOutcome]) -> Byzantin
         crashes: class(FailureClass::Crash),
         safety: class(FailureClass::Safety),
         liveness: class(FailureClass::Liveness),
+        waste: class(FailureClass::Waste),
         slowdown_median: quantile(&slowdowns, 0.5),
         evicted: runs.iter().map(|o| o.stats.evictions).sum(),
         honest_evicted: runs.iter().map(|o| o.stats.honest_evictions).sum(),
@@ -85,14 +88,14 @@ pub fn render_byzantine(rows: &[(ByzantineCell, ByzantineRow)]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| class | liars/peers | runs | crash | safety | liveness | slowdown p50 | lies | evicted | honest evicted |"
+        "| class | liars/peers | runs | crash | safety | liveness | waste | slowdown p50 | lies | evicted | honest evicted |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (cell, row) in rows {
         let slowdown = row.slowdown_median.map_or("n/a".to_string(), |s| format!("{s:.2}×"));
         let _ = writeln!(
             out,
-            "| {} | {}/{} | {} | {} | {} | {} | {slowdown} | {} | {} | {} |",
+            "| {} | {}/{} | {} | {} | {} | {} | {} | {slowdown} | {} | {} | {} |",
             cell.class.name(),
             cell.liars,
             cell.peers,
@@ -100,6 +103,7 @@ pub fn render_byzantine(rows: &[(ByzantineCell, ByzantineRow)]) -> String {
             row.crashes,
             row.safety,
             row.liveness,
+            row.waste,
             row.lies,
             row.evicted,
             row.honest_evicted

@@ -43,9 +43,7 @@ impl ProofNode {
     }
 
     pub fn encode(&self, writer: &mut Writer) {
-        let mut bytes = Vec::new();
-        self.write_node_bytes(&mut bytes);
-        writer.raw(&bytes);
+        self.write_node_bytes(writer.buffer());
     }
 
     /// Decodes `node_bytes`, rejecting anything no canonical node has: a value over `VALUE_MAX`, a slot whose
