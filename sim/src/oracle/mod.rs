@@ -16,6 +16,7 @@ use crate::outcome::{FailureClass, RunStats};
 use crate::peer::PeerKind;
 use crate::producer::ChainStore;
 use accounting::Accounting;
+use sync_core::trie::VerifiedHashes;
 use sync_core::{Config, Event, Hash, PeerId, SyncEngine, Trie};
 
 /// A check that failed: its class and what it saw.
@@ -50,6 +51,8 @@ pub struct Oracle {
     honest: Vec<bool>,
     deep_check_every: u32,
     inputs_since_deep_check: u32,
+    /// The trie nodes whose hashes the last deep check verified: the next one hashes only the rest.
+    verified: VerifiedHashes,
     /// The node is complete (between `StateComplete` and `StateReset`), and when it last completed.
     pub complete: bool,
     pub completed_at: Option<u64>,
@@ -71,6 +74,7 @@ impl Oracle {
             honest: kinds.iter().map(|kind| kind.is_honest()).collect(),
             deep_check_every: deep_check_every.max(1),
             inputs_since_deep_check: 0,
+            verified: VerifiedHashes::default(),
             complete: false,
             completed_at: None,
             implied_head: genesis,
@@ -236,7 +240,7 @@ impl Oracle {
         self.inputs_since_deep_check += 1;
         if self.inputs_since_deep_check >= self.deep_check_every {
             self.inputs_since_deep_check = 0;
-            return deep_check(engine, store);
+            return deep_check(engine, store, &mut self.verified);
         }
         Ok(())
     }
@@ -244,7 +248,7 @@ impl Oracle {
     /// The final checks (§7.5): complete, the root is the head's state root, the head is the canonical tip.
     /// Also the run's efficiency figures: the state's bytes and the completion lower bound.
     pub fn final_checks(
-        &self,
+        &mut self,
         engine: &SyncEngine,
         store: &ChainStore,
         bandwidth: u64,
@@ -256,7 +260,7 @@ impl Oracle {
         if !complete {
             return breach(FailureClass::Liveness, format!("not complete at the end: {}", stall_report(engine, store)));
         }
-        deep_check(engine, store)?;
+        deep_check(engine, store, &mut self.verified)?;
         if root != Some(head.header().state_root) {
             return breach(FailureClass::Safety, "final: the root is not the head's state root");
         }
@@ -286,10 +290,12 @@ impl Oracle {
 
 /// Every node of the trie is canonical and correctly hashed; and S3, the known-part oracle: the known map equals
 /// the head state below `s`. S3 runs while the root is not computable (H3): a computable root equal to the
-/// head's (S1, checked after every input) already proves the known part, given correct hashes.
-pub fn deep_check(engine: &SyncEngine, store: &ChainStore) -> Verdict {
+/// head's (S1, checked after every input) already proves the known part, given correct hashes. Hashes the last
+/// deep check verified (`verified`, nodes unchanged since) are not computed again; everything else is checked on
+/// every node.
+pub fn deep_check(engine: &SyncEngine, store: &ChainStore, verified: &mut VerifiedHashes) -> Verdict {
     let trie = engine.trie();
-    trie.check_invariants_full();
+    trie.check_invariants_full_reusing(verified);
     if trie.root_if_computable().is_some() {
         return Ok(());
     }

@@ -26,6 +26,7 @@ use crate::hash::Hash;
 use crate::key::Key;
 use edit::{boundary_path, children_with_keys, Entry};
 use node::{rehash, Link, Node, NodeHash};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -65,6 +66,40 @@ pub struct Trie {
     fresh: bool,
     /// Value-bearing keys held (the known part).
     len: usize,
+}
+
+/// Nodes whose hash a full check verified (`Trie::check_invariants_full_reusing`), each held with the key it
+/// sits at. Holding a node keeps it from being changed in place (a node is mutated only while nothing else holds
+/// it), so its hash stays verified as long as it is held; a later check hashes only the nodes it has not seen.
+/// Only the nodes of the last check are held.
+#[derive(Clone, Debug, Default)]
+pub struct VerifiedHashes {
+    nodes: BTreeMap<usize, (Arc<Node>, Key)>,
+}
+
+impl VerifiedHashes {
+    /// How many nodes are held.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// `node` at `prefix` was verified by the last check.
+    fn holds(&self, node: &Arc<Node>, prefix: &Key) -> bool {
+        self.nodes.get(&(Arc::as_ptr(node) as usize)).is_some_and(|(held, at)| Arc::ptr_eq(held, node) && at == prefix)
+    }
+}
+
+/// One full check's walk: the trie, the boundary path's nodes, the values counted, and the hashes verified.
+struct FullCheck<'a> {
+    trie: &'a Trie,
+    boundary: Vec<*const Node>,
+    counted: usize,
+    previous: &'a VerifiedHashes,
+    verified: Option<VerifiedHashes>,
 }
 
 impl Default for Trie {
@@ -294,15 +329,27 @@ impl Trie {
     /// node at or beyond `s`, stumps only on the boundary path, the known count exact. O(size): for tests and
     /// the simulator's periodic deep checks.
     pub fn check_invariants_full(&self) {
+        self.full_check(&VerifiedHashes::default(), false);
+    }
+
+    /// `check_invariants_full`, hashing only the nodes the last such check (`verified`) did not verify; every
+    /// other condition is checked on every node. `verified` then holds this check's nodes. For the simulator's
+    /// periodic deep checks, where most nodes are unchanged since the last one.
+    pub fn check_invariants_full_reusing(&self, verified: &mut VerifiedHashes) {
+        *verified = self.full_check(verified, true).unwrap_or_default();
+    }
+
+    fn full_check(&self, previous: &VerifiedHashes, keep: bool) -> Option<VerifiedHashes> {
         self.check_invariants();
-        let mut boundary_nodes = Vec::new();
+        let mut boundary = Vec::new();
         if let Some(missing) = &self.missing {
-            boundary_path(&self.root, missing.nibbles(), |_, node| boundary_nodes.push(node as *const Node));
+            boundary_path(&self.root, missing.nibbles(), |_, node| boundary.push(node as *const Node));
         }
-        let mut prefix = Key::EMPTY;
-        let mut counted = 0;
-        check_node(self, &self.root, &mut prefix, &boundary_nodes, &mut counted);
-        assert_eq!(counted, self.len, "the known count drifted from the stored values");
+        let verified = keep.then(VerifiedHashes::default);
+        let mut walk = FullCheck { trie: self, boundary, counted: 0, previous, verified };
+        check_node(&mut walk, &self.root, &mut Key::default());
+        assert_eq!(walk.counted, self.len, "the known count drifted from the stored values");
+        walk.verified
     }
 
     /// A copy that shares no node with `self`: the reference against which tests check that later writes
@@ -418,7 +465,8 @@ fn collect_items(node: &Node, prefix: &mut Key, start: &Key, want: usize, out: &
     }
 }
 
-fn check_node(trie: &Trie, node: &Arc<Node>, prefix: &mut Key, boundary: &[*const Node], counted: &mut usize) {
+fn check_node(walk: &mut FullCheck<'_>, node: &Arc<Node>, prefix: &mut Key) {
+    let trie = walk.trie;
     let is_root = prefix.is_empty();
     assert!(node.hash != NodeHash::Dirty, "no dirty node between calls ({prefix})");
     assert!(is_root || !node.is_redundant(), "canonical shape: a valueless node {prefix} with < 2 children");
@@ -427,7 +475,7 @@ fn check_node(trie: &Trie, node: &Arc<Node>, prefix: &mut Key, boundary: &[*cons
         assert!(*prefix < *missing || (is_root && missing.is_empty()), "a stored node {prefix} at or beyond s");
     }
     if node.value.is_some() {
-        *counted += 1;
+        walk.counted += 1;
     }
     let mut has_unknown = false;
     let mut last_slot = None;
@@ -441,11 +489,11 @@ fn check_node(trie: &Trie, node: &Arc<Node>, prefix: &mut Key, boundary: &[*cons
         match &child.link {
             Link::Node(next) => {
                 has_unknown |= next.hash == NodeHash::Unknown;
-                check_node(trie, next, prefix, boundary, counted);
+                check_node(walk, next, prefix);
             }
             stump => {
                 has_unknown |= matches!(stump, Link::UnknownStump);
-                let on_boundary = boundary.contains(&(Arc::as_ptr(node)));
+                let on_boundary = walk.boundary.contains(&(Arc::as_ptr(node)));
                 assert!(on_boundary, "a stump {prefix} hangs off the boundary path");
                 let missing = trie.missing.as_ref();
                 assert!(missing.is_some_and(|missing| *prefix >= *missing), "a stump {prefix} below s");
@@ -454,6 +502,12 @@ fn check_node(trie: &Trie, node: &Arc<Node>, prefix: &mut Key, boundary: &[*cons
         prefix.truncate(depth);
     }
     assert_eq!(has_unknown, node.hash == NodeHash::Unknown, "unknown status propagates to the root ({prefix})");
+    if let Some(verified) = &mut walk.verified {
+        verified.nodes.insert(Arc::as_ptr(node) as usize, (Arc::clone(node), prefix.clone()));
+    }
+    if walk.previous.holds(node, prefix) {
+        return;
+    }
     if let NodeHash::Known(hash) = node.hash {
         let mut bytes = Vec::with_capacity(64 + 40 * node.children.len());
         let slots = node.children.iter().map(|child| (child.suffix.nibbles(), child.link.hash().unwrap_or_default()));

@@ -396,3 +396,41 @@ fn a_chunk_of_exactly_chunk_items_max_items_is_accepted() {
         Err(ChunkError::Invalid(Invalid::ItemOverBound { index: CHUNK_ITEMS_MAX }))
     );
 }
+
+// ---- the deep check that reuses verified hashes ----
+
+fn stale_root(trie: &mut Trie) {
+    let root = Arc::make_mut(&mut trie.root);
+    root.hash = node::NodeHash::Known(Hash([9; 32]));
+}
+
+#[test]
+fn a_reusing_check_hashes_only_nodes_it_has_not_verified() {
+    let full = state(&[("1", "a"), ("2", "b"), ("31", "c"), ("32", "d"), ("4", "e")]);
+    let mut verified = VerifiedHashes::default();
+    full.check_invariants_full_reusing(&mut verified);
+    let nodes = verified.len();
+    assert!(nodes >= 3, "every node of the trie is held: {nodes}");
+    let (next, _) = full.execute(&[Op::Set(key("32"), b"D".to_vec())]).unwrap();
+    next.check_invariants_full_reusing(&mut verified);
+    assert_eq!(verified.len(), nodes, "the same shape: the new path replaces the old one");
+}
+
+/// A node changed after a check is a new node (the check holds the old one): its stale hash is found.
+#[test]
+#[should_panic(expected = "stale hash")]
+fn a_reusing_check_finds_a_stale_hash_written_after_it() {
+    let mut trie = state(&[("1", "a"), ("2", "b"), ("31", "c")]);
+    let mut verified = VerifiedHashes::default();
+    trie.check_invariants_full_reusing(&mut verified);
+    stale_root(&mut trie);
+    trie.check_invariants_full_reusing(&mut verified);
+}
+
+#[test]
+#[should_panic(expected = "stale hash")]
+fn the_full_check_finds_a_stale_hash() {
+    let mut trie = state(&[("1", "a"), ("2", "b"), ("31", "c")]);
+    stale_root(&mut trie);
+    trie.check_invariants_full();
+}
