@@ -218,16 +218,18 @@ impl PeerSet {
             // A peer that timed out and never answered anything is not "as quick as the quickest": ranked by
             // the expected wait, it took every request the busy honest peer could not, and held the pipeline
             // for its whole deadline each time (explore seed 10044350: one honest and one silent peer, the node
-            // fell behind for good). It goes after every peer that answers.
-            let cooling = cooling(state) || state.unproven();
+            // fell behind for good). It goes after every peer that answers, cooling down or not: ranked only
+            // with the cooling ones, it tied with a cooling peer that answers, the round robin chose between
+            // them, and a request waited for however many calls it took to come round (explore seed 30005102).
+            let unproven = state.unproven();
             let lacks = state.head_number.is_none_or(|head| head < needed);
             let denies = state.denied > state.served;
             let round_trip = state.srtt_ms.unwrap_or(prior).max(1) << state.timeouts_in_row.min(TIMEOUT_BACKOFF_MAX);
             let wait = round_trip.saturating_mul(1 + load(peer) as u64);
-            (cooling, lacks, denies, wait)
+            (unproven, cooling(state), lacks, denies, wait)
         };
         let after = self.by_join.range(cursor.0 + 1..).chain(self.by_join.range(..=cursor.0));
-        type Rank = (bool, bool, bool, u64);
+        type Rank = (bool, bool, bool, bool, u64);
         let mut best: Option<(Rank, u64, PeerId)> = None;
         for (&join, &peer) in after {
             let state = &self.peers[&peer];

@@ -163,6 +163,8 @@ pub struct World {
     stopped: bool,
     /// The node held the canonical tip at some point of the liveness phase.
     reached_tip: bool,
+    /// When a responder last refused the node for its rate limit (`RateLimited`).
+    rate_limited_at: Option<u64>,
     /// The simulated instant of the last happening, and how many happened at it.
     instant: (u64, u64),
 }
@@ -230,6 +232,7 @@ impl World {
             stopped: false,
             instant: (0, 0),
             reached_tip: false,
+            rate_limited_at: None,
         };
         world.stats.chunk_buffer_max = u64::from(world.config.buffer_max);
         world.stats.block_buffer_max = u64::from(world.config.block_buffer_max);
@@ -430,13 +433,18 @@ impl World {
 
     /// H26: the reference (`ahead_catch_up = false`) drops every peer whose head is beyond the window, and cannot
     /// catch up from there. Until it has first reached the tip in the liveness phase, a reference node beyond
-    /// the window is stranded, not failed: the run ends. After that, falling behind is the liveness check's.
+    /// the window is stranded, not failed: the run ends. After that, falling behind is the liveness check's, but
+    /// for a node a responder refused for its rate limit within the last rate window: the liveness phase may
+    /// begin with a responder's window spent, and the reference then stands still for up to a window while
+    /// blocks come (explore seed 30017196: one honest peer, 50 blocks in the 10 s its diffs were refused).
     pub(super) fn stranded(&mut self) -> bool {
         let (tip, head) = (self.stage.store.tip().block.number(), self.node.engine.head().number());
         if head >= tip {
             self.reached_tip = true;
         }
-        if self.config.ahead_catch_up || self.reached_tip || tip.saturating_sub(head) <= self.config.window_ahead_max {
+        let refused = self.rate_limited_at.is_some_and(|at| self.clock.now <= at + self.config.rate_window_ms);
+        let judged = self.reached_tip && !refused;
+        if self.config.ahead_catch_up || judged || tip.saturating_sub(head) <= self.config.window_ahead_max {
             return false;
         }
         self.stats.stranded = true;

@@ -23,6 +23,7 @@ impl World {
         let answer = if admitted {
             responder.answer(&self.stage.store, &self.config, request_id, &request)
         } else {
+            self.rate_limited_at = Some(self.clock.now);
             Answer::Response(Response::RateLimited)
         };
         let delay = match responder.kind {
