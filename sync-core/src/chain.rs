@@ -12,6 +12,7 @@ use crate::key::Key;
 use crate::trie::{Chunk, ChunkApplied, ChunkError, Trie, TrieDiff};
 use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 struct StoredBlock {
@@ -52,7 +53,9 @@ enum ApplyError {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Chain {
-    blocks: BTreeMap<Hash, StoredBlock>,
+    /// Shared with copies of the engine until one of them changes it (a host's snapshot, the simulator's
+    /// host-contract probe, costs no copy of every stored block and its diff).
+    blocks: Arc<BTreeMap<Hash, StoredBlock>>,
     main: BTreeMap<u32, Hash>,
     head: Hash,
     /// The head block itself (read on every input: a lookup by hash each time cost a tenth of a flood world).
@@ -79,7 +82,7 @@ impl Chain {
         let mut blocks = BTreeMap::new();
         blocks.insert(hash, StoredBlock { block: checkpoint, diff: None, main: true, before: None });
         Chain {
-            blocks,
+            blocks: Arc::new(blocks),
             main: BTreeMap::from([(number, hash)]),
             head: hash,
             head_block,
@@ -91,6 +94,11 @@ impl Chain {
             generation: 0,
             checked: Cell::new(None),
         }
+    }
+
+    /// The stored blocks, to change: copied first if a copy of the chain shares them.
+    fn blocks_mut(&mut self) -> &mut BTreeMap<Hash, StoredBlock> {
+        Arc::make_mut(&mut self.blocks)
     }
 
     pub(crate) fn head(&self) -> &Block {
@@ -144,7 +152,7 @@ impl Chain {
     /// Stores a diff fetched for a block we hold (a fork block, for a later rebranch: H11).
     pub(crate) fn store_diff(&mut self, hash: &Hash, diff: TrieDiff) {
         self.generation += 1;
-        if let Some(stored) = self.blocks.get_mut(hash) {
+        if let Some(stored) = self.blocks_mut().get_mut(hash) {
             if stored.diff.is_none() && diff.root() == stored.block.header().diff_root {
                 stored.diff = Some(diff);
             }
@@ -161,7 +169,7 @@ impl Chain {
     pub(crate) fn push(&mut self, block: &Block, diff: Option<&TrieDiff>) -> BlockOutcome {
         self.generation += 1;
         let hash = block.hash();
-        if let Some(stored) = self.blocks.get_mut(&hash) {
+        if let Some(stored) = self.blocks_mut().get_mut(&hash) {
             if stored.diff.is_none() {
                 stored.diff = diff.filter(|diff| diff.root() == block.header().diff_root).cloned();
             }
@@ -183,7 +191,8 @@ impl Chain {
         if block.number() > self.head_number() {
             return self.rebranch(ancestor, branch, block, diff);
         }
-        self.blocks.insert(hash, StoredBlock { block: block.clone(), diff: diff.cloned(), main: false, before: None });
+        self.blocks_mut()
+            .insert(hash, StoredBlock { block: block.clone(), diff: diff.cloned(), main: false, before: None });
         self.bound_forks();
         BlockOutcome::Forked
     }
@@ -197,7 +206,7 @@ impl Chain {
                 let hash = block.hash();
                 let stored =
                     StoredBlock { block: block.clone(), diff: Some(applied_diff), main: true, before: Some(before) };
-                self.blocks.insert(hash, stored);
+                self.blocks_mut().insert(hash, stored);
                 self.main.insert(block.number(), hash);
                 self.set_head(hash);
                 if block.header().is_macro {
@@ -287,7 +296,7 @@ impl Chain {
                 Ok(applied) => adopted.push((fork, applied, before)),
                 Err(ApplyError::NeedsDiff) => return Err(BlockOutcome::NeedsDiffs(vec![*hash])),
                 Err(ApplyError::Invalid(reason)) => {
-                    self.blocks.remove(hash);
+                    self.blocks_mut().remove(hash);
                     return Err(BlockOutcome::Invalid(reason));
                 }
             }
@@ -311,7 +320,7 @@ impl Chain {
         trie: Trie,
     ) {
         for hash in reverted {
-            let stored = self.blocks.get_mut(hash).map(|stored| {
+            let stored = self.blocks_mut().get_mut(hash).map(|stored| {
                 stored.main = false;
                 stored.before = None;
             });
@@ -325,7 +334,8 @@ impl Chain {
             if block.header().is_macro {
                 macro_number = Some(block.number());
             }
-            self.blocks.insert(hash, StoredBlock { block, diff: Some(applied), main: true, before: Some(before) });
+            self.blocks_mut()
+                .insert(hash, StoredBlock { block, diff: Some(applied), main: true, before: Some(before) });
         }
         self.set_head(head);
         self.trie = trie;
@@ -352,7 +362,7 @@ impl Chain {
         let latest = self.latest_macro;
         let keep_from = latest.saturating_sub(self.retention_blocks);
         let diff_from = latest.saturating_sub(self.bpb);
-        self.blocks.retain(|_, stored| {
+        self.blocks_mut().retain(|_, stored| {
             let n = stored.block.number();
             if stored.main {
                 n >= keep_from
@@ -361,7 +371,7 @@ impl Chain {
             }
         });
         self.main.retain(|&n, _| n >= keep_from);
-        for stored in self.blocks.values_mut() {
+        for stored in self.blocks_mut().values_mut() {
             if stored.block.number() <= latest {
                 stored.before = None;
             }
@@ -380,7 +390,7 @@ impl Chain {
         }
         forks.sort();
         for (_, hash) in &forks[..forks.len() - self.fork_blocks_max as usize] {
-            self.blocks.remove(hash);
+            self.blocks_mut().remove(hash);
         }
     }
 
