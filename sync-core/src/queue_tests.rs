@@ -4,11 +4,11 @@
 //! that the simulator can only see indirectly (each test was written against a mutant that survived it).
 
 use crate::block::{body_root, Block, BlockInvalid, Header};
-use crate::block_queue::{BlockQueue, BufferedBlock, VOUCHERS_MAX};
+use crate::block_queue::{BlockQueue, BufferedBlock, MissingFetch, VOUCHERS_MAX};
 use crate::chain::{BlockOutcome, Chain};
 use crate::diff_queue::{DiffJob, DiffQueue, PushKind};
 use crate::hash::Hash;
-use crate::interface::PeerId;
+use crate::interface::{Millis, PeerId};
 use crate::key::Key;
 use crate::trie::{Op, Trie};
 use std::collections::BTreeSet;
@@ -226,4 +226,44 @@ fn a_block_whose_diff_root_lies_is_invalid_even_without_a_diff() {
     let lying = Block::new(header, a1.body().map(<[Op]>::to_vec));
     assert_eq!(chain.push(&lying, None), BlockOutcome::Invalid(BlockInvalid::Diff));
     assert_eq!(chain.push(&a1, None), BlockOutcome::Extended);
+}
+
+#[test]
+fn the_reserved_head_fetch_is_no_ordinary_target_and_pauses_nothing() {
+    let mut queue = BlockQueue::new(1);
+    queue.fetches.insert(Hash([1; 32]), MissingFetch::new(10, None, false, true));
+    assert_eq!((queue.ordinary_targets(), queue.target_count()), (0, 1));
+    assert!(!queue.catching_up(), "the head fetch is no catch-up");
+    queue.fetches.insert(Hash([2; 32]), MissingFetch::new(90, None, true, false));
+    assert_eq!((queue.ordinary_targets(), queue.target_count()), (1, 2));
+    assert!(queue.catching_up());
+}
+
+#[test]
+fn chunk_requests_wait_only_while_a_catch_up_brings_blocks() {
+    let mut queue = BlockQueue::new(1);
+    queue.fetches.insert(Hash([2; 32]), MissingFetch::new(90, None, true, false));
+    assert_eq!(queue.chunk_pause_until(Millis(120), 50), None, "no progress yet");
+    queue.catch_up_progress = Some(Millis(100));
+    assert_eq!(queue.chunk_pause_until(Millis(120), 50), Some(Millis(150)));
+    assert_eq!(queue.chunk_pause_until(Millis(149), 50), Some(Millis(150)));
+    assert_eq!(queue.chunk_pause_until(Millis(150), 50), None, "the pause ends at its deadline");
+    queue.fetches.clear();
+    assert_eq!(queue.chunk_pause_until(Millis(120), 50), None, "no catch-up, no pause");
+}
+
+#[test]
+fn a_block_is_held_when_pending_fetched_or_buffered() {
+    let mut queue = BlockQueue::new(1);
+    let (pending, fetched, buffered) =
+        (bare(3, Hash([7; 32]), 1), bare(4, Hash([7; 32]), 2), bare(5, Hash([7; 32]), 3));
+    assert!(!queue.holds(&pending.hash()));
+    queue.pending.insert(pending.hash());
+    queue.fetches.insert(fetched.hash(), MissingFetch::new(4, None, false, false));
+    let block = buffered.clone();
+    queue.insert(BufferedBlock { block, requested: false, announcer: None, vouchers: Vec::new() }, 4);
+    for block in [&pending, &fetched, &buffered] {
+        assert!(queue.holds(&block.hash()), "#{}", block.number());
+    }
+    assert!(!queue.holds(&Hash([9; 32])));
 }
