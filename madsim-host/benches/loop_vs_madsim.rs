@@ -40,6 +40,44 @@ fn main() {
     for scenario in [tiny, medium] {
         compare(&scenario, runs);
     }
+    scheduler_only();
+}
+
+/// The schedulers alone, with a world that does no work: `ACTORS` actors, each woken `WAKES` times 1–8 ms
+/// apart. The own loop is `sim::stage::Clock` (the agenda every run uses); madsim is its runtime with one task
+/// per actor sleeping. Nanoseconds per event.
+fn scheduler_only() {
+    const ACTORS: u64 = 16;
+    const WAKES: u64 = 62_500;
+    let own = events_per_second(|| {
+        let mut clock: sim::stage::Clock<(u64, u64)> = sim::stage::Clock::default();
+        for actor in 0..ACTORS {
+            clock.schedule(1 + actor % 8, (actor, 0));
+        }
+        let mut woken = 0;
+        while let Some((actor, wake)) = clock.advance() {
+            woken += 1;
+            if wake + 1 < WAKES {
+                clock.schedule(clock.now + 1 + (actor + wake + 1) % 8, (actor, wake + 1));
+            }
+        }
+        woken
+    });
+    println!("scheduler only ({ACTORS} actors × {WAKES} wakes, no work):");
+    println!("own event loop: {:.1} ns per event", 1e9 / own);
+    #[cfg(madsim)]
+    {
+        let madsim = events_per_second(|| madsim_host::madsim_noop(ACTORS, WAKES, 1));
+        println!("madsim host:    {:.1} ns per event", 1e9 / madsim);
+        println!("ratio:          {:.1}× lower cost per event for the own loop", own / madsim);
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // a benchmark times itself
+fn events_per_second(mut run: impl FnMut() -> u64) -> f64 {
+    let started = std::time::Instant::now();
+    let events = run();
+    events as f64 / started.elapsed().as_secs_f64()
 }
 
 fn compare(scenario: &HostScenario, runs: u64) {

@@ -274,3 +274,29 @@ pub fn madsim_run(scenario: &HostScenario, seed: u64) -> Result<NodeReport, Stri
         check(&shared, &report).map(|()| report)
     })
 }
+
+/// The scheduler alone on madsim: `actors` tasks that each sleep `wakes` times for 1–8 simulated ms (a fixed
+/// pattern, no work); the count of wakes. For the per-event cost of the runtime (BENCHMARKS.md). Only under
+/// `--cfg madsim`.
+#[cfg(madsim)]
+pub fn madsim_noop(actors: u64, wakes: u64, seed: u64) -> u64 {
+    use madsim::runtime::Runtime;
+    let runtime = Runtime::with_seed_and_config(seed, madsim::Config::default());
+    runtime.block_on(async move {
+        let tasks: Vec<_> = (0..actors)
+            .map(|actor| {
+                madsim::task::spawn(async move {
+                    for wake in 0..wakes {
+                        madsim::time::sleep(Duration::from_millis(1 + (actor + wake) % 8)).await;
+                    }
+                    wakes
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for task in tasks {
+            total += task.await.unwrap_or(0);
+        }
+        total
+    })
+}
