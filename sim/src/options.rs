@@ -284,7 +284,7 @@ impl Options {
     }
 
     /// Turns off everything that can waste the node's work: liars, slow and silent peers, loss, duplication,
-    /// reordering, replays, partitions, churn, the all-gone window and forks (`oracle::calm::is_calm`).
+    /// reordering, replays, partitions, churn, the all-gone window and forks (`oracle::calm::is_quiet`).
     pub fn make_calm(&mut self) {
         self.byzantine.clear();
         (self.slow_peers, self.silent_peers) = (0, 0);

@@ -7,7 +7,7 @@
 use super::{breach, Verdict};
 use crate::options::Options;
 use crate::outcome::{FailureClass, RunStats};
-use sync_core::Config;
+use sync_core::{Config, Key, Trie};
 
 /// Completion may take at most this many times the calm floor, plus `COMPLETION_SLACK_MS` and two blocks.
 /// Chosen from the measured distribution (BENCHMARKS.md, "Calm worlds").
@@ -25,23 +25,55 @@ fn percent(used: u64, allowed: u64) -> u32 {
     (used.saturating_mul(100) / allowed.max(1)).min(u64::from(u32::MAX)) as u32
 }
 
+/// The chunk chain an ideal node fetches: the final state's chunks from ε, each where the last one ended, as
+/// encoded on the wire (items and proof). With chunks of one item the proofs are most of the bytes: a floor of
+/// items alone was four times too low there (explore seed 40006118).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IdealChain {
+    pub chunks: u64,
+    pub bytes: u64,
+    /// The largest chunk of the chain.
+    pub chunk_bytes_max: u64,
+}
+
+impl IdealChain {
+    pub fn of(state: &Trie, limit: u32) -> IdealChain {
+        let mut chain = IdealChain::default();
+        let mut start = Some(Key::EMPTY);
+        while let Some(chunk) = start.and_then(|start| state.chunk(&start, limit.max(1) as usize)) {
+            let bytes = chunk.encoded_len() as u64;
+            chain.chunks += 1;
+            chain.bytes += bytes;
+            chain.chunk_bytes_max = chain.chunk_bytes_max.max(bytes);
+            start = chunk.end;
+        }
+        chain
+    }
+}
+
+fn transfer_ms(o: &Options, bytes: u64) -> u64 {
+    if o.bandwidth_bytes_per_ms == 0 {
+        0
+    } else {
+        bytes.div_ceil(o.bandwidth_bytes_per_ms)
+    }
+}
+
 /// The chain outruns the node by construction (H12): blocks come faster than `diff_requests_in_flight` diffs a
 /// worst round trip, or than one chunk's round trip with its transfer (a chunk then arrives tagged with a
 /// block the node has passed).
-fn outruns(o: &Options, config: &Config, stats: &RunStats) -> bool {
+fn outruns(o: &Options, config: &Config, chain: &IdealChain) -> bool {
     let interval = o.block_time_ms.saturating_sub(o.block_time_jitter_ms);
     let diff_round_trip = 2 * (o.latency_ms + o.latency_ms / 2 + o.jitter_ms);
-    let chunk_bytes = stats.state_bytes.div_ceil(chunks_needed(config, stats));
-    let transfer = if o.bandwidth_bytes_per_ms == 0 { 0 } else { chunk_bytes.div_ceil(o.bandwidth_bytes_per_ms) };
+    let transfer = transfer_ms(o, chain.chunk_bytes_max);
     diff_round_trip / u64::from(config.diff_requests_in_flight.max(1)) > interval
         || diff_round_trip + transfer > interval
 }
 
 /// Nothing in the world can waste the node's work: no fault, buffers at their defaults (a tighter bound is a
-/// configured price, like hedging), and a chain the node can keep up with.
-pub fn is_calm(o: &Options, config: &Config, stats: &RunStats) -> bool {
-    !outruns(o, config, stats)
-        && o.buffer_max == 0
+/// configured price, like hedging). (And a chain the node can keep up with: `outruns`.)
+pub fn is_quiet(o: &Options) -> bool {
+    o.buffer_max == 0
         && o.block_buffer_max == 0
         && o.byzantine.is_empty()
         && o.slow_peers == 0
@@ -60,16 +92,14 @@ pub fn is_calm(o: &Options, config: &Config, stats: &RunStats) -> bool {
 /// The calm floor of completion, the slowest of the limits no strategy of one chunk chain escapes:
 /// - the chain: the chunks of the final state asked one after another (requests in flight at one start are
 ///   hedges, not parallel ranges), each an expected round trip (twice the latency, plus the jitter: two
-///   draws of up to `jitter_ms`) plus its transfer;
+///   draws of up to `jitter_ms`) plus its transfer (`IdealChain`: items and proofs);
 /// - the diffs: until the trie completes, every block up to the completion head is pushed with its diff,
 ///   `diff_requests_in_flight` round trips at a time;
 /// - the responders: the honest peers' chunk rate limit (`served_chunks_per_window_max` per window each);
-pub fn completion_floor_ms(o: &Options, config: &Config, stats: &RunStats) -> u64 {
-    let chunks = chunks_needed(config, stats);
-    let chunk_bytes = stats.state_bytes.div_ceil(chunks.max(1));
-    let transfer = if o.bandwidth_bytes_per_ms == 0 { 0 } else { chunk_bytes.div_ceil(o.bandwidth_bytes_per_ms) };
+pub fn completion_floor_ms(o: &Options, config: &Config, stats: &RunStats, ideal: &IdealChain) -> u64 {
+    let chunks = ideal.chunks.max(1);
     let round_trip = 2 * o.latency_ms + o.jitter_ms;
-    let chain = chunks * (round_trip + transfer);
+    let chain = chunks * round_trip + transfer_ms(o, ideal.bytes);
     let diffs = u64::from(stats.completed_head) * round_trip / u64::from(config.diff_requests_in_flight.max(1));
     let served = u64::from(o.served_chunks_per_window_max.max(1)) * u64::from(o.honest_peers.max(1));
     let responders = chunks * config.rate_window_ms / served;
@@ -86,13 +116,17 @@ fn chunks_needed(config: &Config, stats: &RunStats) -> u64 {
     stats.state_items.div_ceil(u64::from(config.chunk_size_max.max(1))).max(1)
 }
 
-/// The calm checks, after the final checks passed.
-pub fn check(o: &Options, config: &Config, stats: &mut RunStats) -> Verdict {
-    if !is_calm(o, config, stats) {
+/// The calm checks, after the final checks passed; `tip` is the final state.
+pub fn check(o: &Options, config: &Config, stats: &mut RunStats, tip: &Trie) -> Verdict {
+    if !is_quiet(o) {
+        return Ok(());
+    }
+    let ideal = IdealChain::of(tip, config.chunk_size_max);
+    if outruns(o, config, &ideal) {
         return Ok(());
     }
     stats.calm = true;
-    let floor = completion_floor_ms(o, config, stats);
+    let floor = completion_floor_ms(o, config, stats, &ideal);
     stats.calm_floor_ms = floor;
     let Some(completed) = stats.completed_ms else { return Ok(()) };
     let slack = slack_ms(o);

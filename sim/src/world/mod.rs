@@ -362,7 +362,8 @@ impl World {
                 self.oracle.final_checks(&self.node.engine, &self.stage.store, bandwidth, latency, &mut self.stats);
             self.judge(verdict);
             if self.failure.is_none() {
-                let verdict = crate::oracle::calm::check(&self.options, self.node.engine.config(), &mut self.stats);
+                let (options, tip) = (&self.options, &self.stage.store.tip().state);
+                let verdict = crate::oracle::calm::check(options, self.node.engine.config(), &mut self.stats, tip);
                 self.judge(verdict);
             }
         }
