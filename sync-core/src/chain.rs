@@ -96,6 +96,12 @@ impl Chain {
         }
     }
 
+    /// How many times the chain may have changed (for tests of the skip in `check_invariants`).
+    #[cfg(test)]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// The stored blocks, to change: copied first if a copy of the chain shares them.
     fn blocks_mut(&mut self) -> &mut BTreeMap<Hash, StoredBlock> {
         Arc::make_mut(&mut self.blocks)

@@ -267,3 +267,26 @@ fn a_block_is_held_when_pending_fetched_or_buffered() {
     }
     assert!(!queue.holds(&Hash([9; 32])));
 }
+
+/// `check_invariants` skips a chain that did not change: every mutator must count as a change.
+#[test]
+fn every_change_of_the_chain_moves_its_generation() {
+    let build = Builder { bpb: 100 };
+    let (genesis, state) = build.genesis();
+    let mut chain = Chain::new(genesis.clone(), Trie::fresh(), 100, 4, 10);
+    let mut last = chain.generation();
+    let mut moved = |chain: &Chain, what: &str| {
+        assert!(chain.generation() > last, "{what} moves the generation");
+        last = chain.generation();
+    };
+    let chunk = state.chunk(&Key::EMPTY, 10).unwrap();
+    chain.commit_chunk(genesis.hash(), &Key::EMPTY, &chunk);
+    moved(&chain, "commit_chunk");
+    let (a1, _) = build.child(&genesis, &state, 1);
+    assert_eq!(chain.push(&a1, None), BlockOutcome::Extended);
+    moved(&chain, "push");
+    let (_, diff) = state.execute(a1.body().unwrap_or_default()).unwrap();
+    chain.store_diff(&a1.hash(), diff);
+    moved(&chain, "store_diff");
+    chain.check_invariants();
+}

@@ -434,3 +434,14 @@ fn the_full_check_finds_a_stale_hash() {
     stale_root(&mut trie);
     trie.check_invariants_full();
 }
+
+/// An end bound equal to the start is not "before the start": the chunk fails on its items instead.
+#[test]
+fn an_end_at_the_start_is_no_end_before_it() {
+    let full = state(&[("1", "a"), ("2", "b"), ("31", "c")]);
+    let mut partial = first_chunk(&full, 1);
+    let start = partial.missing_start().cloned().unwrap();
+    let mut chunk = full.chunk(&start, 1).unwrap();
+    chunk.end = Some(start.clone());
+    assert_eq!(partial.put_chunk(&start, &chunk, root(&full)), Err(ChunkError::Invalid(Invalid::ItemAtOrAfterEnd)));
+}
