@@ -362,8 +362,8 @@ impl World {
                 self.oracle.final_checks(&self.node.engine, &self.stage.store, bandwidth, latency, &mut self.stats);
             self.judge(verdict);
             if self.failure.is_none() {
-                let (options, tip) = (&self.options, &self.stage.store.tip().state);
-                let verdict = crate::oracle::calm::check(options, self.node.engine.config(), &mut self.stats, tip);
+                let (options, store) = (&self.options, &self.stage.store);
+                let verdict = crate::oracle::calm::check(options, self.node.engine.config(), &mut self.stats, store);
                 self.judge(verdict);
             }
         }
