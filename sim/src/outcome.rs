@@ -83,6 +83,9 @@ pub struct RunStats {
     /// run ends there.
     #[serde(default)]
     pub stranded: bool,
+    /// A reference node (vouched tags off) whose chunk chain lies kept resetting until the liveness deadline (H14).
+    #[serde(default)]
+    pub hijacked: bool,
     /// `explore` ran this seed a second time and found the same trace hash (a determinism sample).
     #[serde(default)]
     pub replayed: bool,

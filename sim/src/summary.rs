@@ -165,6 +165,13 @@ fn render_oracles(out: &mut String, outcomes: &[RunOutcome]) {
             "stranded             {stranded} runs of the reference beyond the window before it reached the tip (H26)"
         );
     }
+    let hijacked = outcomes.iter().filter(|o| o.stats.hijacked).count();
+    if hijacked > 0 {
+        let _ = writeln!(
+            out,
+            "hijacked             {hijacked} runs of the reference tag rule whose chunk chains lies kept resetting (H14)"
+        );
+    }
 }
 
 /// Wasted work by cause (the accounting oracle: every piece has one), and by effect.

@@ -337,6 +337,9 @@ impl World {
                 break;
             };
             if self.liveness && self.clock.now > self.liveness_deadline && (self.producing || !self.oracle.complete) {
+                if self.hijacked() {
+                    break;
+                }
                 let note = oracle::stall_report(&self.node.engine, &self.stage.store);
                 let deadline = self.liveness_deadline;
                 let what = if self.oracle.complete { "at the tip" } else { "complete" };
@@ -356,7 +359,7 @@ impl World {
             }
             self.happen(happening);
         }
-        if self.failure.is_none() && !self.stats.stranded {
+        if self.failure.is_none() && !self.stats.stranded && !self.stats.hijacked {
             let (bandwidth, latency) = (self.options.bandwidth_bytes_per_ms, self.options.latency_ms);
             let verdict =
                 self.oracle.final_checks(&self.node.engine, &self.stage.store, bandwidth, latency, &mut self.stats);
@@ -450,6 +453,24 @@ impl World {
         }
         self.stats.stranded = true;
         self.trace.note(self.clock.now, &format!("stranded: the reference is {} blocks behind (H26)", tip - head));
+        self.stopped = true;
+        true
+    }
+
+    /// H14 under the reference tag rule (`chunk_tags_vouched` off): any chunk moves the cursor, so a liar that
+    /// answers chunks with invented tags faster than every honest peer wins every hedge, and the chunk chain is
+    /// thrown away each time the invented tag's height passes, for ever (explore seed 50028603: one honest peer and
+    /// a `max_chunks` liar, 185 chunks committed in 17 hours). At the liveness deadline, a reference node still
+    /// incomplete whose last resets all came from lies is *hijacked*, not failed: the reference's documented limit,
+    /// which vouched tags remove. A stall with other causes still fails.
+    fn hijacked(&mut self) -> bool {
+        let window = 10 * self.pace().block_time_ms(true).max(1);
+        let by_lies = self.oracle.accounting.hijacked(self.clock.now, window);
+        if self.config.chunk_tags_vouched || self.oracle.complete || !by_lies {
+            return false;
+        }
+        self.stats.hijacked = true;
+        self.trace.note(self.clock.now, "hijacked: the reference tag rule lost every chunk chain to lies (H14)");
         self.stopped = true;
         true
     }

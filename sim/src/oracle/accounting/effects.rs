@@ -221,6 +221,7 @@ impl Accounting {
         match cause {
             Some(cause) => {
                 self.count(&format!("reset {reason:?}"), cause);
+                self.note_reset(now, cause);
                 Ok(())
             }
             None => unexplained(format!("a chunk-chain reset ({reason:?}) at {now} ms with no cause in its input")),

@@ -160,6 +160,8 @@ pub struct Accounting {
     away_until: Vec<u64>,
     /// When chunk-chain resets happened, and blocks were given up (`DiffUnavailable`).
     resets: Vec<u64>,
+    /// The last `RECENT_RESETS` chunk-chain resets: when, and whether a liar's lie caused them.
+    recent_resets: std::collections::VecDeque<(u64, bool)>,
     given_up: Vec<u64>,
     completions: Vec<u64>,
     rebranches: Vec<u64>,
@@ -176,11 +178,29 @@ pub struct Accounting {
     tally: BTreeMap<String, u64>,
 }
 
+/// Resets `hijacked` looks back over.
+const RECENT_RESETS: usize = 8;
+
 fn unexplained(what: String) -> Verdict {
     Err(Breach { class: FailureClass::Waste, what })
 }
 
 impl Accounting {
+    /// The chunk chain is being hijacked by lies: each of the last `RECENT_RESETS` resets had a liar's lie for
+    /// its cause, the latest within `window_ms` of `now` (H14, the reference tag rule).
+    pub fn hijacked(&self, now: u64, window_ms: u64) -> bool {
+        self.recent_resets.len() == RECENT_RESETS
+            && self.recent_resets.iter().all(|&(_, by_lie)| by_lie)
+            && self.recent_resets.back().is_some_and(|&(at, _)| at + window_ms >= now)
+    }
+
+    fn note_reset(&mut self, now: u64, cause: Cause) {
+        if self.recent_resets.len() == RECENT_RESETS {
+            self.recent_resets.pop_front();
+        }
+        self.recent_resets.push_back((now, matches!(cause, Cause::Lie(_))));
+    }
+
     pub fn new(slow: Vec<bool>, hedging: bool) -> Accounting {
         let peers = slow.len();
         Accounting {
@@ -191,6 +211,7 @@ impl Accounting {
             late_in_row: vec![0; peers],
             away_until: vec![0; peers],
             resets: Vec::new(),
+            recent_resets: std::collections::VecDeque::new(),
             given_up: Vec::new(),
             completions: Vec::new(),
             rebranches: Vec::new(),
