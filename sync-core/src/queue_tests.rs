@@ -290,3 +290,50 @@ fn every_change_of_the_chain_moves_its_generation() {
     moved(&chain, "store_diff");
     chain.check_invariants();
 }
+
+/// A stored diff must match the block's diff root, and the first one stays.
+#[test]
+fn store_diff_keeps_only_a_matching_first_diff() {
+    let build = Builder { bpb: 100 };
+    let (genesis, state) = build.genesis();
+    let mut chain = Chain::new(genesis.clone(), state.clone(), 100, 4, 10);
+    let (a1, s1) = build.child(&genesis, &state, 1);
+    let (b1, _) = build.child(&genesis, &state, 2);
+    assert_eq!(chain.push(&a1, None), BlockOutcome::Extended);
+    assert_eq!(chain.push(&b1, None), BlockOutcome::Forked);
+    let (_, a1_diff) = state.execute(a1.body().unwrap_or_default()).unwrap();
+    let (_, b1_diff) = state.execute(b1.body().unwrap_or_default()).unwrap();
+    let (_, other) = s1.execute(&[Op::Set(Key::from_hex("7").unwrap(), vec![7])]).unwrap();
+    chain.store_diff(&b1.hash(), other.clone());
+    assert_eq!(chain.diff(&b1.hash()), None, "a diff with another root is not stored");
+    chain.store_diff(&b1.hash(), b1_diff.clone());
+    assert_eq!(chain.diff(&b1.hash()), Some(&b1_diff));
+    chain.store_diff(&a1.hash(), other);
+    assert_eq!(chain.diff(&a1.hash()), Some(&a1_diff), "the diff applied when it was pushed stays");
+}
+
+/// A rebranch above the latest macro block reverts to the fork point and keeps the main chain below it; the
+/// blocks above the macro keep their revert records, so a later rebranch works too.
+#[test]
+fn rebranches_keep_the_chain_below_the_fork_point() {
+    let build = Builder { bpb: 4 };
+    let (genesis, state) = build.genesis();
+    let mut chain = Chain::new(genesis.clone(), state.clone(), 4, 16, 10);
+    let mut main = vec![(genesis.clone(), state.clone())];
+    for salt in 1..=6 {
+        let (parent, parent_state) = main.last().cloned().unwrap();
+        let child = build.child(&parent, &parent_state, salt);
+        assert_eq!(chain.push(&child.0, None), BlockOutcome::Extended);
+        main.push(child);
+    }
+    assert_eq!(chain.latest_macro(), 4);
+    let (f6, t6) = build.child(&main[5].0, &main[5].1, 60);
+    let (f7, _) = build.child(&f6, &t6, 70);
+    assert_eq!(chain.push(&f6, None), BlockOutcome::Forked);
+    assert!(matches!(chain.push(&f7, None), BlockOutcome::Rebranched { .. }), "a revert record above the macro");
+    for (number, (block, _)) in main.iter().enumerate().take(6).skip(1) {
+        assert_eq!(chain.main_at(number as u32).map(Block::hash), Some(block.hash()), "#{number} stays main");
+    }
+    assert_eq!(chain.main_at(7).map(Block::hash), Some(f7.hash()));
+    chain.check_invariants();
+}
