@@ -212,6 +212,13 @@ fn finalization_drops_fork_blocks_at_the_macro_height() {
     assert_eq!(chain.latest_macro(), 4);
     assert!(!chain.knows(&a4.hash()), "a fork block at the macro height is final history's loser");
     assert!(!chain.knows(&a3.hash()), "fork blocks below the macro height go");
+    assert!(chain.diff(&b5.hash()).is_some(), "blocks above the macro keep their diffs (for serving)");
+    chain.check_invariants();
+    // #5 came with the macro block's rebranch: it keeps its revert record, so a fork from #4 can still win.
+    let (c5, u5) = build.child(&b4, &t4, 55);
+    let (c6, _) = build.child(&c5, &u5, 66);
+    assert_eq!(chain.push(&c5, None), BlockOutcome::Forked);
+    assert!(matches!(chain.push(&c6, None), BlockOutcome::Rebranched { .. }));
     chain.check_invariants();
 }
 
