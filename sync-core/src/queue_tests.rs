@@ -344,3 +344,23 @@ fn rebranches_keep_the_chain_below_the_fork_point() {
     assert_eq!(chain.main_at(7).map(Block::hash), Some(f7.hash()));
     chain.check_invariants();
 }
+
+/// `remove_descendants` takes the buffered chain below a root (not the root) and says how many went; `block`
+/// finds a buffered block by hash.
+#[test]
+fn the_buffered_descendants_of_a_root_go_together() {
+    let mut queue = BlockQueue::new(1);
+    let root = bare(10, Hash([7; 32]), 1);
+    let child = bare(11, root.hash(), 2);
+    let grandchild = bare(12, child.hash(), 3);
+    let stranger = bare(11, Hash([8; 32]), 4);
+    for block in [&root, &child, &grandchild, &stranger] {
+        let buffered = BufferedBlock { block: block.clone(), requested: false, announcer: None, vouchers: Vec::new() };
+        queue.insert(buffered, 8);
+    }
+    assert_eq!(queue.block(&child.hash()).map(Block::hash), Some(child.hash()));
+    assert_eq!(queue.remove_descendants(root.hash()), 2);
+    assert!(queue.block(&child.hash()).is_none() && queue.block(&grandchild.hash()).is_none());
+    assert!(queue.block(&root.hash()).is_some() && queue.block(&stranger.hash()).is_some());
+    assert_eq!(queue.buffered_count(), 2);
+}
