@@ -445,3 +445,12 @@ fn an_end_at_the_start_is_no_end_before_it() {
     chunk.end = Some(start.clone());
     assert_eq!(partial.put_chunk(&start, &chunk, root(&full)), Err(ChunkError::Invalid(Invalid::ItemAtOrAfterEnd)));
 }
+
+/// A value of exactly `VALUE_MAX` bytes is legal in a chunk; the decoder and `put_chunk` agree.
+#[test]
+fn a_value_of_exactly_value_max_bytes_is_accepted() {
+    let full = Trie::from_items([(key("1"), vec![5; VALUE_MAX]), (key("2"), b"b".to_vec())]).unwrap();
+    let chunk = full.chunk(&Key::EMPTY, 10).unwrap();
+    let mut partial = Trie::fresh();
+    assert_eq!(partial.put_chunk(&Key::EMPTY, &chunk, root(&full)), Ok(ChunkApplied::Applied { missing: None }));
+}
