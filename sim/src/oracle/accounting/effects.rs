@@ -241,7 +241,10 @@ impl Accounting {
             .filter(|(wasted_by, _)| *wasted_by == peer)
             .and_then(|(_, request_id)| self.asks.get(&request_id))
             .and_then(|ask| ask.lie);
-        match lie.or(chunk_lie).filter(|class| class.proves(violation)) {
+        // Either may prove it: the input's own lie, or the lie of the chunk rejected at commit (explore seed
+        // 60012416: a diff answer from a withholding liar let a block in, and a wrong-proof liar's chunk buffered
+        // for it 8 s earlier failed its commit; the input's lie alone proved nothing).
+        match [lie, chunk_lie].into_iter().flatten().find(|class| class.proves(violation)) {
             Some(class) => {
                 self.count("penalty", Cause::Lie(class));
                 Ok(())
