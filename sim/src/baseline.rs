@@ -474,8 +474,7 @@ impl Baseline {
         }
         self.stats.completed_ms = Some(self.clock.now);
         self.stats.state_bytes = crate::oracle::state_bytes(trie);
-        let bandwidth = self.options.bandwidth_bytes_per_ms;
-        let transfer = if bandwidth == 0 { 0 } else { self.stats.state_bytes.div_ceil(bandwidth) };
+        let transfer = crate::oracle::transfer_ms(self.options.bandwidth_bytes_per_ms, self.stats.state_bytes);
         self.stats.lower_bound_ms = transfer + 2 * self.options.latency_ms;
         self.trace.note(self.clock.now, "caught up: done");
         self.phase = Phase::Done;

@@ -147,6 +147,12 @@ impl Builder {
         (Block::new(header, None), trie)
     }
 
+    /// A chain at genesis holding the complete genesis state, with `fork_blocks_max`; the genesis block and state.
+    fn chain(&self, fork_blocks_max: u32) -> (Chain, Block, Trie) {
+        let (genesis, state) = self.genesis();
+        (Chain::new(genesis.clone(), state.clone(), self.bpb, fork_blocks_max, 10), genesis, state)
+    }
+
     /// The child of `parent` (whose state is `state`) that sets key `2` to `salt`.
     fn child(&self, parent: &Block, state: &Trie, salt: u8) -> (Block, Trie) {
         let ops = vec![Op::Set(Key::from_hex("2").unwrap(), vec![salt])];
@@ -168,8 +174,7 @@ impl Builder {
 #[test]
 fn fork_blocks_over_the_bound_go_lowest_first() {
     let build = Builder { bpb: 100 };
-    let (genesis, state) = build.genesis();
-    let mut chain = Chain::new(genesis.clone(), state.clone(), 100, 1, 10);
+    let (mut chain, genesis, state) = build.chain(1);
     let (a1, s1) = build.child(&genesis, &state, 1);
     let (a2, s2) = build.child(&a1, &s1, 2);
     let (a3, _) = build.child(&a2, &s2, 3);
@@ -189,8 +194,7 @@ fn fork_blocks_over_the_bound_go_lowest_first() {
 #[test]
 fn finalization_drops_fork_blocks_at_the_macro_height() {
     let build = Builder { bpb: 4 };
-    let (genesis, state) = build.genesis();
-    let mut chain = Chain::new(genesis.clone(), state.clone(), 4, 16, 10);
+    let (mut chain, genesis, state) = build.chain(16);
     let (a1, s1) = build.child(&genesis, &state, 1);
     let (a2, s2) = build.child(&a1, &s1, 2);
     let (a3, s3) = build.child(&a2, &s2, 3);
@@ -225,8 +229,7 @@ fn finalization_drops_fork_blocks_at_the_macro_height() {
 #[test]
 fn a_block_whose_diff_root_lies_is_invalid_even_without_a_diff() {
     let build = Builder { bpb: 100 };
-    let (genesis, state) = build.genesis();
-    let mut chain = Chain::new(genesis.clone(), state.clone(), 100, 4, 10);
+    let (mut chain, genesis, state) = build.chain(4);
     let (a1, _) = build.child(&genesis, &state, 1);
     let mut header = a1.header().clone();
     header.diff_root = Hash([5; 32]);
@@ -302,8 +305,7 @@ fn every_change_of_the_chain_moves_its_generation() {
 #[test]
 fn store_diff_keeps_only_a_matching_first_diff() {
     let build = Builder { bpb: 100 };
-    let (genesis, state) = build.genesis();
-    let mut chain = Chain::new(genesis.clone(), state.clone(), 100, 4, 10);
+    let (mut chain, genesis, state) = build.chain(4);
     let (a1, s1) = build.child(&genesis, &state, 1);
     let (b1, _) = build.child(&genesis, &state, 2);
     assert_eq!(chain.push(&a1, None), BlockOutcome::Extended);
@@ -324,8 +326,7 @@ fn store_diff_keeps_only_a_matching_first_diff() {
 #[test]
 fn rebranches_keep_the_chain_below_the_fork_point() {
     let build = Builder { bpb: 4 };
-    let (genesis, state) = build.genesis();
-    let mut chain = Chain::new(genesis.clone(), state.clone(), 4, 16, 10);
+    let (mut chain, genesis, state) = build.chain(16);
     let mut main = vec![(genesis.clone(), state.clone())];
     for salt in 1..=6 {
         let (parent, parent_state) = main.last().cloned().unwrap();

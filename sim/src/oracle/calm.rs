@@ -4,7 +4,7 @@
 //! floors; a bug that only wastes work (a cursor one key off, healed by the next `Gap`) fails here even when
 //! every answer is right.
 
-use super::{breach, Verdict};
+use super::{breach, transfer_ms, Verdict};
 use crate::options::Options;
 use crate::outcome::{FailureClass, RunStats};
 use crate::producer::ChainStore;
@@ -52,21 +52,13 @@ impl IdealChain {
     }
 }
 
-fn transfer_ms(o: &Options, bytes: u64) -> u64 {
-    if o.bandwidth_bytes_per_ms == 0 {
-        0
-    } else {
-        bytes.div_ceil(o.bandwidth_bytes_per_ms)
-    }
-}
-
 /// The chain outruns the node by construction (H12): blocks come faster than `diff_requests_in_flight` diffs a
 /// worst round trip, or than one chunk's round trip with its transfer (a chunk then arrives tagged with a
 /// block the node has passed).
 fn outruns(o: &Options, config: &Config, chain: &IdealChain) -> bool {
     let interval = o.block_time_ms.saturating_sub(o.block_time_jitter_ms);
     let diff_round_trip = 2 * (o.latency_ms + o.latency_ms / 2 + o.jitter_ms);
-    let transfer = transfer_ms(o, chain.chunk_bytes_max);
+    let transfer = transfer_ms(o.bandwidth_bytes_per_ms, chain.chunk_bytes_max);
     diff_round_trip / u64::from(config.diff_requests_in_flight.max(1)) > interval
         || diff_round_trip + transfer > interval
 }
@@ -100,7 +92,7 @@ pub fn is_quiet(o: &Options) -> bool {
 pub fn completion_floor_ms(o: &Options, config: &Config, stats: &RunStats, ideal: &IdealChain) -> u64 {
     let chunks = ideal.chunks.max(1);
     let round_trip = 2 * o.latency_ms + o.jitter_ms;
-    let chain = chunks * round_trip + transfer_ms(o, ideal.bytes);
+    let chain = chunks * round_trip + transfer_ms(o.bandwidth_bytes_per_ms, ideal.bytes);
     let diffs = u64::from(stats.completed_head) * round_trip / u64::from(config.diff_requests_in_flight.max(1));
     let served = u64::from(o.served_chunks_per_window_max.max(1)) * u64::from(o.honest_peers.max(1));
     let responders = chunks * config.rate_window_ms / served;

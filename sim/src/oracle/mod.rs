@@ -282,8 +282,7 @@ impl Oracle {
         stats.model_roots = model::check_chain(store)?;
         stats.state_bytes = state_bytes(&store.tip().state);
         stats.state_items = store.tip().state.len() as u64;
-        let transfer = if bandwidth == 0 { 0 } else { stats.state_bytes.div_ceil(bandwidth) };
-        stats.lower_bound_ms = transfer + 2 * latency;
+        stats.lower_bound_ms = transfer_ms(bandwidth, stats.state_bytes) + 2 * latency;
         Ok(())
     }
 }
@@ -325,6 +324,15 @@ pub fn stall_report(engine: &SyncEngine, store: &ChainStore) -> String {
 }
 
 /// The bytes of a state as chunks carry it: each key and value with their length prefixes.
+/// How long `bytes` take at `bandwidth` bytes per ms (0: no bandwidth limit, no time).
+pub fn transfer_ms(bandwidth: u64, bytes: u64) -> u64 {
+    if bandwidth == 0 {
+        0
+    } else {
+        bytes.div_ceil(bandwidth)
+    }
+}
+
 pub fn state_bytes(state: &Trie) -> u64 {
     state.items().iter().map(|(key, value)| (key.len() as u64).div_ceil(2) + 1 + 4 + value.len() as u64).sum()
 }

@@ -23,6 +23,40 @@ struct Round {
     load: BTreeMap<PeerId, usize>,
     /// The spans of the missing-blocks requests in flight.
     spans: Vec<(u32, u32)>,
+    claims: Claims,
+}
+
+/// The peers' claims about their heads, gathered once per round: `SyncEngine::holders` and the announced-head
+/// half of `SyncEngine::vouchers`, without a pass over the peers per target.
+struct Claims {
+    /// Every announced head height, ascending.
+    heights: Vec<u32>,
+    /// Peers per announced head.
+    heads: BTreeMap<Hash, usize>,
+}
+
+impl Claims {
+    fn of(peers: &crate::peers::PeerSet) -> Claims {
+        let (mut heights, mut heads) = (Vec::new(), BTreeMap::<Hash, usize>::new());
+        for state in peers.ordered().filter_map(|peer| peers.get(peer)) {
+            heights.extend(state.head_number);
+            if let Some(hash) = state.head_hash {
+                *heads.entry(hash).or_default() += 1;
+            }
+        }
+        heights.sort_unstable();
+        Claims { heights, heads }
+    }
+
+    /// Peers whose announced head is at `number` or above.
+    fn holders(&self, number: u32) -> usize {
+        self.heights.len() - self.heights.partition_point(|&height| height < number)
+    }
+
+    /// Peers that announced `hash` as their head.
+    fn heads(&self, hash: &Hash) -> usize {
+        self.heads.get(hash).copied().unwrap_or(0)
+    }
 }
 
 impl SyncEngine {
@@ -56,7 +90,8 @@ impl SyncEngine {
         if !room(in_flight) || self.peers.is_empty() {
             return;
         }
-        let targets = self.fetch_order();
+        let claims = Claims::of(&self.peers);
+        let targets = self.fetch_order(&claims);
         if targets.is_empty() {
             return;
         }
@@ -66,6 +101,7 @@ impl SyncEngine {
             chain_locators: self.chain.locators(),
             load: self.requests.load(),
             spans: asked.filter_map(|fetch| fetch.span).collect(),
+            claims,
         };
         for target in targets {
             if !room(in_flight) || self.peers.is_empty() {
@@ -81,26 +117,15 @@ impl SyncEngine {
     /// (seed 3003196: a flooder's targets, one after another, kept the honest peer's head out until production
     /// stopped); within a source, targets more peers vouch for, then more peers can serve, then the lowest (seeds
     /// 2001130 and 3003196). A request sent moves the turn to its source.
-    fn fetch_order(&self) -> Vec<Hash> {
+    fn fetch_order(&self, claims: &Claims) -> Vec<Hash> {
         use std::cmp::Reverse;
         /// Vouchers and holders (most first), then the height, then the target.
         type Rank = (Reverse<usize>, Reverse<usize>, u32, Hash);
         let mut by_source: BTreeMap<Option<PeerId>, Vec<Rank>> = BTreeMap::new();
-        // The peers' claims, gathered once rather than per target (`vouchers`, `holders`).
-        let states = self.peers.ordered().filter_map(|peer| self.peers.get(peer));
-        let (mut heights, mut heads) = (Vec::new(), BTreeMap::<Hash, usize>::new());
-        for state in states {
-            heights.extend(state.head_number);
-            if let Some(hash) = state.head_hash {
-                *heads.entry(hash).or_default() += 1;
-            }
-        }
-        heights.sort_unstable();
         for (hash, fetch) in self.blocks.fetches.iter().filter(|(_, fetch)| fetch.request.is_none()) {
             let number = fetch.target_number;
-            let vouchers = heads.get(hash).copied().unwrap_or(0) + self.child_vouchers(number, hash);
-            let holders = heights.len() - heights.partition_point(|&height| height < number);
-            let key = (Reverse(vouchers), Reverse(holders), number, *hash);
+            let vouchers = claims.heads(hash) + self.child_vouchers(number, hash);
+            let key = (Reverse(vouchers), Reverse(claims.holders(number)), number, *hash);
             by_source.entry(fetch.source).or_default().push(key);
         }
         for targets in by_source.values_mut() {
@@ -170,9 +195,9 @@ impl SyncEngine {
     /// asks the same. True if a request went.
     fn issue_missing_blocks(&mut self, target: Hash, round: &mut Round) -> bool {
         let Some(fetch) = self.blocks.fetches.get(&target) else { return false };
-        let holders = self.holders(fetch.target_number);
-        let denied =
-            fetch.denials >= DENIALS_MAX && fetch.denials as usize > self.vouchers(fetch.target_number, &target);
+        let holders = round.claims.holders(fetch.target_number);
+        let vouchers = round.claims.heads(&target) + self.child_vouchers(fetch.target_number, &target);
+        let denied = fetch.denials >= DENIALS_MAX && fetch.denials as usize > vouchers;
         if holders == 0 || fetch.attempts >= self.config.attempts(holders) || denied {
             // Exhausted, or nobody claims to hold it: the chain of buffered descendants of the target goes (§4.3).
             self.blocks.fetches.remove(&target);
