@@ -104,10 +104,13 @@ fn encode_request(request: &Request, out: &mut Vec<u8>) {
             out.push(1);
             out.extend_from_slice(&block_hash.0[..8]);
         }
-        Request::Chunk { start_key, limit } => {
-            out.push(2);
+        Request::Chunk { start_key, limit, end_bound } => {
+            out.push(if end_bound.is_some() { 4 } else { 2 });
             key_bytes(start_key, out);
             out.extend_from_slice(&limit.to_le_bytes());
+            if let Some(end_bound) = end_bound {
+                key_bytes(end_bound, out);
+            }
         }
         Request::BlocksFrom { target_hash, first, include_body } => {
             out.push(3);
@@ -129,6 +132,7 @@ fn encode_response(response: &Response, out: &mut Vec<u8>) {
         Response::IncompleteState => 6,
         Response::Chunk { .. } => 7,
         Response::RateLimited => 8,
+        Response::BadEndBound => 9,
     });
     match response {
         Response::Blocks(blocks) => {
@@ -311,7 +315,12 @@ pub fn describe_request(request: &Request) -> String {
             format!("missing-blocks(target {target_hash:?}, {} locators{first})", locators.len())
         }
         Request::TrieDiff { block_hash } => format!("diff({block_hash:?})"),
-        Request::Chunk { start_key, limit } => format!("chunk(start {}, limit {limit})", short_key(start_key)),
+        Request::Chunk { start_key, limit, end_bound: None } => {
+            format!("chunk(start {}, limit {limit})", short_key(start_key))
+        }
+        Request::Chunk { start_key, limit, end_bound: Some(bound) } => {
+            format!("chunk(start {}, limit {limit}, below {})", short_key(start_key), short_key(bound))
+        }
         Request::BlocksFrom { target_hash, first, .. } => format!("blocks-from(#{first}, target {target_hash:?})"),
     }
 }

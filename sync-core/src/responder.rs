@@ -47,10 +47,15 @@ impl ChainView for crate::chain::Chain {
 /// Answers one request from `view` (no rate limiting; see [`RateLimiter`]).
 pub fn respond(view: &impl ChainView, request: &Request, config: &Config) -> Response {
     match request {
-        Request::Chunk { start_key, limit } => {
+        Request::Chunk { start_key, limit, end_bound } => {
             let state = view.head_state();
             let limit = (*limit).clamp(1, config.chunk_size_max) as usize;
-            match state.chunk(start_key, limit) {
+            // A bound is a lane's end (§2.13): one nibble, above the start. Anything else is answered with an error
+            // value, never cut (a bound the proof does not anchor would make an honest chunk look like a lie).
+            if end_bound.as_ref().is_some_and(|bound| bound.len() != 1 || bound <= start_key) {
+                return Response::BadEndBound;
+            }
+            match state.chunk_bounded(start_key, limit, end_bound.as_ref()) {
                 None => Response::IncompleteState,
                 Some(chunk) => {
                     let head = view.head();

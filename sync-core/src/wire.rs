@@ -37,8 +37,11 @@ pub enum Request {
     MissingBlocks { target_hash: Hash, locators: Vec<Hash>, include_body: bool },
     /// §3.5.
     TrieDiff { block_hash: Hash },
-    /// §3.6: the answer is cut from the responder's head, whatever it is.
-    Chunk { start_key: Key, limit: u32 },
+    /// §3.6: the answer is cut from the responder's head, whatever it is. §2.13 (Ours, tag 4, added without a
+    /// version change: a request without a bound keeps tag 2 and its old bytes): with `end_bound`, a lane's end
+    /// (a one-nibble key above `start_key`), the chunk holds only keys below it, and ends at it when the lane is
+    /// exhausted.
+    Chunk { start_key: Key, limit: u32, end_bound: Option<Key> },
     /// §3.4, Ours (tag 3, added without a version change: older requests decode as before): the main-chain
     /// blocks from height `first` towards `target_hash`, stopping at the first macro block, at most `bpb` of
     /// them. A catch-up asks for several batches at once this way, by height, before it holds their parents.
@@ -63,6 +66,8 @@ pub enum Response {
         chunk: Chunk,
     },
     RateLimited,
+    /// §2.13: the chunk request's end bound is not a one-nibble key above its start (tag 9).
+    BadEndBound,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,10 +93,13 @@ impl Request {
                 writer.u8(1);
                 writer.raw(&block_hash.0);
             }
-            Request::Chunk { start_key, limit } => {
-                writer.u8(2);
+            Request::Chunk { start_key, limit, end_bound } => {
+                writer.u8(if end_bound.is_some() { 4 } else { 2 });
                 start_key.encode(writer);
                 writer.u32(*limit);
+                if let Some(end_bound) = end_bound {
+                    end_bound.encode(writer);
+                }
             }
             Request::BlocksFrom { target_hash, first, include_body } => {
                 writer.u8(3);
@@ -111,7 +119,12 @@ impl Request {
                 Ok(Request::MissingBlocks { target_hash, locators, include_body: reader.bool()? })
             }
             1 => Ok(Request::TrieDiff { block_hash: Hash(reader.hash32()?) }),
-            2 => Ok(Request::Chunk { start_key: Key::decode(reader)?, limit: reader.u32()? }),
+            2 => Ok(Request::Chunk { start_key: Key::decode(reader)?, limit: reader.u32()?, end_bound: None }),
+            4 => Ok(Request::Chunk {
+                start_key: Key::decode(reader)?,
+                limit: reader.u32()?,
+                end_bound: Some(Key::decode(reader)?),
+            }),
             3 => Ok(Request::BlocksFrom {
                 target_hash: Hash(reader.hash32()?),
                 first: reader.u32()?,
@@ -148,6 +161,7 @@ impl Response {
                 chunk.encode(writer);
             }
             Response::RateLimited => writer.u8(8),
+            Response::BadEndBound => writer.u8(9),
         }
     }
 
@@ -173,6 +187,7 @@ impl Response {
                 chunk: Chunk::decode(reader)?,
             },
             8 => Response::RateLimited,
+            9 => Response::BadEndBound,
             _ => return Err(DecodeError::Invalid("response tag")),
         })
     }
@@ -189,6 +204,7 @@ impl Response {
             Response::IncompleteState => "incomplete-state",
             Response::Chunk { .. } => "chunk",
             Response::RateLimited => "rate-limited",
+            Response::BadEndBound => "bad-end-bound",
         }
     }
 }
@@ -267,7 +283,18 @@ mod tests {
                     include_body: true,
                 },
             },
-            Message::Request { request_id: 10, request: Request::Chunk { start_key: Key::EMPTY, limit: 1000 } },
+            Message::Request {
+                request_id: 10,
+                request: Request::Chunk { start_key: Key::EMPTY, limit: 1000, end_bound: None },
+            },
+            Message::Request {
+                request_id: 15,
+                request: Request::Chunk {
+                    start_key: Key::from_hex("41").unwrap(),
+                    limit: 9,
+                    end_bound: Key::from_hex("8").ok(),
+                },
+            },
             Message::Request {
                 request_id: 14,
                 request: Request::BlocksFrom { target_hash: Hash([8; 32]), first: 61, include_body: false },
@@ -279,6 +306,7 @@ mod tests {
                 response: Response::Chunk { block_number: 7, block_hash: block.hash(), chunk },
             },
             Message::Response { request_id: 14, response: Response::RateLimited },
+            Message::Response { request_id: 15, response: Response::BadEndBound },
         ]
     }
 

@@ -161,7 +161,7 @@ fn clears_the_buffer_after_a_macro_block() {
 #[test]
 fn replies_incomplete_when_asked_for_a_chunk_it_cannot_serve() {
     let mut h = Harness::new(config(), 10);
-    let request = Request::Chunk { start_key: sync_core::Key::EMPTY, limit: 5 };
+    let request = Request::Chunk { start_key: sync_core::Key::EMPTY, limit: 5, end_bound: None };
     h.input(Input::Request { peer: PeerId(9), request_id: 1, request });
     assert_eq!(h.responses, vec![(PeerId(9), Response::IncompleteState)]);
     assert_eq!(*h.engine.cursor(), Cursor::Reset, "serving changes nothing");

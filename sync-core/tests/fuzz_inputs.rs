@@ -197,7 +197,7 @@ fn run_with_churn(actions: impl IntoIterator<Item = Action>, fresh_peers_every: 
             }
             Action::Unsolicited { peer, id, at } => {
                 let view = world.chain.view(world.blocks[at.min(world.blocks.len() - 3)].hash());
-                let request = Request::Chunk { start_key: sync_core::Key::EMPTY, limit: 7 };
+                let request = Request::Chunk { start_key: sync_core::Key::EMPTY, limit: 7, end_bound: None };
                 Input::Response { peer: peer_id(peer), request_id: id, response: respond(&view, &request, &config) }
             }
             Action::Duplicate { request } => {

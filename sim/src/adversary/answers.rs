@@ -168,7 +168,7 @@ fn head_state(liar: &Liar<'_>) -> Trie {
 
 /// A chunk cut at another start: the honest chunk's second item, ε, or `8`.
 fn wrong_start(liar: &mut Liar<'_>, request: &Request, honest: Response) -> Told {
-    let Request::Chunk { start_key, limit } = request else { return Told::Honest(honest) };
+    let Request::Chunk { start_key, limit, .. } = request else { return Told::Honest(honest) };
     let other = match &honest {
         Response::Chunk { chunk, .. } if chunk.items.len() > 1 => chunk.items[1].0.clone(),
         _ if !start_key.is_empty() => Key::EMPTY,
@@ -183,7 +183,7 @@ fn wrong_start(liar: &mut Liar<'_>, request: &Request, honest: Response) -> Told
 
 /// One to four items more than the limit.
 fn oversized(liar: &mut Liar<'_>, request: &Request, honest: Response) -> Told {
-    let Request::Chunk { start_key, limit } = request else { return Told::Honest(honest) };
+    let Request::Chunk { start_key, limit, .. } = request else { return Told::Honest(honest) };
     let more = (*limit as usize).saturating_add(1 + liar.prng.below(4) as usize);
     match head_state(liar).chunk(start_key, more) {
         Some(chunk) if chunk.items.len() > *limit as usize => Told::Lie(Answer::Response(tagged(liar, chunk))),
@@ -209,7 +209,7 @@ fn unknown_tag(prng: &mut Prng, honest: Response) -> Told {
 
 /// A chunk cut from an older head, tagged as the current one.
 fn stale_retag(liar: &mut Liar<'_>, request: &Request, honest: Response) -> Told {
-    let Request::Chunk { start_key, limit } = request else { return Told::Honest(honest) };
+    let Request::Chunk { start_key, limit, .. } = request else { return Told::Honest(honest) };
     let limit = (*limit).clamp(1, liar.config.chunk_size_max) as usize;
     let older = liar.older_head.and_then(|old| liar.store.get(&old)).and_then(|p| p.state.chunk(start_key, limit));
     match older {
@@ -221,7 +221,7 @@ fn stale_retag(liar: &mut Liar<'_>, request: &Request, honest: Response) -> Told
 /// Items of the largest value, keys ascending from the start, tagged with an invented future block: well
 /// formed, useless, maximal.
 fn max_chunk(liar: &mut Liar<'_>, request: &Request, honest: Response) -> Told {
-    let Request::Chunk { start_key, limit } = request else { return Told::Honest(honest) };
+    let Request::Chunk { start_key, limit, .. } = request else { return Told::Honest(honest) };
     let (block_number, mut chunk) = match honest {
         Response::Chunk { block_number, chunk, .. } => (block_number, chunk),
         honest => return Told::Honest(honest),

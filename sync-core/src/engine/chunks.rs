@@ -91,7 +91,7 @@ impl SyncEngine {
             let Some(peer) = peer else { return };
             let limit = self.config.chunk_size_max;
             let purpose = Purpose::Chunk { start: start.clone(), limit, generation: self.state.generation };
-            self.send(peer, purpose, Request::Chunk { start_key: start.clone(), limit });
+            self.send(peer, purpose, Request::Chunk { start_key: start.clone(), limit, end_bound: None });
             in_flight += 1;
         }
     }

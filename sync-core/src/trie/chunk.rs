@@ -2,12 +2,13 @@
 //! all or nothing (§2.8).
 
 use super::edit::{self, Entry};
-use super::node::Link;
+use super::node::{insert_child, Link};
 use super::proof::{verify_proof, ProofError, ProofNode};
 use super::{collect_items, Trie, CHUNK_ITEMS_MAX, PROOF_NODES_MAX, VALUE_MAX};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::hash::Hash;
 use crate::key::Key;
+use std::sync::Arc;
 
 /// Sorted items `[start, end)` of the state at one block, and the proof of the right boundary (§2.6).
 /// `start` is not part of the chunk: the requester remembers what it asked for.
@@ -23,7 +24,8 @@ pub struct Chunk {
 /// A chunk the trie took, or set aside without error (§2.8).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChunkApplied {
-    /// The trie is now `P(T_B, end)`; `missing` is the new missing start, `None` when complete.
+    /// The trie is now `P(T_B, end)`; `missing` is the chunk's lane's new missing start, `None` when the lane
+    /// is done (with one lane: when the trie is complete).
     Applied { missing: Option<Key> },
     /// The chunk belongs to another position of the download; the trie is unchanged.
     Ignored(Ignored),
@@ -31,7 +33,7 @@ pub enum ChunkApplied {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ignored {
-    /// `start < s`: already downloaded.
+    /// `start < s` (of its lane), or its lane is done: already downloaded.
     Stale,
     /// `start > s`: a hole would open.
     Gap,
@@ -50,6 +52,8 @@ pub enum ChunkError {
 pub enum Invalid {
     /// a. `end < start`.
     EndBeforeStart,
+    /// §2.13: `end` passes the end of the lane that holds `start` (or is `None` below the last lane).
+    EndPastLane,
     /// b. Items not strictly increasing.
     ItemsUnsorted { index: usize },
     /// b. The first item is below `start`.
@@ -75,12 +79,22 @@ impl Trie {
     /// `chunk(start, limit)` (§2.7): a pure function of the state, `start` and `limit`. `None` when the
     /// trie is not complete: only complete tries serve chunks (§3.6).
     pub fn chunk(&self, start: &Key, limit: usize) -> Option<Chunk> {
+        self.chunk_bounded(start, limit, None)
+    }
+
+    /// `chunk(start, limit)` cut only from keys below `end_bound` (§2.13): when none is left beyond the limit,
+    /// `end` is `end_bound` itself. The caller passes a one-nibble bound above `start` (a lane's end), which
+    /// every proof anchors at the root.
+    pub fn chunk_bounded(&self, start: &Key, limit: usize, end_bound: Option<&Key>) -> Option<Chunk> {
         if !self.is_complete() {
             return None;
         }
         let mut items = Vec::with_capacity(limit.min(CHUNK_ITEMS_MAX).saturating_add(1));
         let mut prefix = Key::EMPTY;
         collect_items(&self.root, &mut prefix, start, limit.saturating_add(1), &mut items);
+        if let Some(bound) = end_bound {
+            items.retain(|(key, _)| key < bound);
+        }
         let next = if items.len() > limit { items.pop().map(|(key, _)| key) } else { None };
         let proven = match items.last() {
             Some((last, _)) => last.clone(),
@@ -88,42 +102,71 @@ impl Trie {
         };
         let proof = self.proof(&proven);
         let deepest = &proof[0].key;
-        let end = next.map(|next| next.prefix(deepest.common_prefix_len(&next) + 1));
+        let end = match next {
+            Some(next) => Some(next.prefix(deepest.common_prefix_len(&next) + 1)),
+            None => end_bound.cloned(),
+        };
         Some(Chunk { end, items, proof })
     }
 
-    /// `put_chunk(start, chunk, expected_root)` (§2.8): verify, apply, check the whole root, and commit
-    /// only if everything holds. Order: complete? → `start` vs `s` → structure → apply → root → commit.
+    /// `put_chunk(start, chunk, expected_root)` (§2.8, §2.13): verify, apply, check the root, and commit only
+    /// if everything holds. Order: complete? → `start` vs its lane's `s` → structure → apply → root → commit.
+    /// The root check compares every root slot the trie can compute with the proof's root node (which verifies
+    /// against `expected_root`), and demands every slot of the chunk's lane: with one lane, or with every lane
+    /// computable, that is exactly "the root equals `expected_root`".
     pub fn put_chunk(&mut self, start: &Key, chunk: &Chunk, expected_root: Hash) -> Result<ChunkApplied, ChunkError> {
-        let Some(missing) = &self.missing else { return Err(ChunkError::AlreadyComplete) };
+        if self.is_complete() {
+            return Err(ChunkError::AlreadyComplete);
+        }
+        let lane = self.lanes.of_key(start);
+        let Some(missing) = self.lane_start(lane) else { return Ok(ChunkApplied::Ignored(Ignored::Stale)) };
         if start < missing {
             return Ok(ChunkApplied::Ignored(Ignored::Stale));
         }
         if start > missing {
             return Ok(ChunkApplied::Ignored(Ignored::Gap));
         }
-        check_structure(start, chunk, expected_root).map_err(ChunkError::Invalid)?;
-        let target = match chunk.items.last() {
-            Some((last, _)) => last.clone(),
-            None => self.predecessor(start).unwrap_or(Key::EMPTY),
+        let lane_end = self.lanes.end(lane);
+        check_structure(start, chunk, expected_root, lane_end.as_ref()).map_err(ChunkError::Invalid)?;
+        let target = &chunk.proof[0].key;
+        let on_target = match (chunk.items.last(), self.predecessor(start)) {
+            (Some((last, _)), _) => target == last,
+            (None, Some(before)) if self.lanes.holds(lane, &before) => *target == before,
+            (None, _) if lane == 0 => target.is_empty(),
+            // The predecessor lies in a lane below, perhaps in its missing part: only the root check can tell.
+            (None, _) => *target < self.lanes.start(lane),
         };
-        if chunk.proof[0].key != target {
+        if !on_target {
             return Err(ChunkError::Invalid(Invalid::ProofTarget));
         }
         let mut work = self.clone();
-        work.graft(chunk).map_err(ChunkError::Invalid)?;
-        let actual = work.root_if_computable();
-        if actual != Some(expected_root) {
+        work.graft(lane, chunk).map_err(ChunkError::Invalid)?;
+        if !work.root_slots_match(lane, &chunk.proof[chunk.proof.len() - 1]) {
+            let actual = work.root_if_computable();
             return Err(ChunkError::RootMismatch { expected: expected_root, actual });
         }
         *self = work;
-        Ok(ChunkApplied::Applied { missing: self.missing.clone() })
+        Ok(ChunkApplied::Applied { missing: self.lane_start(lane).cloned() })
     }
 
-    /// The apply step: drop the boundary stumps, insert the items, hang the proof's stumps at and beyond `end`,
-    /// move `s` to `end`, rehash. The caller checks the root.
-    fn graft(&mut self, chunk: &Chunk) -> Result<(), Invalid> {
-        let missing = self.missing.clone().unwrap_or_default();
+    /// Every root slot of `lane` is computable and equals the proof root's; every other computable slot does too.
+    fn root_slots_match(&self, lane: usize, proof_root: &ProofNode) -> bool {
+        (0..16u8).all(|nibble| {
+            let ours = self.root.child_in_slot(nibble).map(|child| (child.suffix.nibbles(), child.link.hash()));
+            let theirs = proof_root.slots[usize::from(nibble)].as_ref().map(|slot| (slot.suffix.nibbles(), slot.hash));
+            match ours {
+                Some((_, None)) => self.lanes.of_nibble(nibble) != lane,
+                Some((suffix, Some(hash))) => theirs == Some((suffix, hash)),
+                None => theirs.is_none(),
+            }
+        })
+    }
+
+    /// The apply step: drop the boundary stumps of the chunk's lane and every root stump, insert the items, hang
+    /// the proof's stumps at and beyond `end` in the lane and in every wholly missing root slot of the other lanes,
+    /// move the lane's `s` to `end` (`None` at the lane's end), rehash. The caller checks the root.
+    fn graft(&mut self, lane: usize, chunk: &Chunk) -> Result<(), Invalid> {
+        let missing = self.lane_start(lane).cloned().unwrap_or_default();
         edit::drop_stumps(&mut self.root, 0, missing.nibbles());
         for (key, value) in &chunk.items {
             let entry = Entry::Value(value.clone().into_boxed_slice());
@@ -133,27 +176,53 @@ impl Trie {
                 Err(_) => return Err(Invalid::Inconsistent),
             }
         }
+        let lanes = self.lanes;
         if let Some(end) = &chunk.end {
             for node in chunk.proof.iter().filter(|node| node.key.is_proper_prefix_of(end)) {
-                for (child_key, slot) in node.children().filter(|(child_key, _)| child_key >= end) {
+                let beyond = node.children().filter(|(child_key, _)| child_key >= end && lanes.holds(lane, child_key));
+                for (child_key, slot) in beyond {
                     let stump = Entry::Stump(Link::ProvenStump(Box::new(slot.hash)));
                     edit::insert(&mut self.root, 0, child_key.nibbles(), stump).map_err(|_| Invalid::Inconsistent)?;
                 }
             }
         }
-        self.missing = chunk.end.clone();
+        self.restore_root_stumps(lane, &chunk.proof[chunk.proof.len() - 1]);
+        let done = chunk.end.is_none() || chunk.end == lanes.end(lane);
+        Arc::make_mut(&mut self.starts)[lane] = if done { None } else { chunk.end.clone() };
         self.fresh = false;
         self.rehash();
         Ok(())
+    }
+
+    /// Re-hangs from the proof's root node (the state the chunk was cut from, which is the head's) every root slot
+    /// of another lane that lies wholly in that lane's missing part: `drop_stumps` removed them, and a fresh trie
+    /// never had them. Slots the trie holds a node in are left alone; the root check compares them.
+    fn restore_root_stumps(&mut self, lane: usize, proof_root: &ProofNode) {
+        let (lanes, starts) = (self.lanes, Arc::clone(&self.starts));
+        let root = Arc::make_mut(&mut self.root);
+        for (child_key, slot) in proof_root.children() {
+            let other = lanes.of_key(&child_key);
+            let wholly_missing = starts[other].as_ref().is_some_and(|start| child_key >= *start);
+            if other == lane || !wholly_missing || root.child_in_slot(child_key.nibbles()[0]).is_some() {
+                continue;
+            }
+            root.mark_dirty();
+            insert_child(root, slot.suffix.clone(), Link::ProvenStump(Box::new(slot.hash)));
+        }
     }
 }
 
 /// The structural checks a–e of §2.8. They only give earlier and more precise errors: the root check
 /// alone would reject every lie.
-fn check_structure(start: &Key, chunk: &Chunk, expected_root: Hash) -> Result<(), Invalid> {
+fn check_structure(start: &Key, chunk: &Chunk, expected_root: Hash, lane_end: Option<&Key>) -> Result<(), Invalid> {
     let end = chunk.end.as_ref();
     if end.is_some_and(|end| end < start) {
         return Err(Invalid::EndBeforeStart);
+    }
+    if let Some(lane_end) = lane_end {
+        if end.is_none_or(|end| end > lane_end) {
+            return Err(Invalid::EndPastLane);
+        }
     }
     if chunk.items.len() > CHUNK_ITEMS_MAX {
         return Err(Invalid::ItemOverBound { index: CHUNK_ITEMS_MAX });

@@ -123,7 +123,8 @@ impl Trie {
             }
             missing_entries += 1;
             // A fresh trie has no boundary to mark: the first chunk brings it.
-            if let (false, Some(missing)) = (work.fresh, &work.missing) {
+            let lane_start = work.lane_start(work.lanes.of_key(key)).cloned();
+            if let (false, Some(missing)) = (work.fresh, lane_start) {
                 edit::mark_missing(&mut work.root, 0, key.nibbles(), value.as_deref(), missing.nibbles());
             }
         }

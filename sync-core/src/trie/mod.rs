@@ -2,14 +2,18 @@
 //!
 //! One type, [`Trie`], serves both roles: a *complete* trie (missing range `None`) that executes blocks and
 //! cuts chunks, and a *partial* trie with one missing suffix range `[s, ∞)` whose boundary is summarised by
-//! stumps. A `Trie` is a persistent value: `clone()` is O(1) and shares every node, and every mutation copies
+//! stumps; or, with lanes (§2.13), one missing range `[s_j, b_{j+1})` per lane. A `Trie` is a persistent value: `clone()` is O(1) and shares every node, and every mutation copies
 //! only the path it touches. Atomicity of `put_chunk` and `apply_diff` (§2.8) and the exact revert of
 //! §2.10 both fall out of that: work on a clone, keep it only on success; revert by restoring a clone.
 
+mod check;
 mod chunk;
 mod diff;
 mod edit;
 mod execute;
+#[cfg(test)]
+mod lane_properties;
+mod lanes;
 mod node;
 mod proof;
 #[cfg(test)]
@@ -17,16 +21,17 @@ mod properties;
 #[cfg(test)]
 mod tests;
 
+pub use check::VerifiedHashes;
 pub use chunk::{Chunk, ChunkApplied, ChunkError, Ignored, Invalid};
 pub use diff::{DiffApplied, DiffError, TrieDiff};
 pub use execute::{Op, OpsError};
+pub use lanes::{Lanes, LanesError, LANE_COUNTS};
 pub use proof::{ProofNode, ProofSlot};
 
 use crate::hash::Hash;
 use crate::key::Key;
-use edit::{boundary_path, children_with_keys, Entry};
+use edit::{children_with_keys, Entry};
 use node::{rehash, Link, Node, NodeHash};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -56,50 +61,18 @@ pub enum WriteError {
     InMissingRange,
 }
 
-/// The state trie: complete, or partial with one missing suffix range (§2.5).
+/// The state trie: complete, or partial with one missing range per lane (§2.5, §2.13).
 #[derive(Clone)]
 pub struct Trie {
     root: Arc<Node>,
-    /// `None`: complete. `Some(s)`: every key `≥ s` is unknown.
-    missing: Option<Key>,
+    lanes: Lanes,
+    /// Per lane: `None` when the lane is known to its end, `Some(s_j)` when every key of the lane `≥ s_j` is
+    /// unknown. All `None`: complete. Shared between snapshots, copied on write.
+    starts: Arc<Vec<Option<Key>>>,
     /// No chunk has been applied: no boundary information, the root is unknown.
     fresh: bool,
     /// Value-bearing keys held (the known part).
     len: usize,
-}
-
-/// Nodes whose hash a full check verified (`Trie::check_invariants_full_reusing`), each held with the key it
-/// sits at. Holding a node keeps it from being changed in place (a node is mutated only while nothing else holds
-/// it), so its hash stays verified as long as it is held; a later check hashes only the nodes it has not seen.
-/// Only the nodes of the last check are held.
-#[derive(Clone, Debug, Default)]
-pub struct VerifiedHashes {
-    nodes: BTreeMap<usize, (Arc<Node>, Key)>,
-}
-
-impl VerifiedHashes {
-    /// How many nodes are held.
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
-    /// `node` at `prefix` was verified by the last check.
-    fn holds(&self, node: &Arc<Node>, prefix: &Key) -> bool {
-        self.nodes.get(&(Arc::as_ptr(node) as usize)).is_some_and(|(held, at)| Arc::ptr_eq(held, node) && at == prefix)
-    }
-}
-
-/// One full check's walk: the trie, the boundary path's nodes, the values counted, and the hashes verified.
-struct FullCheck<'a> {
-    trie: &'a Trie,
-    boundary: Vec<*const Node>,
-    counted: usize,
-    previous: &'a VerifiedHashes,
-    verified: Option<VerifiedHashes>,
 }
 
 impl Default for Trie {
@@ -111,14 +84,21 @@ impl Default for Trie {
 impl Trie {
     /// The complete trie of the empty map.
     pub fn new() -> Trie {
-        let mut trie = Trie { root: Arc::new(Node::empty()), missing: None, fresh: false, len: 0 };
+        let starts = Arc::new(vec![None]);
+        let mut trie = Trie { root: Arc::new(Node::empty()), lanes: Lanes::ONE, starts, fresh: false, len: 0 };
         trie.rehash();
         trie
     }
 
     /// A fresh incomplete trie: `s = ε`, only the root, no boundary information (§2.5).
     pub fn fresh() -> Trie {
-        let mut trie = Trie { root: Arc::new(Node::empty()), missing: Some(Key::EMPTY), fresh: true, len: 0 };
+        Trie::fresh_in(Lanes::ONE)
+    }
+
+    /// A fresh incomplete trie split into `lanes`: every lane misses everything from its start (§2.13).
+    pub fn fresh_in(lanes: Lanes) -> Trie {
+        let starts = Arc::new((0..lanes.count()).map(|lane| Some(lanes.start(lane))).collect());
+        let mut trie = Trie { root: Arc::new(Node::empty()), lanes, starts, fresh: true, len: 0 };
         trie.rehash();
         trie
     }
@@ -134,16 +114,32 @@ impl Trie {
     }
 
     pub fn is_complete(&self) -> bool {
-        self.missing.is_none()
+        self.starts.iter().all(Option::is_none)
     }
 
     pub fn is_fresh(&self) -> bool {
         self.fresh
     }
 
-    /// `s`, the start of the missing range, or `None` when complete.
+    /// `s`, the start of the missing range, or `None` when complete. With lanes: the first missing key, the
+    /// start of the first lane not yet done.
     pub fn missing_start(&self) -> Option<&Key> {
-        self.missing.as_ref()
+        self.starts.iter().flatten().next()
+    }
+
+    /// How key space is split (§2.13); `Lanes::ONE` for a complete trie built from items.
+    pub fn lanes(&self) -> Lanes {
+        self.lanes
+    }
+
+    /// `s_j` of every lane, in lane order: `None` for a lane known to its end.
+    pub fn lane_starts(&self) -> &[Option<Key>] {
+        &self.starts
+    }
+
+    /// `s_j` of `lane`, or `None` when the lane is done.
+    pub fn lane_start(&self, lane: usize) -> Option<&Key> {
+        self.starts.get(lane).and_then(Option::as_ref)
     }
 
     /// The number of value-bearing keys held (all of them when complete, the known part otherwise).
@@ -157,7 +153,7 @@ impl Trie {
 
     /// Whether `key` is in the known part (always, when complete).
     pub fn is_known(&self, key: &Key) -> bool {
-        self.missing.as_ref().is_none_or(|missing| key < missing)
+        self.lane_start(self.lanes.of_key(key)).is_none_or(|missing| key < missing)
     }
 
     /// The root hash when it is computable: not fresh and no unknown stump (§2.5). Always `Some` when
@@ -288,68 +284,11 @@ impl Trie {
     /// The structure is identical, node for node, including stumps, hashes, the missing range and freshness:
     /// what "byte-identical" means for atomicity and exact revert (§2.8, §2.10).
     pub fn same_as(&self, other: &Trie) -> bool {
-        self.missing == other.missing
+        self.lanes == other.lanes
+            && self.starts == other.starts
             && self.fresh == other.fresh
             && self.len == other.len
             && node::same_subtree(&self.root, &other.root)
-    }
-
-    /// The cheap part of §5.1 S2, fit for every step: the nodes on the boundary path are canonical and
-    /// hashed, their stumps lie at or beyond `s`, and freshness and completeness are consistent.
-    /// Internal invariants: a failure is a bug in this crate.
-    pub fn check_invariants(&self) {
-        assert!(self.root.hash != NodeHash::Dirty, "no dirty root between calls");
-        assert!(self.root.value.is_none(), "ε never holds a value");
-        if self.fresh {
-            assert_eq!(self.missing, Some(Key::EMPTY), "a fresh trie misses everything");
-            assert_eq!(self.len, 0, "a fresh trie holds nothing");
-        }
-        let Some(missing) = &self.missing else {
-            assert!(self.root_if_computable().is_some(), "a complete trie has a computable root");
-            return;
-        };
-        let mut unknown_stumps = 0;
-        boundary_path(&self.root, missing.nibbles(), |depth, node| {
-            assert!(depth == 0 || !node.is_redundant(), "canonical shape on the boundary path");
-            let prefix = missing.prefix(depth);
-            for (child_key, child) in children_with_keys(&prefix, node) {
-                if child.link.is_stump() {
-                    assert!(child_key >= *missing, "a stump {child_key} below s = {missing}");
-                    unknown_stumps += usize::from(matches!(child.link, Link::UnknownStump));
-                } else {
-                    assert!(child_key < *missing, "a stored node {child_key} at or beyond s = {missing}");
-                }
-            }
-        });
-        let root_unknown = self.root.hash == NodeHash::Unknown;
-        assert_eq!(unknown_stumps > 0, root_unknown, "unknown stumps and only they make the root unknown");
-    }
-
-    /// All of §5.1 S2, walking every node: canonical shape, hashes that match the node bytes, no stored
-    /// node at or beyond `s`, stumps only on the boundary path, the known count exact. O(size): for tests and
-    /// the simulator's periodic deep checks.
-    pub fn check_invariants_full(&self) {
-        self.full_check(&VerifiedHashes::default(), false);
-    }
-
-    /// `check_invariants_full`, hashing only the nodes the last such check (`verified`) did not verify; every
-    /// other condition is checked on every node. `verified` then holds this check's nodes. For the simulator's
-    /// periodic deep checks, where most nodes are unchanged since the last one.
-    pub fn check_invariants_full_reusing(&self, verified: &mut VerifiedHashes) {
-        *verified = self.full_check(verified, true).unwrap_or_default();
-    }
-
-    fn full_check(&self, previous: &VerifiedHashes, keep: bool) -> Option<VerifiedHashes> {
-        self.check_invariants();
-        let mut boundary = Vec::new();
-        if let Some(missing) = &self.missing {
-            boundary_path(&self.root, missing.nibbles(), |_, node| boundary.push(node as *const Node));
-        }
-        let verified = keep.then(VerifiedHashes::default);
-        let mut walk = FullCheck { trie: self, boundary, counted: 0, previous, verified };
-        check_node(&mut walk, &self.root, &mut Key::default());
-        assert_eq!(walk.counted, self.len, "the known count drifted from the stored values");
-        walk.verified
     }
 
     /// A copy that shares no node with `self`: the reference against which tests check that later writes
@@ -365,7 +304,8 @@ impl Trie {
             }
             Arc::new(fresh)
         }
-        Trie { root: copy(&self.root), missing: self.missing.clone(), fresh: self.fresh, len: self.len }
+        let starts = Arc::new(self.starts.to_vec());
+        Trie { root: copy(&self.root), lanes: self.lanes, starts, fresh: self.fresh, len: self.len }
     }
 
     /// The `node_bytes` of every node this trie does not share with any other snapshot: after an operation on
@@ -400,10 +340,18 @@ impl Trie {
     pub fn render(&self) -> String {
         let mut out = String::new();
         render_node(&self.root, &mut Key::EMPTY.clone(), 0, &mut out);
-        match &self.missing {
-            None => out.push_str("complete\n"),
-            Some(missing) => {
-                out.push_str(&format!("missing: [{missing}, ∞){}\n", if self.fresh { " fresh" } else { "" }))
+        let fresh = if self.fresh { " fresh" } else { "" };
+        match (self.lanes.count(), self.starts.first()) {
+            _ if self.is_complete() => out.push_str("complete\n"),
+            (1, Some(Some(missing))) => out.push_str(&format!("missing: [{missing}, ∞){fresh}\n")),
+            _ => {
+                for (lane, start) in self.starts.iter().enumerate() {
+                    let end = self.lanes.end(lane).map_or("∞".to_string(), |end| end.to_string());
+                    match start {
+                        None => out.push_str(&format!("lane {lane}: done\n")),
+                        Some(start) => out.push_str(&format!("lane {lane}: missing [{start}, {end}){fresh}\n")),
+                    }
+                }
             }
         }
         out
@@ -413,7 +361,7 @@ impl Trie {
 impl fmt::Debug for Trie {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Trie")
-            .field("missing", &self.missing)
+            .field("missing", &self.starts)
             .field("fresh", &self.fresh)
             .field("len", &self.len)
             .field("root", &self.root_if_computable())
@@ -462,57 +410,6 @@ fn collect_items(node: &Node, prefix: &mut Key, start: &Key, want: usize, out: &
             collect_items(next, prefix, start, want, out);
         }
         prefix.truncate(depth);
-    }
-}
-
-fn check_node(walk: &mut FullCheck<'_>, node: &Arc<Node>, prefix: &mut Key) {
-    let trie = walk.trie;
-    let is_root = prefix.is_empty();
-    assert!(node.hash != NodeHash::Dirty, "no dirty node between calls ({prefix})");
-    assert!(is_root || !node.is_redundant(), "canonical shape: a valueless node {prefix} with < 2 children");
-    assert!(!is_root || node.value.is_none(), "ε never holds a value");
-    if let Some(missing) = &trie.missing {
-        assert!(*prefix < *missing || (is_root && missing.is_empty()), "a stored node {prefix} at or beyond s");
-    }
-    if node.value.is_some() {
-        walk.counted += 1;
-    }
-    let mut has_unknown = false;
-    let mut last_slot = None;
-    for child in &node.children {
-        let slot = child.suffix.nibbles().first().copied();
-        assert!(slot.is_some(), "an empty edge suffix below {prefix}");
-        assert!(slot > last_slot, "slots ascend without duplicates below {prefix}");
-        last_slot = slot;
-        let depth = prefix.len();
-        prefix.extend(child.suffix.nibbles());
-        match &child.link {
-            Link::Node(next) => {
-                has_unknown |= next.hash == NodeHash::Unknown;
-                check_node(walk, next, prefix);
-            }
-            stump => {
-                has_unknown |= matches!(stump, Link::UnknownStump);
-                let on_boundary = walk.boundary.contains(&(Arc::as_ptr(node)));
-                assert!(on_boundary, "a stump {prefix} hangs off the boundary path");
-                let missing = trie.missing.as_ref();
-                assert!(missing.is_some_and(|missing| *prefix >= *missing), "a stump {prefix} below s");
-            }
-        }
-        prefix.truncate(depth);
-    }
-    assert_eq!(has_unknown, node.hash == NodeHash::Unknown, "unknown status propagates to the root ({prefix})");
-    if let Some(verified) = &mut walk.verified {
-        verified.nodes.insert(Arc::as_ptr(node) as usize, (Arc::clone(node), prefix.clone()));
-    }
-    if walk.previous.holds(node, prefix) {
-        return;
-    }
-    if let NodeHash::Known(hash) = node.hash {
-        let mut bytes = Vec::with_capacity(64 + 40 * node.children.len());
-        let slots = node.children.iter().map(|child| (child.suffix.nibbles(), child.link.hash().unwrap_or_default()));
-        node::encode_node(prefix.nibbles(), node.value.as_deref(), slots, &mut bytes);
-        assert_eq!(crate::hash::blake2b_256(&bytes), hash, "stale hash at {prefix}");
     }
 }
 
