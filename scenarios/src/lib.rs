@@ -251,7 +251,7 @@ impl ScenarioRun {
         let mut resets: BTreeMap<String, u64> = BTreeMap::new();
         for (_, event, _) in &self.events {
             *counts.entry(event_kind(event)).or_default() += 1;
-            if let Event::ChunkChainReset { reason } = event {
+            if let Event::ChunkChainReset { reason, .. } = event {
                 *resets.entry(format!("{reason:?}")).or_default() += 1;
             }
         }
@@ -335,7 +335,8 @@ fn event_details(event: &Event) -> String {
         Event::AcceptedChunks { count, .. } => format!("{count} chunks"),
         Event::PeerBehind { peer } | Event::PeerAhead { peer } | Event::PeerEvicted { peer } => peer.to_string(),
         Event::StateComplete { .. } | Event::StateReset => String::new(),
-        Event::ChunkChainReset { reason } => format!("{reason:?}"),
+        Event::ChunkChainReset { reason, lane: 0 } => format!("{reason:?}"),
+        Event::ChunkChainReset { reason, lane } => format!("{reason:?} lane {lane}"),
         Event::StateProgress { missing, .. } => {
             missing.as_ref().map_or("complete".to_string(), |key| format!("s = {}", sim::trace::short_key(key)))
         }

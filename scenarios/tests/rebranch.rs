@@ -41,7 +41,7 @@ fn deep_rebranch_reverts_committed_chunks() {
         |e| matches!(e, Event::Rebranched { reverted, .. } if reverted.len() == 3),
     );
     run.expect_event("a reset for the rebranch", |e| {
-        matches!(e, Event::ChunkChainReset { reason: ResetReason::Rebranch })
+        matches!(e, Event::ChunkChainReset { reason: ResetReason::Rebranch, .. })
     });
     // Chunks were committed at the reverted blocks: the missing start went back.
     let progress: Vec<Option<sync_core::Key>> = run
@@ -79,7 +79,7 @@ fn chunk_invalidated_when_its_block_is_forked_out() {
     let run = scenario.run();
     run.expect_synced();
     run.expect_event("a discarded chunk that had advanced the cursor", |e| {
-        matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkDiscarded })
+        matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkDiscarded, .. })
     });
     run.expect(run.outcome.stats.chunks_wasted > 0, "chunks were wasted");
     golden(&run, |e| matches!(e, Event::ChunkChainReset { .. }));

@@ -240,11 +240,12 @@ fn encode_output(output: &Output, out: &mut Vec<u8>) {
 
 fn encode_event(event: &Event, out: &mut Vec<u8>) {
     let hash = |out: &mut Vec<u8>, hash: &Hash| out.extend_from_slice(&hash.0[..8]);
+    let tagged = |out: &mut Vec<u8>, tag: u8, h: &Hash| {
+        out.push(tag);
+        out.extend_from_slice(&h.0[..8]);
+    };
     match event {
-        Event::AcceptedAnnouncedBlock { hash: h, .. } => {
-            out.push(0);
-            hash(out, h);
-        }
+        Event::AcceptedAnnouncedBlock { hash: h, .. } => tagged(out, 0, h),
         Event::AcceptedBufferedBlock { hash: h, remaining, .. } => {
             out.push(1);
             hash(out, h);
@@ -259,10 +260,7 @@ fn encode_event(event: &Event, out: &mut Vec<u8>) {
             hash(out, h);
             out.push(*reason as u8);
         }
-        Event::StoredFork { hash: h, .. } => {
-            out.push(4);
-            hash(out, h);
-        }
+        Event::StoredFork { hash: h, .. } => tagged(out, 4, h),
         Event::AcceptedChunks { hash: h, count } => {
             out.push(5);
             hash(out, h);
@@ -270,12 +268,11 @@ fn encode_event(event: &Event, out: &mut Vec<u8>) {
         }
         Event::PeerBehind { peer } => out.extend_from_slice(&[6, peer.0 as u8]),
         Event::PeerAhead { peer } => out.extend_from_slice(&[7, peer.0 as u8]),
-        Event::StateComplete { head } => {
-            out.push(8);
-            hash(out, head);
-        }
+        Event::StateComplete { head } => tagged(out, 8, head),
         Event::StateReset => out.push(9),
-        Event::ChunkChainReset { reason } => out.extend_from_slice(&[10, *reason as u8]),
+        // Lane 0 adds nothing: with one lane the bytes (and trace hashes) are those from before lanes.
+        Event::ChunkChainReset { reason, lane: 0 } => out.extend_from_slice(&[10, *reason as u8]),
+        Event::ChunkChainReset { reason, lane } => out.extend_from_slice(&[10, *reason as u8, *lane]),
         Event::StateProgress { head, missing } => {
             out.push(11);
             hash(out, head);
@@ -292,10 +289,7 @@ fn encode_event(event: &Event, out: &mut Vec<u8>) {
             out.extend_from_slice(format!("{violation:?}").as_bytes());
         }
         Event::PeerEvicted { peer } => out.extend_from_slice(&[14, peer.0 as u8]),
-        Event::DiffUnavailable { hash: h } => {
-            out.push(15);
-            hash(out, h);
-        }
+        Event::DiffUnavailable { hash: h } => tagged(out, 15, h),
         Event::ChunkWasted { peer, request_id, number, waste } => {
             out.extend_from_slice(&[16, peer.0 as u8, *waste as u8]);
             out.extend_from_slice(&request_id.to_le_bytes());

@@ -31,6 +31,9 @@ pub struct Config {
     pub chunk_size_max: u32,
     /// Chunk requests outstanding at once; more than 1 hedges the same start on several peers.
     pub chunk_requests_in_flight: u8,
+    /// Ours (§2.13, §4.12): key space split into this many lanes, 1, 2, 4, 8 or 16, each its own chain of chunks
+    /// with at most one request outstanding; 1 is the reference. `chunk_requests_in_flight` bounds them all.
+    pub lanes: u32,
     pub missing_block_requests_in_flight: u8,
     /// Ours: catch-up batches asked by height at once, beyond the one the missing-blocks fetch brings (0: none,
     /// as the reference). Each also needs `bpb` free slots of the block buffer while in flight.
@@ -114,6 +117,7 @@ impl Config {
             include_body: true,
             chunk_size_max: 1000,
             chunk_requests_in_flight: 1,
+            lanes: 1,
             missing_block_requests_in_flight: 5,
             catch_up_batches_in_flight: 3,
             diff_requests_in_flight: 5,
@@ -149,6 +153,7 @@ impl Config {
             (self.bpb >= 1 && self.bpb <= BPB_MAX, "bpb in 1..=BPB_MAX"),
             (self.chunk_size_max >= 1 && self.chunk_size_max as usize <= CHUNK_ITEMS_MAX, "chunk_size_max"),
             (self.chunk_requests_in_flight >= 1, "chunk_requests_in_flight ≥ 1"),
+            (crate::trie::Lanes::new(self.lanes).is_ok(), "lanes is one of 1, 2, 4, 8, 16"),
             (self.diff_requests_in_flight >= 1, "diff_requests_in_flight ≥ 1"),
             (self.missing_block_requests_in_flight >= 1, "missing_block_requests_in_flight ≥ 1"),
             (self.attempts_min >= 1 && self.attempts_min <= self.attempts_max, "attempts_min ≤ attempts_max"),

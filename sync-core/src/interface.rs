@@ -159,6 +159,8 @@ pub enum Violation {
     WrongResponseType,
     ChunkOverLimit,
     ChunkNoProgress,
+    /// §2.13: a chunk whose `end` passes the end bound its request named (a lane nobody asked for).
+    ChunkPastLane,
     ChunkRejected,
     DiffRootMismatch,
     MissingBlocksInvalid,
@@ -203,8 +205,10 @@ pub enum Event {
         head: Hash,
     },
     StateReset,
+    /// Lane `lane`'s chain of chunks starts over (lane 0 with one lane).
     ChunkChainReset {
         reason: ResetReason,
+        lane: u8,
     },
     /// The missing range changed (a commit or a revert); `missing` is `None` when complete.
     StateProgress {

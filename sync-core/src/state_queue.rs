@@ -1,5 +1,6 @@
-//! StateQueue and the chunk request component (§4.5): the cursor, chunk requests (hedged when
-//! `chunk_requests_in_flight` > 1), the chunk response ladder, the chunk buffer, and the reset rule.
+//! StateQueue and the chunk request component (§4.5, §4.12): one cursor and generation per lane, chunk
+//! requests (hedged when `chunk_requests_in_flight` > 1 with one lane), the chunk response ladder, the chunk
+//! buffer, and the reset rule.
 
 use crate::hash::Hash;
 use crate::interface::{Millis, PeerId};
@@ -9,12 +10,12 @@ use crate::trie::Chunk;
 use crate::wire::RequestId;
 use std::collections::BTreeMap;
 
-/// `ChunkRequestState`: where the next chunk request starts.
+/// `ChunkRequestState`: where a lane's next chunk request starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cursor {
-    /// The trie is complete and sync is finished.
+    /// The lane is done (with one lane: the trie is complete and sync is finished).
     Complete,
-    /// The final chunk was accepted for block `n` but may not be committed yet.
+    /// The lane's final chunk was accepted for block `n` but may not be committed yet.
     Paused(u32),
     /// The next request starts at the trie's missing start.
     Reset,
@@ -39,11 +40,21 @@ pub(crate) struct BufferedChunk {
     pub(crate) bytes: u32,
 }
 
+/// One lane's chain of chunks (§4.12).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LaneCursor {
+    pub(crate) cursor: Cursor,
+    /// A fresh value on every entry into `Reset` (unique over all lanes); answers to older generations are
+    /// dropped (H17).
+    pub(crate) generation: u64,
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct StateQueue {
-    pub(crate) cursor: Cursor,
-    /// Increases on every entry into `Reset`; answers to older generations are dropped (H17).
-    pub(crate) generation: u64,
+    /// One per lane, in lane order.
+    pub(crate) lanes: Vec<LaneCursor>,
+    /// The last generation handed out.
+    pub(crate) generations: u64,
     /// Height → block hash → chunks with strictly increasing starts.
     pub(crate) buffer: BTreeMap<(u32, Hash), Vec<BufferedChunk>>,
     /// The exact number of buffered chunks (H6), and their encoded bytes.
@@ -59,10 +70,11 @@ pub(crate) struct StateQueue {
 }
 
 impl StateQueue {
-    pub(crate) fn new(complete: bool, seed: u64) -> StateQueue {
+    pub(crate) fn new(lanes: usize, complete: bool, seed: u64) -> StateQueue {
+        let cursor = if complete { Cursor::Complete } else { Cursor::Reset };
         StateQueue {
-            cursor: if complete { Cursor::Complete } else { Cursor::Reset },
-            generation: 0,
+            lanes: (0..lanes as u64).map(|generation| LaneCursor { cursor: cursor.clone(), generation }).collect(),
+            generations: lanes as u64 - 1,
             buffer: BTreeMap::new(),
             size: 0,
             bytes: 0,
@@ -84,13 +96,47 @@ impl StateQueue {
         assert!(from_peer < per_peer_max, "the caller checked the peer's chunk quota (H14)");
         *self.per_peer.entry(chunk.peer).or_default() += 1;
         self.bytes += u64::from(chunk.bytes);
-        self.buffer.entry((number, hash)).or_default().push(chunk);
+        let list = self.buffer.entry((number, hash)).or_default();
+        let position = list.partition_point(|held| held.start < chunk.start);
+        list.insert(position, chunk);
         self.size += 1;
+    }
+
+    /// Every lane's cursor is `Complete`.
+    pub(crate) fn complete(&self) -> bool {
+        self.lanes.iter().all(|lane| lane.cursor == Cursor::Complete)
+    }
+
+    /// The lane whose current generation is `generation`, if any.
+    pub(crate) fn lane_of_generation(&self, generation: u64) -> Option<usize> {
+        self.lanes.iter().position(|lane| lane.generation == generation)
+    }
+
+    /// A fresh generation for `lane` (§4.5: on every entry into `Reset`).
+    pub(crate) fn renew(&mut self, lane: usize) {
+        self.generations += 1;
+        self.lanes[lane].generation = self.generations;
     }
 
     /// Takes every chunk buffered for a block, keeping the counters exact (H6).
     pub(crate) fn take(&mut self, number: u32, hash: Hash) -> Vec<BufferedChunk> {
-        let chunks = self.buffer.remove(&(number, hash)).unwrap_or_default();
+        self.take_where(number, hash, |_| true)
+    }
+
+    /// Takes the chunks buffered for a block that `which` selects (one lane's), keeping the counters exact.
+    pub(crate) fn take_where(
+        &mut self,
+        number: u32,
+        hash: Hash,
+        which: impl Fn(&BufferedChunk) -> bool,
+    ) -> Vec<BufferedChunk> {
+        let Some(list) = self.buffer.get_mut(&(number, hash)) else { return Vec::new() };
+        let (chunks, kept): (Vec<_>, Vec<_>) = std::mem::take(list).into_iter().partition(|chunk| which(chunk));
+        if kept.is_empty() {
+            self.buffer.remove(&(number, hash));
+        } else {
+            *list = kept;
+        }
         for chunk in &chunks {
             self.size -= 1;
             self.bytes -= u64::from(chunk.bytes);

@@ -106,7 +106,7 @@ fn h5_h22_a_full_buffer_still_takes_head_chunks_and_a_gap_resets() {
     h.join(2, genesis, Behavior::Honest);
     assert!(h.run_until_complete(120_000));
     h.assert_synced();
-    assert!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::Gap })) >= 1, "H22");
+    assert!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::Gap, .. })) >= 1, "H22");
     let committed_while_full = h
         .events
         .iter()
@@ -147,8 +147,8 @@ fn h8_a_discarded_chunk_that_advanced_the_cursor_resets_at_once() {
     h.input(Input::Announce { peer, block: main.clone() });
     h.release();
     assert_eq!(h.engine.head().hash(), main.hash());
-    assert_eq!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkDiscarded })), 1);
-    assert_eq!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::Gap })), 0);
+    assert_eq!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkDiscarded, .. })), 1);
+    assert_eq!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::Gap, .. })), 0);
     h.servers.get_mut(&peer).unwrap().behavior = Behavior::Honest;
     h.servers.get_mut(&peer).unwrap().head = main.hash();
     h.stop_holding();
@@ -241,7 +241,7 @@ fn h15_a_final_chunk_for_a_block_that_never_comes() {
     assert_eq!(h.cursor(), Cursor::Paused(1));
     h.servers.get_mut(&peer).unwrap().behavior = Behavior::Honest;
     h.produce(&main);
-    assert_eq!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkDiscarded })), 1);
+    assert_eq!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkDiscarded, .. })), 1);
     assert!(h.run_until_complete(60_000));
     h.assert_synced();
 }
@@ -259,7 +259,7 @@ fn h15_a_final_chunk_waits_at_most_chunk_buffer_wait_ms() {
     assert_eq!(h.cursor(), Cursor::Paused(1), "still waiting");
     assert!(h.run_until_complete(2 * wait));
     h.assert_synced();
-    assert_eq!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkDiscarded })), 1);
+    assert_eq!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkDiscarded, .. })), 1);
 }
 
 /// H16: every peer leaves; the first one to join again gets a request at once, without waiting for a timer.
@@ -286,7 +286,7 @@ fn h17_a_late_answer_after_a_reset_is_dropped() {
     h.join(1, genesis, liar()); // asked first
     h.join(2, genesis, Behavior::Honest); // the hedge
     h.release();
-    assert_eq!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkRejected })), 1);
+    assert_eq!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkRejected, .. })), 1);
     assert_eq!(h.count(|e| matches!(e, Event::AcceptedChunks { .. })), 0, "the hedge's answer was dropped");
     assert_eq!(h.count(|e| matches!(e, Event::PeerPenalized { peer: PeerId(2), .. })), 0);
     h.stop_holding();
@@ -672,7 +672,7 @@ fn h14_under_the_reference_rule_an_invented_tag_costs_a_reset() {
     h.grow(2);
     assert!(h.run_until_complete(120_000));
     h.assert_synced();
-    assert!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkDiscarded })) >= 1);
+    assert!(h.count(|e| matches!(e, Event::ChunkChainReset { reason: ResetReason::ChunkDiscarded, .. })) >= 1);
 }
 
 /// Ours: a link slower than `request_timeout_ms`. The first attempt times out; the deadline of the next one to the

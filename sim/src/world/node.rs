@@ -269,7 +269,7 @@ impl World {
     fn record_event(&mut self, event: &Event) {
         let Some(timeline) = &mut self.timeline else { return };
         let mark = match event {
-            Event::ChunkChainReset { reason } => Some(Mark::Reset(format!("{reason:?}"))),
+            Event::ChunkChainReset { reason, .. } => Some(Mark::Reset(format!("{reason:?}"))),
             Event::Rebranched { reverted, .. } => Some(Mark::Rebranch(reverted.len() as u32)),
             Event::PeerPenalized { peer, violation } => {
                 Some(Mark::Penalty(peer.0.saturating_sub(1), format!("{violation:?}")))

@@ -1,104 +1,53 @@
-//! The chunk flow (§4.5, §4.8) as the engine runs it: the cursor, chunk requests, the response ladder,
-//! commits, discards, the reset rule and completion. The buffer's own state is `crate::state_queue`.
+//! The chunk flow (§4.5, §4.8, §4.12) as the engine runs it, per lane: the response ladder, commits,
+//! discards, the reset rule and completion. Issuing requests is `chunk_requests.rs`; the buffer's own state is
+//! `crate::state_queue`.
 
 use super::SyncEngine;
 use crate::hash::Hash;
 use crate::interface::{ChunkWaste, Event, PeerId, ResetReason, Violation};
 use crate::key::Key;
-use crate::peers::Kind;
 use crate::requests::{Outstanding, Purpose};
 use crate::state_queue::{BufferedChunk, Cursor};
 use crate::trie::{Chunk, ChunkApplied, ChunkError, Ignored};
-use crate::wire::{Request, RequestId, Response};
+use crate::wire::{RequestId, Response};
 
 impl SyncEngine {
-    /// Enters `Reset` (§4.5): generation + 1, older chunk requests stop counting and their answers drop.
-    pub(crate) fn reset_chunks(&mut self, reason: ResetReason) {
-        if self.state.cursor == Cursor::Complete {
+    /// The lane holding `key`.
+    fn lane_of(&self, key: &Key) -> usize {
+        self.chain.trie().lanes().of_key(key)
+    }
+
+    /// Lane `lane` enters `Reset` (§4.5, §4.12): a fresh generation, the lane's older chunk requests stop
+    /// counting and their answers drop.
+    pub(crate) fn reset_lane(&mut self, lane: usize, reason: ResetReason) {
+        if self.state.lanes[lane].cursor == Cursor::Complete {
             return; // A rejected block or a stale chunk never leaves Complete (H7).
         }
-        self.state.cursor = Cursor::Reset;
-        self.state.generation += 1;
+        let old = self.state.lanes[lane].generation;
+        self.state.lanes[lane].cursor = Cursor::Reset;
+        self.state.renew(lane);
         self.state.attempts = 0;
         self.state.wasted_in_row = 0;
         self.stats.resets += 1;
-        self.requests.forget(|outstanding| matches!(outstanding.purpose, Purpose::Chunk { .. }));
-        self.emit(Event::ChunkChainReset { reason });
+        self.requests.forget(|o| matches!(o.purpose, Purpose::Chunk { generation, .. } if generation == old));
+        self.emit(Event::ChunkChainReset { reason, lane: lane as u8 });
     }
 
-    fn chunk_requests_outstanding(&self) -> Vec<(PeerId, Key)> {
-        self.requests
-            .iter()
-            .filter_map(|(_, o)| match &o.purpose {
-                Purpose::Chunk { start, .. } => Some((o.peer, start.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Issues chunk requests while the cursor wants them (§4.5, "Issuing requests").
-    pub(crate) fn issue_chunk_requests(&mut self) {
-        // While a catch-up from beyond the window brings blocks, every chunk would be cut at a block far ahead: wait.
-        if self.state.retry_at.is_some() || self.peers.is_empty() || self.catch_up_pause().is_some() {
-            return;
-        }
-        let start = match &self.state.cursor {
-            Cursor::Complete | Cursor::Paused(_) => return,
-            Cursor::Reset => {
-                let Some(missing) = self.chain.trie().missing_start().cloned() else { return };
-                self.state.cursor = Cursor::Continue(missing.clone());
-                missing
+    /// A rebranch took the trie back (§4.9, §4.12): with one lane, the chain of chunks starts over; with lanes,
+    /// every lane whose missing start the rebranch changed does.
+    pub(crate) fn reset_rebranched(&mut self, starts_before: &[Option<Key>]) {
+        let lanes = self.state.lanes.len();
+        for lane in 0..lanes {
+            let changed = self.chain.trie().lane_start(lane) != starts_before.get(lane).and_then(Option::as_ref);
+            if lanes == 1 || changed {
+                self.reset_lane(lane, ResetReason::Rebranch);
             }
-            Cursor::Continue(k) => {
-                let missing = self.chain.trie().missing_start();
-                match missing {
-                    Some(missing) if missing > k => missing.clone(),
-                    _ => k.clone(),
-                }
-            }
-        };
-        let outstanding = self.chunk_requests_outstanding();
-        let mut in_flight = outstanding.len();
-        let head_number = self.chain.head_number();
-        let now = self.now;
-        while in_flight < self.config.chunk_requests_in_flight as usize {
-            let busy: Vec<PeerId> = self.chunk_requests_outstanding().into_iter().map(|(peer, _)| peer).collect();
-            // Prefer peers out of cooldown whose head is not below ours (H12, H23); anyone free otherwise.
-            // Ours (H14): also skip peers whose chunks were mostly discarded uncommitted (tags naming blocks that
-            // never came); the byzantine sweep measured a 15x slowdown with five such liars of six peers.
-            let preferred = |peer: PeerId, state: &crate::peers::PeerState| {
-                !busy.contains(&peer)
-                    && !state.throttled(Kind::Chunk, now)
-                    && state.incomplete_until.is_none_or(|until| until <= now)
-                    && state.head_number.is_none_or(|head| head >= head_number)
-                    && !crate::peers::PeerSet::mostly_junk(state)
-            };
-            // Tiers: responsive and preferred; responsive; preferred; anyone free. A peer that timed out never
-            // goes before one that answers (found by the simulator: a silent peer without history outranked
-            // honest peers whose chunks forks had discarded, for ever).
-            let free = |peer: PeerId, state: &crate::peers::PeerState| {
-                !busy.contains(&peer) && !state.throttled(Kind::Chunk, now)
-            };
-            let responsive =
-                |state: &crate::peers::PeerState| state.unresponsive_until.is_none_or(|until| until <= now);
-            let cursor = &mut self.state.cursor_peers;
-            let peer = self
-                .peers
-                .next(cursor, |peer, state| responsive(state) && preferred(peer, state))
-                .or_else(|| self.peers.next(cursor, |peer, state| responsive(state) && free(peer, state)))
-                .or_else(|| self.peers.next(cursor, preferred))
-                .or_else(|| self.peers.next(cursor, free));
-            let Some(peer) = peer else { return };
-            let limit = self.config.chunk_size_max;
-            let purpose = Purpose::Chunk { start: start.clone(), limit, generation: self.state.generation };
-            self.send(peer, purpose, Request::Chunk { start_key: start.clone(), limit, end_bound: None });
-            in_flight += 1;
         }
     }
 
     /// A chunk attempt that produced nothing: after `attempts(peers)` in a row, wait `chunk_retry_backoff_ms`.
     pub(crate) fn chunk_attempt_failed(&mut self, generation: u64) {
-        if generation != self.state.generation {
+        if self.state.lane_of_generation(generation).is_none() {
             return;
         }
         self.state.attempts += 1;
@@ -202,8 +151,9 @@ impl SyncEngine {
         generation: u64,
         response: Response,
     ) -> Option<(u32, Hash, Chunk)> {
-        // 1. Complete, or an older generation: drop unread.
-        if self.state.cursor == Cursor::Complete || generation != self.state.generation {
+        // 1. Its lane complete, or an older generation: drop unread.
+        let lane = &self.state.lanes[self.lane_of(start)];
+        if lane.cursor == Cursor::Complete || generation != lane.generation {
             if let Response::Chunk { block_number, .. } = response {
                 self.waste(peer, request_id, block_number, ChunkWaste::Outdated);
             }
@@ -234,8 +184,18 @@ impl SyncEngine {
         //    chunk has (its end lies beyond its last item, which is at or after the start). Checked here because
         //    advancing the cursor to it would move the cursor behind `s` (found by the simulator, seed 659).
         let end_not_after_start = chunk.end.as_ref().is_some_and(|end| end <= start);
+        // §2.13: with lanes, an end past the lane's end (the request's bound) answers a lane nobody asked for.
+        let lanes = self.chain.trie().lanes();
+        let lane_end = (lanes.count() > 1).then(|| lanes.end(lanes.of_key(start)));
+        let past_lane = lane_end.is_some_and(|bound| match (&chunk.end, &bound) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(end), Some(bound)) => end > bound,
+        });
         let violation = if chunk.items.len() > limit as usize {
             Some(Violation::ChunkOverLimit)
+        } else if past_lane {
+            Some(Violation::ChunkPastLane)
         } else if (chunk.items.is_empty() && chunk.end.is_some()) || end_not_after_start {
             Some(Violation::ChunkNoProgress)
         } else {
@@ -263,10 +223,12 @@ impl SyncEngine {
             // The same start goes to the next peer at once: paced like a failure when it keeps happening.
             self.pace_unhelpful();
         }
-        let list = self.state.buffer.get(&(number, hash));
-        if list.and_then(|list| list.last()).is_some_and(|last| chunk.start <= last.start) {
-            // A new chain of chunks has begun for this block: the old list goes.
-            let discarded = self.state.take(number, hash);
+        let lanes = self.chain.trie().lanes();
+        let lane = lanes.of_key(&chunk.start);
+        let list = self.state.buffer.get(&(number, hash)).map(Vec::as_slice).unwrap_or_default();
+        if list.iter().any(|held| lanes.holds(lane, &held.start) && held.start >= chunk.start) {
+            // A new chain of chunks has begun for this block in this lane: the lane's old list goes.
+            let discarded = self.state.take_where(number, hash, |held| lanes.holds(lane, &held.start));
             self.discard_chunks(discarded, number, ChunkWaste::Replaced);
         }
         chunk.bytes = chunk.chunk.encoded_len() as u32;
@@ -275,22 +237,25 @@ impl SyncEngine {
 
     /// Moves the cursor past a chunk requested at the cursor's start; other hedged requests for that start are
     /// forgotten (the first acceptable answer wins). Returns whether it moved.
+    /// With lanes, the chunk that ends at its lane's end pauses the lane as the final chunk does (§4.12).
     fn advance_cursor(&mut self, start: &Key, end: Option<&Key>, number: u32) -> bool {
-        let Cursor::Continue(k) = &self.state.cursor else { return false };
-        let effective = match self.chain.trie().missing_start() {
+        let lane = self.lane_of(start);
+        let Cursor::Continue(k) = &self.state.lanes[lane].cursor else { return false };
+        let effective = match self.chain.trie().lane_start(lane) {
             Some(missing) if missing > k => missing,
             _ => k,
         };
         if start != effective {
             return false;
         }
-        self.state.cursor = match end {
-            Some(end) => Cursor::Continue(end.clone()),
-            None => Cursor::Paused(number),
+        let lane_end = self.chain.trie().lanes().end(lane);
+        self.state.lanes[lane].cursor = match end {
+            Some(end) if Some(end) != lane_end.as_ref() => Cursor::Continue(end.clone()),
+            _ => Cursor::Paused(number),
         };
         self.state.attempts = 0;
         self.state.wasted_in_row = 0;
-        let generation = self.state.generation;
+        let generation = self.state.lanes[lane].generation;
         let start = start.clone();
         self.requests.forget(
             |o| matches!(&o.purpose, Purpose::Chunk { start: s, generation: g, .. } if *s == start && *g == generation),
@@ -299,13 +264,21 @@ impl SyncEngine {
     }
 
     /// Commits chunks in order against `block_hash`, which must be the head (§4.5 "When chunks are
-    /// committed"). Each commit is atomic; the first error stops the rest.
+    /// committed"; with lanes, in lane order, §4.12). Each commit is atomic; the first error stops the rest of
+    /// its lane's chunks.
     pub(crate) fn commit_chunks(&mut self, block_hash: Hash, chunks: Vec<BufferedChunk>) {
         let number = self.chain.block(&block_hash).map_or(self.chain.head_number(), |block| block.number());
+        let lanes = self.chain.trie().lanes();
         let mut committed = 0u32;
+        let mut stopped = vec![false; lanes.count()];
         let mut rest = chunks.into_iter();
         while let Some(buffered) = rest.next() {
             let (peer, request_id) = (buffered.peer, buffered.request_id);
+            let lane = lanes.of_key(&buffered.start);
+            if stopped[lane] {
+                self.waste(peer, request_id, number, ChunkWaste::AfterReset);
+                continue;
+            }
             match self.chain.commit_chunk(block_hash, &buffered.start, &buffered.chunk) {
                 None => {
                     // The head moved on before the commit (H21).
@@ -325,16 +298,14 @@ impl SyncEngine {
                 Some(Err(ChunkError::AlreadyComplete)) => self.waste(peer, request_id, number, ChunkWaste::Completed),
                 Some(Ok(ChunkApplied::Ignored(Ignored::Gap))) => {
                     self.waste(peer, request_id, number, ChunkWaste::Gap);
-                    self.reset_chunks(ResetReason::Gap);
-                    self.waste_rest(rest, number);
-                    break;
+                    self.reset_lane(lane, ResetReason::Gap);
+                    stopped[lane] = true;
                 }
                 Some(Err(ChunkError::Invalid(_) | ChunkError::RootMismatch { .. })) => {
                     self.waste(peer, request_id, number, ChunkWaste::Rejected);
                     self.penalize(peer, Violation::ChunkRejected);
-                    self.reset_chunks(ResetReason::ChunkRejected);
-                    self.waste_rest(rest, number);
-                    break;
+                    self.reset_lane(lane, ResetReason::ChunkRejected);
+                    stopped[lane] = true;
                 }
             }
         }
@@ -346,13 +317,6 @@ impl SyncEngine {
         }
     }
 
-    /// The chunks of a push left after one of them reset the chunk chain.
-    fn waste_rest(&mut self, rest: impl Iterator<Item = BufferedChunk>, number: u32) {
-        for chunk in rest {
-            self.waste(chunk.peer, chunk.request_id, number, ChunkWaste::AfterReset);
-        }
-    }
-
     /// Chunks buffered for block `number` leave uncommitted, for `waste`. If one had advanced the cursor in this
     /// generation and starts at or beyond `s`, the chain of chunks has a hole: reset at once (H8, H15, H21).
     pub(crate) fn discard_chunks(&mut self, chunks: Vec<BufferedChunk>, number: u32, waste: ChunkWaste) {
@@ -360,14 +324,15 @@ impl SyncEngine {
             self.peers.note_chunk(chunk.peer, false);
             self.waste(chunk.peer, chunk.request_id, number, waste);
         }
-        let missing = self.chain.trie().missing_start().cloned();
-        let hole = chunks.iter().any(|chunk| {
-            chunk.advanced
-                && chunk.generation == self.state.generation
-                && missing.as_ref().is_some_and(|s| chunk.start >= *s)
-        });
-        if hole {
-            self.reset_chunks(ResetReason::ChunkDiscarded);
+        for lane in 0..self.state.lanes.len() {
+            let missing = self.chain.trie().lane_start(lane);
+            let generation = self.state.lanes[lane].generation;
+            let hole = chunks.iter().any(|chunk| {
+                chunk.advanced && chunk.generation == generation && missing.is_some_and(|s| chunk.start >= *s)
+            });
+            if hole {
+                self.reset_lane(lane, ResetReason::ChunkDiscarded);
+            }
         }
     }
 
@@ -395,9 +360,12 @@ impl SyncEngine {
     /// Keeps `Continue(k)` at or beyond `s`: the `max(k, s)` clamp of §4.5 made explicit, so that S4 holds
     /// after commits moved `s` past `k` (H17).
     fn normalize_cursor(&mut self) {
-        if let Cursor::Continue(k) = &self.state.cursor {
-            if let Some(missing) = self.chain.trie().missing_start().filter(|missing| *missing > k) {
-                self.state.cursor = Cursor::Continue(missing.clone());
+        for lane in 0..self.state.lanes.len() {
+            let cursor = &mut self.state.lanes[lane].cursor;
+            if let Cursor::Continue(k) = cursor {
+                if let Some(missing) = self.chain.trie().lane_start(lane).filter(|missing| *missing > k) {
+                    *cursor = Cursor::Continue(missing.clone());
+                }
             }
         }
     }
@@ -406,8 +374,10 @@ impl SyncEngine {
     pub(crate) fn update_completion(&mut self) {
         self.normalize_cursor();
         if self.chain.trie().is_complete() {
-            if self.state.cursor != Cursor::Complete {
-                self.state.cursor = Cursor::Complete;
+            if !self.state.complete() {
+                for lane in &mut self.state.lanes {
+                    lane.cursor = Cursor::Complete;
+                }
                 for (number, hash) in self.state.keys() {
                     for chunk in self.state.take(number, hash) {
                         self.waste(chunk.peer, chunk.request_id, number, ChunkWaste::Completed);
@@ -420,18 +390,29 @@ impl SyncEngine {
             }
             return;
         }
-        if self.state.cursor == Cursor::Complete {
-            // A rebranch took the trie back below completion (§4.8).
-            self.state.cursor = Cursor::Reset;
+        if self.state.complete() {
             self.emit(Event::StateReset);
-            self.state.generation += 1;
-            self.stats.resets += 1;
-            self.emit(Event::ChunkChainReset { reason: ResetReason::Rebranch });
-            return;
         }
-        if let Cursor::Paused(n) = self.state.cursor {
-            if self.chain.head_number() > n {
-                self.reset_chunks(ResetReason::PausedPassed);
+        for lane in 0..self.state.lanes.len() {
+            let done = self.chain.trie().lane_start(lane).is_none();
+            match self.state.lanes[lane].cursor {
+                Cursor::Complete if !done => {
+                    // A rebranch took the lane back below its end (§4.8).
+                    self.state.lanes[lane].cursor = Cursor::Reset;
+                    self.state.renew(lane);
+                    self.stats.resets += 1;
+                    self.emit(Event::ChunkChainReset { reason: ResetReason::Rebranch, lane: lane as u8 });
+                }
+                Cursor::Complete => {}
+                _ if done => {
+                    // Lanes: this lane is known to its end while others are not.
+                    let generation = self.state.lanes[lane].generation;
+                    self.state.lanes[lane].cursor = Cursor::Complete;
+                    self.requests
+                        .forget(|o| matches!(o.purpose, Purpose::Chunk { generation: g, .. } if g == generation));
+                }
+                Cursor::Paused(n) if self.chain.head_number() > n => self.reset_lane(lane, ResetReason::PausedPassed),
+                _ => {}
             }
         }
     }
@@ -459,20 +440,32 @@ impl SyncEngine {
                 "S5: starts strictly increase per block"
             );
         }
-        match &state.cursor {
-            Cursor::Complete => {
-                assert!(self.chain.trie().is_complete(), "S2: Complete implies a complete trie");
-                assert_eq!(state.size, 0, "S2: Complete implies an empty buffer");
-                assert!(chunk_requests.is_empty(), "S2: Complete implies no chunk requests");
-            }
-            Cursor::Continue(k) => {
-                let missing = self.chain.trie().missing_start();
-                assert!(missing.is_some_and(|s| s <= k), "S4: Continue(k) implies s ≤ k on an incomplete trie");
-            }
-            Cursor::Paused(n) => {
-                assert!(*n <= head_number + self.config.window_ahead_max, "S4: Paused within the window")
-            }
-            Cursor::Reset => {}
+        if state.complete() {
+            assert!(self.chain.trie().is_complete(), "S2: Complete implies a complete trie");
+            assert_eq!(state.size, 0, "S2: Complete implies an empty buffer");
+            assert!(chunk_requests.is_empty(), "S2: Complete implies no chunk requests");
         }
+        assert_eq!(state.lanes.len(), self.chain.trie().lanes().count(), "one cursor per lane of the trie");
+        for (index, lane) in state.lanes.iter().enumerate() {
+            let asked = chunk_requests.iter().filter(|(_, _, generation)| *generation == lane.generation).count();
+            assert!(state.lanes.len() == 1 || asked <= 1, "§4.12: at most one chunk request per lane");
+            assert!(state.lanes.iter().filter(|other| other.generation == lane.generation).count() == 1);
+            let missing = self.chain.trie().lane_start(index);
+            match &lane.cursor {
+                Cursor::Complete => {
+                    assert!(missing.is_none(), "S2: a Complete lane is known to its end");
+                    assert_eq!(asked, 0, "S2: a Complete lane has no chunk requests");
+                }
+                Cursor::Continue(k) => {
+                    assert!(missing.is_some_and(|s| s <= k), "S4: Continue(k) implies s ≤ k in an unfinished lane");
+                }
+                Cursor::Paused(n) => {
+                    assert!(*n <= head_number + self.config.window_ahead_max, "S4: Paused within the window")
+                }
+                Cursor::Reset => {}
+            }
+        }
+        let current = |generation: u64| state.lane_of_generation(generation).is_some();
+        assert!(chunk_requests.iter().all(|(_, _, g)| current(*g)), "older generations no longer count (H17)");
     }
 }

@@ -8,13 +8,12 @@ use crate::hash::Hash;
 use crate::interface::{Event, PeerId, Violation};
 use crate::peers::Kind;
 use crate::requests::Purpose;
-use crate::state_queue::Cursor;
 use crate::wire::{Request, RequestId, Response};
 use std::collections::{BTreeMap, BTreeSet};
 
 impl SyncEngine {
     fn diff_mode(&self) -> bool {
-        self.state.cursor != Cursor::Complete
+        !self.state.complete()
     }
 
     fn needs_own_diff(&self, entry: &PendingBlock) -> bool {

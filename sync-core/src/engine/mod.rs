@@ -7,6 +7,7 @@
 
 mod batches;
 mod blocks;
+mod chunk_requests;
 mod chunks;
 mod diffs;
 mod fetches;
@@ -24,7 +25,7 @@ use crate::peers::{Kind, PeerSet};
 use crate::requests::{Outstanding, Purpose, Requests};
 use crate::responder::{respond, RateLimiter};
 use crate::state_queue::{Cursor, StateQueue};
-use crate::trie::Trie;
+use crate::trie::{Lanes, Trie};
 use crate::wire::{Message, RequestId, Response};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -71,7 +72,7 @@ impl std::fmt::Debug for SyncEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SyncEngine")
             .field("head", &self.chain.head())
-            .field("cursor", &self.state.cursor)
+            .field("lanes", &self.state.lanes)
             .field("missing", &self.chain.trie().missing_start())
             .field("peers", &self.peers.len())
             .finish()
@@ -96,9 +97,15 @@ impl SyncEngine {
         if !checkpoint.header().is_macro {
             return Err(ConfigError("the checkpoint is a macro block"));
         }
+        let lanes = Lanes::new(config.lanes).map_err(|_| ConfigError("lanes is one of 1, 2, 4, 8, 16"))?;
+        let trie = match (trie.is_fresh(), trie.is_complete() || trie.lanes() == lanes) {
+            (true, _) => Trie::fresh_in(lanes),
+            (false, true) => trie,
+            (false, false) => return Err(ConfigError("an incomplete trie is split into the configured lanes")),
+        };
         let complete = trie.is_complete();
         let chain = Chain::new(checkpoint, trie, config.bpb, config.fork_blocks_max, config.chain_retention_blocks);
-        let state = StateQueue::new(complete, seed);
+        let state = StateQueue::new(lanes.count(), complete, seed);
         Ok(SyncEngine {
             blocks: BlockQueue::new(seed),
             diffs: DiffQueue::new(seed),
@@ -225,12 +232,19 @@ impl SyncEngine {
         self.chain.trie().root_if_computable()
     }
 
+    /// Lane 0's cursor: with one lane (the reference), the cursor.
     pub fn cursor(&self) -> &Cursor {
-        &self.state.cursor
+        &self.state.lanes[0].cursor
     }
 
+    /// Every lane's cursor, in lane order (§4.12).
+    pub fn lane_cursors(&self) -> impl Iterator<Item = &Cursor> + '_ {
+        self.state.lanes.iter().map(|lane| &lane.cursor)
+    }
+
+    /// Every lane is done and the trie complete: sync is finished.
     pub fn is_complete(&self) -> bool {
-        self.state.cursor == Cursor::Complete
+        self.state.complete()
     }
 
     pub fn chunk_buffer_size(&self) -> u32 {

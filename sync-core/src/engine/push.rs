@@ -4,7 +4,7 @@
 use super::SyncEngine;
 use crate::chain::BlockOutcome;
 use crate::diff_queue::{PendingBlock, PushKind};
-use crate::interface::{ChunkWaste, Event, ResetReason};
+use crate::interface::{ChunkWaste, Event};
 
 impl SyncEngine {
     /// Pushes one block with the chunks buffered for it.
@@ -12,6 +12,7 @@ impl SyncEngine {
         let block = entry.block.clone();
         let hash = block.hash();
         let diff = entry.diff.clone().or_else(|| self.chain.diff(&hash).cloned());
+        let starts_before = self.chain.trie().lane_starts().to_vec();
         let outcome = self.chain.push(&block, diff.as_ref());
         if let BlockOutcome::NeedsDiffs(needed) = outcome {
             // H4, H11: not an error. The block goes back, first, with the diffs it waits for; nobody is penalised.
@@ -28,7 +29,7 @@ impl SyncEngine {
                 if let BlockOutcome::Rebranched { reverted, adopted } = outcome {
                     self.emit(Event::Rebranched { reverted, adopted });
                     if !self.chain.trie().is_complete() {
-                        self.reset_chunks(ResetReason::Rebranch);
+                        self.reset_rebranched(&starts_before);
                     }
                 }
                 let number = block.number();

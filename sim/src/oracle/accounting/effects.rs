@@ -21,7 +21,7 @@ impl Accounting {
                 self.chunk_wasted(now, *peer, *request_id, *number, *waste, engine, store)
             }
             Event::RequestTimedOut { request_id, .. } => self.timed_out(now, *request_id),
-            Event::ChunkChainReset { reason } => self.reset(now, *reason),
+            Event::ChunkChainReset { reason, .. } => self.reset(now, *reason),
             Event::PeerPenalized { peer, violation } => self.penalty(*peer, *violation),
             Event::PeerBehind { peer } => self.behind(*peer),
             Event::DiffUnavailable { hash } => self.given_up(now, *hash),
