@@ -69,6 +69,9 @@ pub struct Network {
     reorder_ms: u64,
     replay_chance: f64,
     bandwidth_bytes_per_ms: u64,
+    /// The node's inbound queue (§4.12): its bandwidth (0: unlimited) and when it is free again.
+    downlink_bytes_per_ms: u64,
+    downlink_busy_until: u64,
     /// Messages lost, duplicated, cut by partitions (for the summary).
     pub lost: u64,
     pub duplicated: u64,
@@ -89,6 +92,8 @@ impl Network {
             reorder_ms: options.reorder_ms.max(1),
             replay_chance: options.replay_chance,
             bandwidth_bytes_per_ms: options.bandwidth_bytes_per_ms,
+            downlink_bytes_per_ms: options.downlink_bytes_per_ms,
+            downlink_busy_until: 0,
             lost: 0,
             duplicated: 0,
             cut: 0,
@@ -122,7 +127,10 @@ impl Network {
         let (latency, jitter, faults) = (self.latency_ms, self.jitter_ms, self.faults);
         let (loss, reorder_chance, reorder_ms, duplication) =
             (self.loss, self.reorder_chance, self.reorder_ms, self.duplication);
-        let link = self.link(peer);
+        let downlink_bytes_per_ms = if direction == Direction::ToNode { self.downlink_bytes_per_ms } else { 0 };
+        self.link(peer);
+        let Network { links, downlink_busy_until, cut, lost: lost_count, .. } = self;
+        let Some(link) = links.get_mut(&peer) else { unreachable!("made just above") };
         let prng = &mut link.prng;
         let jitter_draw = prng.below(jitter + 1);
         let lost = prng.chance(loss) && faults;
@@ -139,15 +147,23 @@ impl Network {
         let start = now.max(lane.busy_until);
         lane.busy_until = start + transmit;
         if faults && lane.cut_until > now {
-            self.cut += 1;
+            *cut += 1;
             return Fate::Cut;
         }
         if lost {
-            self.lost += 1;
+            *lost_count += 1;
             return Fate::Lost;
         }
+        // Every message to the node also passes its downlink, one at a time at its own bandwidth, whichever peer
+        // sent it: the later of the two transmissions ends it.
+        let mut sent = start + transmit;
+        if downlink_bytes_per_ms > 0 {
+            let downlink_start = start.max(*downlink_busy_until);
+            *downlink_busy_until = downlink_start + bytes.div_ceil(downlink_bytes_per_ms);
+            sent = sent.max(*downlink_busy_until);
+        }
         let idle_arrival = now + transmit + latency + extra_latency + jitter_draw;
-        let mut arrival = start + transmit + latency + extra_latency + jitter_draw;
+        let mut arrival = sent + latency + extra_latency + jitter_draw;
         if reordered {
             arrival += reorder_extra; // may overtake nothing but is overtaken: no FIFO floor
         } else {

@@ -236,6 +236,13 @@ fn max_chunk(liar: &mut Liar<'_>, request: &Request, honest: Response) -> Told {
         })
         .collect();
     chunk.end = chunk.items.last().and_then(|(key, _)| key.successor());
+    // Within its request's lane (§2.13): a flood, not a provable lie (explore seed 493 with four lanes: the
+    // successor of `bfff…` is `c`, past the lane).
+    if let Request::Chunk { end_bound: Some(bound), .. } = request {
+        if chunk.end.as_ref().is_none_or(|end| end > bound) {
+            chunk.end = Some(bound.clone());
+        }
+    }
     let fake = Hash(liar.prng.bytes(32).try_into().unwrap_or([4; 32]));
     Told::Lie(Answer::Response(Response::Chunk { block_number: block_number + 2, block_hash: fake, chunk }))
 }

@@ -122,8 +122,13 @@ impl ByzantineClass {
     /// lie only when it does.
     pub fn proves(self, violation: Violation) -> bool {
         use ByzantineClass as Class;
-        let chunk =
-            matches!(violation, Violation::ChunkRejected | Violation::ChunkNoProgress | Violation::ChunkOverLimit);
+        let chunk = matches!(
+            violation,
+            Violation::ChunkRejected
+                | Violation::ChunkNoProgress
+                | Violation::ChunkOverLimit
+                | Violation::ChunkPastLane
+        );
         match self {
             Class::WrongStart | Class::ZeroProgress | Class::StaleRetag => chunk,
             // Lies that change a chunk's items or proof can break the wire's own bounds, and the message does not

@@ -65,6 +65,9 @@ pub struct Oracle {
     /// Since the last input: a `Rebranched` with no `ChunkChainReset` after it, and a `StateComplete`.
     rebranch_unreset: bool,
     completed_now: bool,
+    /// Lanes (§4.12): each lane's missing start after the last input, and the lanes reset during this one.
+    lane_starts: Vec<Option<sync_core::Key>>,
+    lanes_reset: Vec<u8>,
 }
 
 impl Oracle {
@@ -85,6 +88,8 @@ impl Oracle {
             chunks_wasted: 0,
             rebranch_unreset: false,
             completed_now: false,
+            lane_starts: Vec::new(),
+            lanes_reset: Vec::new(),
         }
     }
 
@@ -124,20 +129,12 @@ impl Oracle {
             Event::PeerBehind { peer } | Event::PeerAhead { peer } if self.is_honest(*peer) => {
                 return self.behind_or_ahead(event, *peer, cause);
             }
-            Event::StateComplete { .. } => {
-                if self.complete {
-                    return breach(FailureClass::Safety, "StateComplete twice without StateReset");
-                }
-                self.complete = true;
-                self.completed_now = true;
-                self.completed_at = Some(now);
-                if let Event::StateComplete { head } = event {
-                    stats.completed_head = store.block(head).map_or(0, |block| block.number());
-                }
-                stats.completed_ms = Some(now);
-            }
+            Event::StateComplete { head } => return self.state_complete(now, head, store, stats),
             Event::StateReset => self.complete = false,
-            Event::ChunkChainReset { .. } => self.rebranch_unreset = false,
+            Event::ChunkChainReset { lane, .. } => {
+                self.rebranch_unreset = false;
+                self.lanes_reset.push(*lane);
+            }
             Event::Rebranched { reverted, .. } => {
                 stats.rebranches += 1;
                 self.rebranch_unreset = true;
@@ -166,6 +163,18 @@ impl Oracle {
         Ok(())
     }
 
+    fn state_complete(&mut self, now: u64, head: &Hash, store: &ChainStore, stats: &mut RunStats) -> Verdict {
+        if self.complete {
+            return breach(FailureClass::Safety, "StateComplete twice without StateReset");
+        }
+        self.complete = true;
+        self.completed_now = true;
+        self.completed_at = Some(now);
+        stats.completed_head = store.block(head).map_or(0, |block| block.number());
+        stats.completed_ms = Some(now);
+        Ok(())
+    }
+
     /// The events of the last input agree with the engine's state after it (§4.10): the completion they imply
     /// is the engine's; a `StateComplete` still standing has a complete trie whose root is the head's; and a
     /// rebranch that left the trie incomplete reset the chunk chain (the reset rule of §4.5: without it, the
@@ -185,6 +194,12 @@ impl Oracle {
                     format!("StateComplete with a trie complete = {}, root {root:?}", engine.trie().is_complete());
                 return breach(FailureClass::Safety, what);
             }
+        }
+        let lanes_reset = std::mem::take(&mut self.lanes_reset);
+        let lane_starts = std::mem::replace(&mut self.lane_starts, engine.trie().lane_starts().to_vec());
+        if engine.trie().lanes().count() > 1 {
+            // With lanes, a rebranch resets the lanes whose missing start it took back (§4.12), and only those.
+            return rebranched_lanes_reset(&lane_starts, engine.trie().lane_starts(), &lanes_reset);
         }
         if rebranch_unreset && !engine.is_complete() {
             return breach(FailureClass::Safety, "a rebranch left the trie incomplete without a chunk-chain reset");
@@ -335,4 +350,24 @@ pub fn transfer_ms(bandwidth: u64, bytes: u64) -> u64 {
 
 pub fn state_bytes(state: &Trie) -> u64 {
     state.items().iter().map(|(key, value)| (key.len() as u64).div_ceil(2) + 1 + 4 + value.len() as u64).sum()
+}
+
+/// Every lane whose missing start went back during an input (only a revert does that) was reset in it.
+fn rebranched_lanes_reset(
+    before: &[Option<sync_core::Key>],
+    after: &[Option<sync_core::Key>],
+    reset: &[u8],
+) -> Verdict {
+    for (lane, (before, after)) in before.iter().zip(after).enumerate() {
+        let went_back = match (before, after) {
+            (None, Some(_)) => true,
+            (Some(before), Some(after)) => after < before,
+            _ => false,
+        };
+        if went_back && !reset.contains(&(lane as u8)) {
+            let what = format!("a rebranch took lane {lane} back to {after:?} without resetting it");
+            return breach(FailureClass::Safety, what);
+        }
+    }
+    Ok(())
 }

@@ -131,7 +131,7 @@ impl SyncEngine {
         let free = |peer: PeerId, state: &PeerState| !busy.contains(&peer) && !state.throttled(Kind::Chunk, now);
         let responsive = |state: &PeerState| state.unresponsive_until.is_none_or(|until| until <= now);
         let preferred = |peer: PeerId, state: &PeerState| self.preferred_for_chunks(busy, peer, state);
-        let mut cursor = self.state.cursor_peers.clone();
+        let mut cursor = self.state.cursor_peers;
         let peer = self
             .peers
             .next(&mut cursor, |peer, state| responsive(state) && preferred(peer, state))
@@ -142,26 +142,33 @@ impl SyncEngine {
         peer
     }
 
-    /// Lanes: the peer expected to deliver soonest (`PeerSet::quickest`: answer time and load, cooling and
-    /// unproven peers last), among the preferred free peers, then any free peer, then (one lane per peer no
-    /// longer possible) any peer not throttled and not mostly junk. Its chunks' reputation breaks nothing: a
-    /// peer whose chunks were mostly junk is only asked when nobody else can be.
+    /// Lanes: the peer expected to deliver soonest (`PeerSet::quickest`: answer time and load, unproven peers
+    /// last), tier by tier as with one lane (responsive and preferred; responsive and free; preferred; free), then
+    /// (one lane per peer no longer possible) any peer not throttled, cooling down or mostly junk. A peer that timed
+    /// out never goes before one that answers (explore seed 1787: a silent peer drew every request of the last
+    /// lane while the one honest peer, not preferred, sat idle).
     fn useful_chunk_peer(&mut self, busy: &[PeerId]) -> Option<PeerId> {
         let now = self.now;
         let head = self.chain.head_number();
         let load = |peer: PeerId| busy.iter().filter(|&&b| b == peer).count();
-        let mut cursor = self.state.cursor_peers.clone();
+        let mut cursor = self.state.cursor_peers;
         let free = |peer: PeerId, state: &PeerState| !busy.contains(&peer) && !state.throttled(Kind::Chunk, now);
         let shared = |_: PeerId, state: &PeerState| {
             !state.throttled(Kind::Chunk, now)
                 && state.incomplete_until.is_none_or(|until| until <= now)
                 && !crate::peers::PeerSet::mostly_junk(state)
         };
-        let peer = self
-            .peers
-            .quickest(&mut cursor, now, head, load, |peer, state| self.preferred_for_chunks(busy, peer, state))
-            .or_else(|| self.peers.quickest(&mut cursor, now, head, load, free))
-            .or_else(|| self.peers.quickest(&mut cursor, now, head, load, shared));
+        let responsive = |state: &PeerState| state.unresponsive_until.is_none_or(|until| until <= now);
+        let preferred = |peer: PeerId, state: &PeerState| self.preferred_for_chunks(busy, peer, state);
+        let peers = &self.peers;
+        let peer = peers
+            .quickest(&mut cursor, now, head, load, |peer, state| responsive(state) && preferred(peer, state))
+            .or_else(|| {
+                peers.quickest(&mut cursor, now, head, load, |peer, state| responsive(state) && free(peer, state))
+            })
+            .or_else(|| peers.quickest(&mut cursor, now, head, load, preferred))
+            .or_else(|| peers.quickest(&mut cursor, now, head, load, free))
+            .or_else(|| peers.quickest(&mut cursor, now, head, load, shared));
         self.state.cursor_peers = cursor;
         peer
     }

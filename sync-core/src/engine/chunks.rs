@@ -187,16 +187,18 @@ impl SyncEngine {
         // §2.13: with lanes, an end past the lane's end (the request's bound) answers a lane nobody asked for.
         let lanes = self.chain.trie().lanes();
         let lane_end = (lanes.count() > 1).then(|| lanes.end(lanes.of_key(start)));
-        let past_lane = lane_end.is_some_and(|bound| match (&chunk.end, &bound) {
+        let past_lane = lane_end.as_ref().is_some_and(|bound| match (&chunk.end, bound) {
             (_, None) => false,
             (None, Some(_)) => true,
             (Some(end), Some(bound)) => end > bound,
         });
+        // An empty chunk that ends at its lane's end is progress: the rest of the lane is empty.
+        let lane_exhausted = lane_end.as_ref().is_some_and(|bound| bound.is_some() && chunk.end == *bound);
         let violation = if chunk.items.len() > limit as usize {
             Some(Violation::ChunkOverLimit)
         } else if past_lane {
             Some(Violation::ChunkPastLane)
-        } else if (chunk.items.is_empty() && chunk.end.is_some()) || end_not_after_start {
+        } else if (chunk.items.is_empty() && chunk.end.is_some() && !lane_exhausted) || end_not_after_start {
             Some(Violation::ChunkNoProgress)
         } else {
             None

@@ -123,6 +123,11 @@ impl Accounting {
         if ask.timed_out {
             return Some(self.failure_cause(request_id));
         }
+        // Its peer left while the answer was on its way, and the node forgot the request (explore seed 1359: an
+        // answer queued behind lane chunks on the node's downlink arrived after its peer left and came back).
+        if matches!(ask.failure, Some(Cause::Away)) {
+            return Some(Cause::Away);
+        }
         if since(&self.resets) {
             return Some(Cause::Reset);
         }
