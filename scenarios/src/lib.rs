@@ -310,6 +310,7 @@ fn event_kind(event: &Event) -> &'static str {
         Event::PeerBehind { .. } => "peer_behind",
         Event::PeerAhead { .. } => "peer_ahead",
         Event::StateComplete { .. } => "state_complete",
+        Event::LaneComplete { .. } => "lane_complete",
         Event::StateReset => "state_reset",
         Event::ChunkChainReset { .. } => "chunk_chain_reset",
         Event::StateProgress { .. } => "state_progress",
@@ -335,6 +336,7 @@ fn event_details(event: &Event) -> String {
         Event::AcceptedChunks { count, .. } => format!("{count} chunks"),
         Event::PeerBehind { peer } | Event::PeerAhead { peer } | Event::PeerEvicted { peer } => peer.to_string(),
         Event::StateComplete { .. } | Event::StateReset => String::new(),
+        Event::LaneComplete { lane } => format!("lane {lane}"),
         Event::ChunkChainReset { reason, lane: 0 } => format!("{reason:?}"),
         Event::ChunkChainReset { reason, lane } => format!("{reason:?} lane {lane}"),
         Event::StateProgress { missing, .. } => {

@@ -269,6 +269,7 @@ fn encode_event(event: &Event, out: &mut Vec<u8>) {
         Event::PeerBehind { peer } => out.extend_from_slice(&[6, peer.0 as u8]),
         Event::PeerAhead { peer } => out.extend_from_slice(&[7, peer.0 as u8]),
         Event::StateComplete { head } => tagged(out, 8, head),
+        Event::LaneComplete { lane } => out.extend_from_slice(&[18, *lane]),
         Event::StateReset => out.push(9),
         // Lane 0 adds nothing: with one lane the bytes (and trace hashes) are those from before lanes.
         Event::ChunkChainReset { reason, lane: 0 } => out.extend_from_slice(&[10, *reason as u8]),

@@ -34,6 +34,10 @@ pub struct Config {
     /// Ours (§2.13, §4.12): key space split into this many lanes, 1, 2, 4, 8 or 16, each its own chain of chunks
     /// with at most one request outstanding; 1 is the reference. `chunk_requests_in_flight` bounds them all.
     pub lanes: u32,
+    /// Ours (§4.12): with lanes, chunk requests one peer may hold at once when no peer is free. Enough to keep a
+    /// link busy over a round trip (the lanes sweep: all eight lanes on the first peer to join held back the two
+    /// that joined a moment later for the whole first round).
+    pub chunk_requests_per_peer_max: u8,
     pub missing_block_requests_in_flight: u8,
     /// Ours: catch-up batches asked by height at once, beyond the one the missing-blocks fetch brings (0: none,
     /// as the reference). Each also needs `bpb` free slots of the block buffer while in flight.
@@ -118,6 +122,7 @@ impl Config {
             chunk_size_max: 1000,
             chunk_requests_in_flight: 1,
             lanes: 1,
+            chunk_requests_per_peer_max: 4,
             missing_block_requests_in_flight: 5,
             catch_up_batches_in_flight: 3,
             diff_requests_in_flight: 5,
@@ -154,6 +159,7 @@ impl Config {
             (self.chunk_size_max >= 1 && self.chunk_size_max as usize <= CHUNK_ITEMS_MAX, "chunk_size_max"),
             (self.chunk_requests_in_flight >= 1, "chunk_requests_in_flight ≥ 1"),
             (crate::trie::Lanes::new(self.lanes).is_ok(), "lanes is one of 1, 2, 4, 8, 16"),
+            (self.chunk_requests_per_peer_max >= 1, "chunk_requests_per_peer_max ≥ 1"),
             (self.diff_requests_in_flight >= 1, "diff_requests_in_flight ≥ 1"),
             (self.missing_block_requests_in_flight >= 1, "missing_block_requests_in_flight ≥ 1"),
             (self.attempts_min >= 1 && self.attempts_min <= self.attempts_max, "attempts_min ≤ attempts_max"),

@@ -204,6 +204,11 @@ pub enum Event {
     StateComplete {
         head: Hash,
     },
+    /// §4.12: lane `lane` is known to its end while other lanes are not; its outstanding chunk requests are
+    /// forgotten, and their answers drop unread.
+    LaneComplete {
+        lane: u8,
+    },
     StateReset,
     /// Lane `lane`'s chain of chunks starts over (lane 0 with one lane).
     ChunkChainReset {

@@ -80,6 +80,15 @@ pub fn lie(class: ByzantineClass, liar: &mut Liar<'_>, request: &Request, honest
             _ => Told::Honest(honest),
         },
         ByzantineClass::MaxChunks => max_chunk(liar, request, honest),
+        ByzantineClass::CrossLane => cross_lane(liar, request, honest),
+        ByzantineClass::OneLane => match request {
+            Request::Chunk { start_key, end_bound: Some(_), .. }
+                if start_key.nibbles().first().is_some_and(|&n| n >= 4) =>
+            {
+                Told::Lie(Answer::Nothing)
+            }
+            _ => Told::Honest(honest),
+        },
         ByzantineClass::BadMissingBlocks => bad_missing_blocks(liar, honest),
         // These lie on their own initiative only (`moves`).
         ByzantineClass::InvalidSeal
@@ -245,6 +254,20 @@ fn max_chunk(liar: &mut Liar<'_>, request: &Request, honest: Response) -> Told {
     }
     let fake = Hash(liar.prng.bytes(32).try_into().unwrap_or([4; 32]));
     Told::Lie(Answer::Response(Response::Chunk { block_number: block_number + 2, block_hash: fake, chunk }))
+}
+
+/// A bounded request answered past its bound (§2.13): half the time the unbounded chunk at the same start (items
+/// of the next lane, the end beyond), half the time the honest chunk with its `end` moved into the next lane.
+fn cross_lane(liar: &mut Liar<'_>, request: &Request, honest: Response) -> Told {
+    let Request::Chunk { start_key, limit, end_bound: Some(bound) } = request else { return Told::Honest(honest) };
+    let Response::Chunk { block_number, block_hash, mut chunk } = honest else { return Told::Honest(honest) };
+    let limit = (*limit).clamp(1, liar.config.chunk_size_max) as usize;
+    let unbounded = liar.prng.chance(0.5);
+    match head_state(liar).chunk(start_key, limit) {
+        Some(wide) if unbounded && wide.end.as_ref().is_none_or(|end| end > bound) => chunk = wide,
+        _ => chunk.end = bound.successor(),
+    }
+    Told::Lie(Answer::Response(Response::Chunk { block_number, block_hash, chunk }))
 }
 
 /// Blocks reversed, one skipped, or more than `bpb` of them.

@@ -68,6 +68,13 @@ pub enum ByzantineClass {
     /// Chunks of the full limit with the largest values, tagged with future blocks: they wait in the chunk
     /// buffer (the bounded memory test in bytes).
     MaxChunks,
+    // ---- lanes (§2.13) ----
+    /// Answers a lane's request with a chunk that runs past the lane's end: the unbounded chunk at the same
+    /// start, or one whose `end` names the next lane. Honest to requests without a bound.
+    CrossLane,
+    /// Serves one lane only: bounded chunk requests that start in the first quarter of key space get honest
+    /// answers, the others none at all. Honest to requests without a bound.
+    OneLane,
 }
 
 impl ByzantineClass {
@@ -103,7 +110,8 @@ impl ByzantineClass {
             | ByzantineClass::WrongBlockDiff
             | ByzantineClass::InvalidSeal
             | ByzantineClass::LyingHead
-            | ByzantineClass::BadMissingBlocks => true,
+            | ByzantineClass::BadMissingBlocks
+            | ByzantineClass::CrossLane => true,
             ByzantineClass::UnknownTag
             | ByzantineClass::IncompleteLie
             | ByzantineClass::WithholdDiff
@@ -112,7 +120,8 @@ impl ByzantineClass {
             | ByzantineClass::Unsolicited
             | ByzantineClass::ReplayAnswers
             | ByzantineClass::FutureFlood
-            | ByzantineClass::MaxChunks => false,
+            | ByzantineClass::MaxChunks
+            | ByzantineClass::OneLane => false,
         }
     }
 }
@@ -130,7 +139,7 @@ impl ByzantineClass {
                 | Violation::ChunkPastLane
         );
         match self {
-            Class::WrongStart | Class::ZeroProgress | Class::StaleRetag => chunk,
+            Class::WrongStart | Class::ZeroProgress | Class::StaleRetag | Class::CrossLane => chunk,
             // Lies that change a chunk's items or proof can break the wire's own bounds, and the message does not
             // decode: three extra items at the most a chunk may carry (explore seed 10009574), a value one byte
             // over its bound or items out of order (seed 10032135).
@@ -153,7 +162,8 @@ impl ByzantineClass {
             | Class::AbandonedFork
             | Class::ReplayAnswers
             | Class::FutureFlood
-            | Class::MaxChunks => false,
+            | Class::MaxChunks
+            | Class::OneLane => false,
         }
     }
 }
@@ -164,7 +174,7 @@ mod tests {
 
     #[test]
     fn every_class_is_listed_once_and_named() {
-        assert_eq!(ByzantineClass::ALL.len(), 22);
+        assert_eq!(ByzantineClass::ALL.len(), 24);
         let names: std::collections::BTreeSet<String> = ByzantineClass::ALL.iter().map(|c| c.name()).collect();
         assert_eq!(names.len(), ByzantineClass::ALL.len(), "distinct names");
         assert!(names.iter().all(|name| !name.is_empty()));

@@ -52,7 +52,9 @@ pub fn takes_turns(class: ByzantineClass) -> bool {
         | ByzantineClass::WithholdDiff
         | ByzantineClass::AbandonedFork
         | ByzantineClass::BadMissingBlocks
-        | ByzantineClass::MaxChunks => false,
+        | ByzantineClass::MaxChunks
+        | ByzantineClass::CrossLane
+        | ByzantineClass::OneLane => false,
     }
 }
 
@@ -137,6 +139,8 @@ pub fn turn(class: ByzantineClass, peer: &mut SimPeer, stage: Stage<'_>) -> Opti
         | ByzantineClass::WithholdDiff
         | ByzantineClass::AbandonedFork
         | ByzantineClass::BadMissingBlocks
-        | ByzantineClass::MaxChunks => None,
+        | ByzantineClass::MaxChunks
+        | ByzantineClass::CrossLane
+        | ByzantineClass::OneLane => None,
     }
 }

@@ -4,11 +4,12 @@
 //! floors; a bug that only wastes work (a cursor one key off, healed by the next `Gap`) fails here even when
 //! every answer is right.
 
-use super::{breach, transfer_ms, Verdict};
+use super::{breach, download_rate, transfer_ms, Verdict};
 use crate::options::Options;
 use crate::outcome::{FailureClass, RunStats};
 use crate::producer::ChainStore;
-use sync_core::{Config, Key, Trie};
+use sync_core::trie::Lanes;
+use sync_core::{Config, Trie};
 
 /// Completion may take at most this many times the calm floor, plus `COMPLETION_SLACK_MS` and two blocks.
 /// Chosen from the measured distribution (BENCHMARKS.md, "Calm worlds").
@@ -26,27 +27,33 @@ fn percent(used: u64, allowed: u64) -> u32 {
     (used.saturating_mul(100) / allowed.max(1)).min(u64::from(u32::MAX)) as u32
 }
 
-/// The chunk chain an ideal node fetches: the final state's chunks from ε, each where the last one ended, as
-/// encoded on the wire (items and proof). With chunks of one item the proofs are most of the bytes: a floor of
-/// items alone was four times too low there (explore seed 40006118).
+/// The chunk chains an ideal node fetches: in every lane, the final state's chunks from the lane's start, each
+/// where the last one ended, as encoded on the wire (items and proof). With chunks of one item the proofs are
+/// most of the bytes: a floor of items alone was four times too low there (explore seed 40006118).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IdealChain {
+    /// Chunks in all lanes, and in the longest lane.
     pub chunks: u64,
+    pub longest_lane: u64,
     pub bytes: u64,
     /// The largest chunk of the chain.
     pub chunk_bytes_max: u64,
 }
 
 impl IdealChain {
-    pub fn of(state: &Trie, limit: u32) -> IdealChain {
+    pub fn of(state: &Trie, limit: u32, lanes: Lanes) -> IdealChain {
         let mut chain = IdealChain::default();
-        let mut start = Some(Key::EMPTY);
-        while let Some(chunk) = start.and_then(|start| state.chunk(&start, limit.max(1) as usize)) {
-            let bytes = chunk.encoded_len() as u64;
-            chain.chunks += 1;
-            chain.bytes += bytes;
-            chain.chunk_bytes_max = chain.chunk_bytes_max.max(bytes);
-            start = chunk.end;
+        for lane in 0..lanes.count() {
+            let (end, mut start, mut in_lane) = (lanes.end(lane), Some(lanes.start(lane)), 0);
+            while let Some(chunk) =
+                start.and_then(|start| state.chunk_bounded(&start, limit.max(1) as usize, end.as_ref()))
+            {
+                let bytes = chunk.encoded_len() as u64;
+                (chain.chunks, in_lane, chain.bytes) = (chain.chunks + 1, in_lane + 1, chain.bytes + bytes);
+                chain.chunk_bytes_max = chain.chunk_bytes_max.max(bytes);
+                start = chunk.end.filter(|next| Some(next) != end.as_ref());
+            }
+            chain.longest_lane = chain.longest_lane.max(in_lane);
         }
         chain
     }
@@ -82,17 +89,24 @@ pub fn is_quiet(o: &Options) -> bool {
         && o.script.is_empty()
 }
 
-/// The calm floor of completion, the slowest of the limits no strategy of one chunk chain escapes:
-/// - the chain: the chunks of the final state asked one after another (requests in flight at one start are
-///   hedges, not parallel ranges), each an expected round trip (twice the latency, plus the jitter: two
-///   draws of up to `jitter_ms`) plus its transfer (`IdealChain`: items and proofs);
+/// The calm floor of completion, the slowest of the limits no strategy of one chunk chain per lane escapes:
+/// - the chain: the chunks of the longest lane asked one after another (with one lane, requests in flight at
+///   one start are hedges, not parallel ranges), each an expected round trip (twice the latency, plus the
+///   jitter: two draws of up to `jitter_ms`), plus the transfer of every lane's chunks (`IdealChain`: items and
+///   proofs) at one link's bandwidth, or with lanes at the download rate (`download_rate`: the downlink, the
+///   honest uplinks together);
 /// - the diffs: until the trie completes, every block up to the completion head is pushed with its diff,
 ///   `diff_requests_in_flight` round trips at a time;
 /// - the responders: the honest peers' chunk rate limit (`served_chunks_per_window_max` per window each);
 pub fn completion_floor_ms(o: &Options, config: &Config, stats: &RunStats, ideal: &IdealChain) -> u64 {
     let chunks = ideal.chunks.max(1);
     let round_trip = 2 * o.latency_ms + o.jitter_ms;
-    let chain = chunks * round_trip + transfer_ms(o.bandwidth_bytes_per_ms, ideal.bytes);
+    let rate = match (o.lanes, o.downlink_bytes_per_ms) {
+        (1, 0) => o.bandwidth_bytes_per_ms,
+        (1, downlink) => o.bandwidth_bytes_per_ms.min(downlink).max(1),
+        _ => download_rate(o),
+    };
+    let chain = ideal.longest_lane.max(1) * round_trip + transfer_ms(rate, ideal.bytes);
     let diffs = u64::from(stats.completed_head) * round_trip / u64::from(config.diff_requests_in_flight.max(1));
     let served = u64::from(o.served_chunks_per_window_max.max(1)) * u64::from(o.honest_peers.max(1));
     let responders = chunks * config.rate_window_ms / served;
@@ -118,7 +132,8 @@ pub fn check(o: &Options, config: &Config, stats: &mut RunStats, store: &ChainSt
     if !is_quiet(o) {
         return Ok(());
     }
-    let ideal = IdealChain::of(&store.tip().state, config.chunk_size_max);
+    let lanes = Lanes::new(config.lanes).unwrap_or_default();
+    let ideal = IdealChain::of(&store.tip().state, config.chunk_size_max, lanes);
     if outruns(o, config, &ideal) {
         return Ok(());
     }
@@ -135,9 +150,11 @@ pub fn check(o: &Options, config: &Config, stats: &mut RunStats, store: &ChainSt
         );
         return breach(FailureClass::Waste, what);
     }
-    let hedges = u64::from(config.chunk_requests_in_flight.max(1));
+    // With lanes, requests in flight are one per lane, not hedges; every lane's chunks carry their own proof.
+    let hedges = if lanes == Lanes::ONE { u64::from(config.chunk_requests_in_flight.max(1)) } else { 1 };
     let (state_bytes, items) = largest_state(store, stats.completed_head);
-    let proofs = items.div_ceil(u64::from(config.chunk_size_max.max(1))).max(1) * PROOF_BYTES_PER_CHUNK;
+    let chunks = items.div_ceil(u64::from(config.chunk_size_max.max(1))).max(ideal.chunks).max(1);
+    let proofs = chunks * PROOF_BYTES_PER_CHUNK;
     let bytes_allowed = ((BYTES_MULTIPLE * state_bytes as f64) as u64 + proofs) * hedges;
     stats.calm_bytes_used_pct = percent(stats.bytes_fetched, bytes_allowed);
     if stats.bytes_fetched > bytes_allowed {

@@ -339,6 +339,18 @@ pub fn stall_report(engine: &SyncEngine, store: &ChainStore) -> String {
 }
 
 /// The bytes of a state as chunks carry it: each key and value with their length prefixes.
+/// The fastest the node can download, in bytes per ms (0: unlimited): `min(node downlink, Σ uplinks of the
+/// honest peers)` (§4.12). With one lane the node still downloads from one link at a time, and its figures stay
+/// above this bound by design; the bound is what lanes can reach.
+pub fn download_rate(options: &crate::options::Options) -> u64 {
+    let uplinks = options.bandwidth_bytes_per_ms.saturating_mul(u64::from(options.honest_peers.max(1)));
+    match (options.downlink_bytes_per_ms, uplinks) {
+        (0, uplinks) => uplinks,
+        (downlink, 0) => downlink,
+        (downlink, uplinks) => downlink.min(uplinks),
+    }
+}
+
 /// How long `bytes` take at `bandwidth` bytes per ms (0: no bandwidth limit, no time).
 pub fn transfer_ms(bandwidth: u64, bytes: u64) -> u64 {
     if bandwidth == 0 {

@@ -4,7 +4,10 @@
 //! - `efficiency`: bytes fetched, waste and completion against the lower bound, at fork rates 0 %, 10 %, 30 %;
 //! - `sensitivity`: chunk size × chunk requests in flight against completion time;
 //! - `floods`: every buffer's peak under flood and size attacks, next to its bound;
-//! - `baseline`: live sync against pivot-style snapshot sync as the block time falls.
+//! - `baseline`: live sync against pivot-style snapshot sync as the block time falls;
+//! - `lanes`: lanes × honest peers at 10 % forks against the lower bound `state / min(downlink, Σ uplinks)`.
+//!
+//! `--lanes` and `--downlink` set those knobs in every world of any sweep (the byzantine sweep with lanes).
 //!
 //! A sweep is a [`Plan`]: labelled worlds, and a table over their outcomes grouped by label. Every plan is a pure
 //! function of its seeds; the CLI runs its worlds on all cores.
@@ -31,6 +34,8 @@ pub enum SweepKind {
     Floods,
     /// Live sync against pivot-style snapshot sync on the same seeds, as the block time falls.
     Baseline,
+    /// Lanes × honest peers at 10 % forks: bytes, waste and completion against the lower bound (§4.12).
+    Lanes,
 }
 
 /// Outcomes grouped by the label of their world.
@@ -75,8 +80,25 @@ impl Plan {
             ),
             SweepKind::Floods => flood_worlds(seeds, peers),
             SweepKind::Baseline => baseline_worlds(seeds),
+            SweepKind::Lanes => labelled(
+                seeds,
+                lanes_cells().into_iter().map(|(label, lanes, honest)| {
+                    (label, Box::new(move |seed| lanes_options(seed, lanes, honest)) as WorldOf)
+                }),
+            ),
         };
         Plan { worlds, kind, peers }
+    }
+
+    /// Sets `lanes` and the node's downlink in every world (`None`: as the sweep draws them). A lane count
+    /// outside 1, 2, 4, 8, 16 is an error.
+    pub fn with_lanes(mut self, lanes: Option<u32>, downlink: Option<u64>) -> Result<Plan, String> {
+        for (_, options) in &mut self.worlds {
+            options.lanes = lanes.unwrap_or(options.lanes);
+            options.downlink_bytes_per_ms = downlink.unwrap_or(options.downlink_bytes_per_ms);
+            options.validate()?;
+        }
+        Ok(self)
     }
 
     /// Runs one world of the plan with the strategy its label names.
@@ -115,10 +137,13 @@ impl Plan {
                 let ok = rows.iter().all(|(_, row)| failures(row) == 0 && row.honest_evicted == 0);
                 Table { text: render_byzantine(&rows), ok, svg: None }
             }
-            SweepKind::Efficiency | SweepKind::Sensitivity => {
+            SweepKind::Efficiency | SweepKind::Sensitivity | SweepKind::Lanes => {
                 let (title, labels): (&str, Vec<String>) = match self.kind {
                     SweepKind::Efficiency => {
                         ("fork rate", EFFICIENCY_RATES.iter().map(|(name, _)| name.to_string()).collect())
+                    }
+                    SweepKind::Lanes => {
+                        ("lanes, honest peers", lanes_cells().into_iter().map(|(label, ..)| label).collect())
                     }
                     _ => (
                         "chunk size, requests in flight",
@@ -198,6 +223,17 @@ fn sensitivity_cells() -> Vec<(String, u32, u8)> {
     for chunk in [16u32, 64, 256, 1_000, 4_096] {
         for in_flight in [1u8, 2, 3] {
             cells.push((format!("chunk {chunk:>4}, {in_flight} in flight"), chunk, in_flight));
+        }
+    }
+    cells
+}
+
+/// The cells of the lanes sweep: (label, lanes, honest peers).
+fn lanes_cells() -> Vec<(String, u32, u32)> {
+    let mut cells = Vec::new();
+    for honest in [1u32, 3, 6] {
+        for lanes in sync_core::trie::LANE_COUNTS {
+            cells.push((format!("{lanes:>2} lanes, {honest} peers"), lanes, honest));
         }
     }
     cells

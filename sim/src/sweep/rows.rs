@@ -197,6 +197,13 @@ pub fn sensitivity_options(seed: u64, chunk_size: u32, in_flight: u8) -> Options
     Options { chunk_size_max: chunk_size, chunk_requests_in_flight: in_flight, ..efficiency_options(seed, 0.1) }
 }
 
+/// The lanes world (§4.12): `efficiency_options` at 10 % forks with `lanes` and `honest` peers, and a node downlink
+/// of ten links, so that the honest peers' uplinks bound the download up to ten peers.
+pub fn lanes_options(seed: u64, lanes: u32, honest: u32) -> Options {
+    let link = efficiency_options(seed, 0.1).bandwidth_bytes_per_ms;
+    Options { lanes, honest_peers: honest, downlink_bytes_per_ms: 10 * link, ..efficiency_options(seed, 0.1) }
+}
+
 /// The flood sweep: `liars` of the `peers` flood with `class` (§7.4; every buffer is bounded, ARCHITECTURE.md). Every buffer's
 /// peak over the runs is reported next to its configured bound; a peak over its bound already fails the run.
 pub fn flood_cells(peers: u32) -> Vec<ByzantineCell> {

@@ -360,7 +360,7 @@ impl World {
             self.happen(happening);
         }
         if self.failure.is_none() && !self.stats.stranded && !self.stats.hijacked {
-            let (bandwidth, latency) = (self.options.bandwidth_bytes_per_ms, self.options.latency_ms);
+            let (bandwidth, latency) = (crate::oracle::download_rate(&self.options), self.options.latency_ms);
             let verdict =
                 self.oracle.final_checks(&self.node.engine, &self.stage.store, bandwidth, latency, &mut self.stats);
             self.judge(verdict);

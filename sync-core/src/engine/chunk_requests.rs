@@ -91,10 +91,16 @@ impl SyncEngine {
         }
     }
 
-    /// How much of `lane` is left, in 1/256ths of the lane, from the first two nibbles of its missing start.
+    /// How much of `lane` is left to ask for, in 1/256ths of the lane, from the first two nibbles of where its
+    /// cursor stands (chunks buffered for a block not yet here count as fetched).
     fn lane_left(&self, lane: usize) -> u32 {
         let lanes = self.chain.trie().lanes();
-        let Some(start) = self.chain.trie().lane_start(lane) else { return 0 };
+        let start = match &self.state.lanes[lane].cursor {
+            Cursor::Complete | Cursor::Paused(_) => return 0,
+            Cursor::Continue(k) => Some(k),
+            Cursor::Reset => self.chain.trie().lane_start(lane),
+        };
+        let Some(start) = start else { return 0 };
         let nibbles = start.nibbles();
         let at = |index: usize| u32::from(nibbles.get(index).copied().unwrap_or(0));
         let lane_first = u32::from(lanes.nibbles(lane).start);
@@ -144,7 +150,8 @@ impl SyncEngine {
 
     /// Lanes: the peer expected to deliver soonest (`PeerSet::quickest`: answer time and load, unproven peers
     /// last), tier by tier as with one lane (responsive and preferred; responsive and free; preferred; free), then
-    /// (one lane per peer no longer possible) any peer not throttled, cooling down or mostly junk. A peer that timed
+    /// (one lane per peer no longer possible) any peer not throttled that holds fewer than
+    /// `chunk_requests_per_peer_max` chunk requests. A peer that timed
     /// out never goes before one that answers (explore seed 1787: a silent peer drew every request of the last
     /// lane while the one honest peer, not preferred, sat idle).
     fn useful_chunk_peer(&mut self, busy: &[PeerId]) -> Option<PeerId> {
@@ -153,11 +160,10 @@ impl SyncEngine {
         let load = |peer: PeerId| busy.iter().filter(|&&b| b == peer).count();
         let mut cursor = self.state.cursor_peers;
         let free = |peer: PeerId, state: &PeerState| !busy.contains(&peer) && !state.throttled(Kind::Chunk, now);
-        let shared = |_: PeerId, state: &PeerState| {
-            !state.throttled(Kind::Chunk, now)
-                && state.incomplete_until.is_none_or(|until| until <= now)
-                && !crate::peers::PeerSet::mostly_junk(state)
-        };
+        // Only the throttle counts here, whose end `poll_timeout` reports: a cooldown that ended unreported
+        // changed the choice at a wake the host was never asked to make (explore seed 80001084, lanes 2).
+        let per_peer_max = usize::from(self.config.chunk_requests_per_peer_max);
+        let shared = |peer: PeerId, state: &PeerState| !state.throttled(Kind::Chunk, now) && load(peer) < per_peer_max;
         let responsive = |state: &PeerState| state.unresponsive_until.is_none_or(|until| until <= now);
         let preferred = |peer: PeerId, state: &PeerState| self.preferred_for_chunks(busy, peer, state);
         let peers = &self.peers;

@@ -412,6 +412,7 @@ impl SyncEngine {
                     self.state.lanes[lane].cursor = Cursor::Complete;
                     self.requests
                         .forget(|o| matches!(o.purpose, Purpose::Chunk { generation: g, .. } if g == generation));
+                    self.emit(Event::LaneComplete { lane: lane as u8 });
                 }
                 Cursor::Paused(n) if self.chain.head_number() > n => self.reset_lane(lane, ResetReason::PausedPassed),
                 _ => {}
@@ -466,6 +467,12 @@ impl SyncEngine {
                 }
                 Cursor::Reset => {}
             }
+        }
+        if state.lanes.len() > 1 {
+            let per_peer_max = usize::from(self.config.chunk_requests_per_peer_max);
+            let held = |peer: PeerId| chunk_requests.iter().filter(|(p, ..)| *p == peer).count();
+            let within = chunk_requests.iter().all(|(peer, ..)| held(*peer) <= per_peer_max);
+            assert!(within, "§4.12: at most chunk_requests_per_peer_max chunk requests per peer");
         }
         let current = |generation: u64| state.lane_of_generation(generation).is_some();
         assert!(chunk_requests.iter().all(|(_, _, g)| current(*g)), "older generations no longer count (H17)");

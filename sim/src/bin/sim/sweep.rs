@@ -23,6 +23,12 @@ pub struct SweepArgs {
     jobs: Option<usize>,
     #[arg(long)]
     quiet: bool,
+    /// Lanes in every world of the sweep (1, 2, 4, 8 or 16; default: as the sweep sets them).
+    #[arg(long)]
+    lanes: Option<u32>,
+    /// The node's downlink in bytes per ms in every world (0: unlimited; default: as the sweep sets it).
+    #[arg(long)]
+    downlink: Option<u64>,
     /// `baseline`: also draws the comparison as an SVG (completion time and finished share vs block time).
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
@@ -33,7 +39,7 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode, String> {
     let jobs = jobs(args.jobs);
     let started = std::time::Instant::now();
     let seeds: Vec<u64> = (args.seed_start..args.seed_start + args.seeds).collect();
-    let plan = Plan::new(args.kind, &seeds, args.peers);
+    let plan = Plan::new(args.kind, &seeds, args.peers).with_lanes(args.lanes, args.downlink)?;
     let worlds = &plan.worlds;
     let progress = progress_bar(worlds.len() as u64, args.quiet);
     let outcomes = run_seeds(worlds.len() as u64, jobs, &progress, |index| {

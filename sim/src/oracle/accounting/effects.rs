@@ -30,7 +30,7 @@ impl Accounting {
                 self.input_causes.push(Cause::Rebranch);
                 Ok(())
             }
-            Event::StateComplete { .. } => {
+            Event::StateComplete { .. } | Event::LaneComplete { .. } => {
                 self.completions.push(now);
                 Ok(())
             }
