@@ -10,8 +10,8 @@ pub struct Timeline {
     pub peers: Vec<String>,
     /// `(t, node head, canonical tip)`.
     pub heads: Vec<(u64, u32, u32)>,
-    /// `(t, share of key space below s)`.
-    pub progress: Vec<(u64, f64)>,
+    /// `(t, share of each lane's key space known)`, one share per lane (§2.13).
+    pub progress: Vec<(u64, Vec<f64>)>,
     pub requests: Vec<RequestMark>,
     pub marks: Vec<(u64, Mark)>,
     pub liveness_ms: u64,
@@ -55,8 +55,9 @@ impl Timeline {
         let mut heads: Vec<_> =
             before_heads.map(|i| self.heads[i]).into_iter().map(|(_, a, b)| (start_ms, a, b)).collect();
         heads.extend(self.heads.iter().copied().filter(|(t, _, _)| inside(*t)));
-        let mut progress: Vec<_> = before_progress.map(|i| (start_ms, self.progress[i].1)).into_iter().collect();
-        progress.extend(self.progress.iter().copied().filter(|(t, _)| inside(*t)));
+        let mut progress: Vec<_> =
+            before_progress.map(|i| (start_ms, self.progress[i].1.clone())).into_iter().collect();
+        progress.extend(self.progress.iter().filter(|(t, _)| inside(*t)).cloned());
         self.heads = heads;
         self.progress = progress;
         self.requests.retain(|r| inside(r.sent) || r.answered.is_some_and(inside));
@@ -122,25 +123,33 @@ impl Timeline {
         );
     }
 
-    /// Panel 2: the share of key space known over time.
+    /// Panel 2: the share of key space known over time, one band per lane (lane 0 at the bottom); each band
+    /// fills as its lane is known. With one lane, one band of the panel's height.
     fn progress_panel(&self, frame: &Frame, svg: &mut String) {
         let ptop = frame.progress_top;
-        panel(svg, ptop, PROGRESS, "key space known", "0 – 100 %");
-        let mut area: Vec<(f64, f64)> = vec![(frame.x(self.start_ms), ptop + PROGRESS)];
-        let mut last = 0.0;
-        for &(t, share) in &self.progress {
-            area.push((frame.x(t), ptop + PROGRESS - last * PROGRESS));
-            area.push((frame.x(t), ptop + PROGRESS - share * PROGRESS));
-            last = share;
+        let lanes = self.progress.first().map_or(1, |(_, shares)| shares.len()).max(1);
+        let label = if lanes == 1 { "0 – 100 %".to_string() } else { format!("{lanes} lanes, each 0 – 100 %") };
+        panel(svg, ptop, PROGRESS, "key space known", &label);
+        let band = PROGRESS / lanes as f64;
+        for lane in 0..lanes {
+            let bottom = ptop + PROGRESS - band * lane as f64;
+            let mut area: Vec<(f64, f64)> = vec![(frame.x(self.start_ms), bottom)];
+            let mut last = 0.0;
+            for (t, shares) in &self.progress {
+                let share = shares.get(lane).copied().unwrap_or(0.0);
+                area.push((frame.x(*t), bottom - last * band));
+                area.push((frame.x(*t), bottom - share * band));
+                last = share;
+            }
+            area.push((frame.x(self.end_ms), bottom - last * band));
+            area.push((frame.x(self.end_ms), bottom));
+            let points: Vec<String> = area.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
+            let _ = writeln!(
+                svg,
+                r##"<polygon points="{}" fill="#2da44e" fill-opacity="0.35" stroke="#2da44e"/>"##,
+                points.join(" ")
+            );
         }
-        area.push((frame.x(self.end_ms), ptop + PROGRESS - last * PROGRESS));
-        area.push((frame.x(self.end_ms), ptop + PROGRESS));
-        let points: Vec<String> = area.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
-        let _ = writeln!(
-            svg,
-            r##"<polygon points="{}" fill="#2da44e" fill-opacity="0.35" stroke="#2da44e"/>"##,
-            points.join(" ")
-        );
     }
 
     /// One lane per peer with every request from send to answer.

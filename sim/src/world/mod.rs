@@ -534,6 +534,18 @@ pub fn progress(missing: Option<&Key>) -> f64 {
     missing.nibbles().iter().take(12).rev().fold(0.0, |acc, &nibble| (acc + f64::from(nibble)) / 16.0)
 }
 
+/// How much of each lane's key space is known, as a fraction of the lane (§2.13), in lane order.
+pub fn lane_progress(trie: &sync_core::Trie) -> Vec<f64> {
+    let lanes = trie.lanes();
+    (0..lanes.count())
+        .map(|lane| {
+            let (low, high) = (progress(Some(&lanes.start(lane))), progress(lanes.end(lane).as_ref()));
+            let at = trie.lane_start(lane).map_or(high, |start| progress(Some(start)));
+            ((at - low) / (high - low)).clamp(0.0, 1.0)
+        })
+        .collect()
+}
+
 /// Runs one world, catching panics as `Crash` failures.
 pub fn run(options: &Options) -> RunOutcome {
     run_with(options, Recording::default()).outcome

@@ -2,7 +2,7 @@
 //! oracle), every output it gives (requests onto the network, events to the oracle and the recordings), and its
 //! timer.
 
-use super::{progress, Happening, World};
+use super::{lane_progress, Happening, World};
 use crate::network::{Direction, Fate};
 use crate::oracle::accounting::Origin;
 use crate::oracle::liveness::RECONNECT_MS;
@@ -211,7 +211,7 @@ impl World {
             let engine = &self.node.engine;
             let tip = self.stage.store.tip().block.number();
             timeline.heads.push((self.clock.now, engine.head().number(), tip));
-            timeline.progress.push((self.clock.now, progress(engine.missing_start())));
+            timeline.progress.push((self.clock.now, lane_progress(engine.trie())));
         }
         let wake = self.node.engine.poll_timeout().map(|(at, _)| at.0.max(self.clock.now));
         if let Some(at) = wake.filter(|_| wake != self.node.wake) {
