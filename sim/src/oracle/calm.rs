@@ -106,7 +106,15 @@ pub fn completion_floor_ms(o: &Options, config: &Config, stats: &RunStats, ideal
         (1, downlink) => o.bandwidth_bytes_per_ms.min(downlink).max(1),
         _ => download_rate(o),
     };
-    let chain = ideal.longest_lane.max(1) * round_trip + transfer_ms(rate, ideal.bytes);
+    // Lanes run in parallel only as far as the engine's bounds let them: one request per lane, at most
+    // `chunk_requests_per_peer_max` per peer, `chunk_requests_in_flight` in all (explore seed 100021189: sixteen
+    // lanes of one-item chunks from one peer, four at a time, over a floor that counted sixteen).
+    let parallel = u64::from(o.honest_peers.max(1))
+        .saturating_mul(u64::from(config.chunk_requests_per_peer_max.max(1)))
+        .min(u64::from(config.chunk_requests_in_flight.max(1)))
+        .min(u64::from(o.lanes.max(1)));
+    let rounds = ideal.longest_lane.max(chunks.div_ceil(parallel)).max(1);
+    let chain = rounds * round_trip + transfer_ms(rate, ideal.bytes);
     let diffs = u64::from(stats.completed_head) * round_trip / u64::from(config.diff_requests_in_flight.max(1));
     let served = u64::from(o.served_chunks_per_window_max.max(1)) * u64::from(o.honest_peers.max(1));
     let responders = chunks * config.rate_window_ms / served;

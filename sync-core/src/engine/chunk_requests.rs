@@ -167,8 +167,16 @@ impl SyncEngine {
         let responsive = |state: &PeerState| state.unresponsive_until.is_none_or(|until| until <= now);
         let preferred = |peer: PeerId, state: &PeerState| self.preferred_for_chunks(busy, peer, state);
         let peers = &self.peers;
+        // Out of an `IncompleteState` cooldown before the rest: ranked by speed alone, a liar that answers every
+        // chunk request at once with `IncompleteState` drew every request of the last lane while the one honest
+        // peer, not preferred, was never asked (explore seed 100006950).
+        let stated = |state: &PeerState| state.incomplete_until.is_none_or(|until| until <= now);
         let peer = peers
             .quickest(&mut cursor, now, head, load, |peer, state| responsive(state) && preferred(peer, state))
+            .or_else(|| {
+                let accept = |peer, state: &PeerState| responsive(state) && stated(state) && free(peer, state);
+                peers.quickest(&mut cursor, now, head, load, accept)
+            })
             .or_else(|| {
                 peers.quickest(&mut cursor, now, head, load, |peer, state| responsive(state) && free(peer, state))
             })

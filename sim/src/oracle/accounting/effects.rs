@@ -93,11 +93,12 @@ impl Accounting {
             ChunkWaste::AfterReset => self.input_causes.first().copied(),
             ChunkWaste::BlockInvalid => self.lie_of(request_id).or(Some(Cause::Fork)),
             // Its block did not come in time: an invented or forked tag, or the node did not get that far (it is
-            // behind: the calm-phase catch-up rate judges how fast it catches up).
-            ChunkWaste::Expired => self
-                .lie_of(request_id)
-                .or(Some(Cause::Fork).filter(|_| off_chain))
-                .or(Some(Cause::Behind).filter(|_| number > engine.head().number())),
+            // behind: the calm-phase catch-up rate judges how fast it catches up). The engine expires only chunks
+            // above its head (lower ones are pruned); the head may pass them later in the same input (explore seed
+            // 100023421: the blocks the chunk waited for came in the input that expired it).
+            ChunkWaste::Expired => {
+                self.lie_of(request_id).or(Some(Cause::Fork).filter(|_| off_chain)).or(Some(Cause::Behind))
+            }
             ChunkWaste::Completed => Some(Cause::Completion),
         };
         match cause {
