@@ -74,7 +74,10 @@ pub struct Network {
     /// replays would otherwise starve every honest answer, an attack on bandwidth no sync engine can answer
     /// but by fair queuing, which this model leaves out: explore seed 90003516).
     downlink_bytes_per_ms: u64,
-    downlink_busy_until: u64,
+    /// The downlink's reserved intervals, start → end, in time order. A message is placed in the first gap at or
+    /// after the moment its bytes can come (a single "busy until" let a message queued on a busy link reserve the
+    /// downlink seconds ahead and hold back every other peer's answer behind it: explore seed 110034168).
+    downlink_busy: BTreeMap<u64, u64>,
     /// Peers numbered above this are liars (`world::peer_kinds` puts them last).
     liars_after: u32,
     /// Messages lost, duplicated, cut by partitions (for the summary).
@@ -98,7 +101,7 @@ impl Network {
             replay_chance: options.replay_chance,
             bandwidth_bytes_per_ms: options.bandwidth_bytes_per_ms,
             downlink_bytes_per_ms: options.downlink_bytes_per_ms,
-            downlink_busy_until: 0,
+            downlink_busy: BTreeMap::new(),
             liars_after: options.honest_peers.max(1) + options.slow_peers + options.silent_peers,
             lost: 0,
             duplicated: 0,
@@ -136,7 +139,7 @@ impl Network {
         let downlink = direction == Direction::ToNode && peer <= self.liars_after;
         let downlink_bytes_per_ms = if downlink { self.downlink_bytes_per_ms } else { 0 };
         self.link(peer);
-        let Network { links, downlink_busy_until, cut, lost: lost_count, .. } = self;
+        let Network { links, downlink_busy, cut, lost: lost_count, .. } = self;
         let Some(link) = links.get_mut(&peer) else { unreachable!("made just above") };
         let prng = &mut link.prng;
         let jitter_draw = prng.below(jitter + 1);
@@ -165,9 +168,10 @@ impl Network {
         // sent it: the later of the two transmissions ends it.
         let mut sent = start + transmit;
         if downlink_bytes_per_ms > 0 {
-            let downlink_start = start.max(*downlink_busy_until);
-            *downlink_busy_until = downlink_start + bytes.div_ceil(downlink_bytes_per_ms);
-            sent = sent.max(*downlink_busy_until);
+            let duration = bytes.div_ceil(downlink_bytes_per_ms);
+            // Uncontended, its downlink transfer ends with its link transfer.
+            let ready = sent.saturating_sub(duration).max(start);
+            sent = sent.max(reserve(downlink_busy, now, ready, duration));
         }
         let idle_arrival = now + transmit + latency + extra_latency + jitter_draw;
         let mut arrival = sent + latency + extra_latency + jitter_draw;
@@ -215,6 +219,24 @@ impl Network {
             link.to_peer.cut_until = 0;
         }
     }
+}
+
+/// Places `duration` ms in the first gap of `busy` at or after `ready` and returns its end; intervals that ended
+/// before `now` are forgotten (nothing is ever placed before `now`).
+fn reserve(busy: &mut BTreeMap<u64, u64>, now: u64, ready: u64, duration: u64) -> u64 {
+    busy.retain(|_, end| *end > now);
+    if duration == 0 {
+        return ready;
+    }
+    let mut at = ready;
+    for (&start, &end) in busy.iter() {
+        if start >= at + duration {
+            break;
+        }
+        at = at.max(end);
+    }
+    busy.insert(at, at + duration);
+    at + duration
 }
 
 #[cfg(test)]
@@ -290,5 +312,21 @@ mod tests {
         assert!(upward < first, "the downlink limits only what comes to the node: {upward}");
         let unlimited = at(Network::new(&calm()).send(0, 2, Direction::ToNode, 1_000));
         assert!(unlimited < second, "without a downlink limit the second peer does not wait");
+    }
+
+    /// A message that waits behind others on its own busy link reserves the downlink only when its bytes can come,
+    /// not at once: another peer's answer sent later but ready sooner goes first (explore seed 110034168: a single
+    /// "busy until" held every answer seconds behind one queued chunk, and the node never left block 0).
+    #[test]
+    fn a_message_queued_on_its_link_does_not_hold_the_downlink() {
+        let options = Options { downlink_bytes_per_ms: 1_000, honest_peers: 2, ..calm() };
+        let mut network = Network::new(&options);
+        let at = |fate: Fate| fate.arrivals().next().unwrap();
+        // Ten large messages on peer 1's link (100 bytes per ms): the last starts 900 ms from now; each needs the
+        // downlink (1 000 bytes per ms) for 10 ms only, at the end of its link transfer.
+        let last = (0..10).map(|_| at(network.send(0, 1, Direction::ToNode, 10_000))).max().unwrap();
+        let other = at(network.send(5, 2, Direction::ToNode, 1_000));
+        assert!(other < 100, "peer 2's answer does not wait for peer 1's queue: {other}");
+        assert!(last >= 1_000, "peer 1's messages take their link's time: {last}");
     }
 }
