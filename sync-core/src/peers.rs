@@ -26,6 +26,9 @@ pub(crate) struct PeerState {
     served: u32,
     denied: u32,
     pub(crate) violations: u32,
+    /// With lanes (§4.12): the lanes whose last chunk request to it timed out, one bit per lane; a chunk answer
+    /// for a lane clears its bit.
+    lanes_timed_out: u16,
     /// Round-trip estimate of its answers (smoothed, and mean deviation), and timeouts since its last answer.
     srtt_ms: Option<u64>,
     rttvar_ms: u64,
@@ -69,6 +72,24 @@ impl PeerState {
 
     pub(crate) fn note_timeout(&mut self) {
         self.timeouts_in_row = self.timeouts_in_row.saturating_add(1);
+    }
+
+    /// Its last chunk request for some lane timed out.
+    pub(crate) fn any_lane_timed_out(&self) -> bool {
+        self.lanes_timed_out != 0
+    }
+
+    /// Its last chunk request for `lane` timed out.
+    pub(crate) fn lane_timed_out(&self, lane: usize) -> bool {
+        lane < 16 && self.lanes_timed_out & (1 << lane) != 0
+    }
+
+    /// A chunk request for `lane` timed out (`true`) or was answered with a chunk (`false`).
+    pub(crate) fn note_lane(&mut self, lane: usize, timed_out: bool) {
+        if lane < 16 {
+            let bit = 1u16 << lane;
+            self.lanes_timed_out = if timed_out { self.lanes_timed_out | bit } else { self.lanes_timed_out & !bit };
+        }
     }
 }
 
@@ -133,6 +154,7 @@ impl PeerSet {
             served: 0,
             denied: 0,
             violations: 0,
+            lanes_timed_out: 0,
             srtt_ms: None,
             rttvar_ms: 0,
             timeouts_in_row: 0,

@@ -88,6 +88,12 @@ impl SyncEngine {
         response: Response,
     ) {
         let Purpose::Chunk { start, limit, generation } = outstanding.purpose else { return };
+        if matches!(response, Response::Chunk { .. }) {
+            let lane = self.lane_of(&start);
+            if let Some(state) = self.peers.get_mut(peer) {
+                state.note_lane(lane, false);
+            }
+        }
         let Some((number, hash, chunk)) = self.readable_chunk(peer, request_id, &start, limit, generation, response)
         else {
             return;

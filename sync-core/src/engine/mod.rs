@@ -421,9 +421,16 @@ impl SyncEngine {
         for (request_id, outstanding) in self.requests.expire(self.now) {
             self.emit(Event::RequestTimedOut { peer: outstanding.peer, request_id });
             let until = self.now.plus(self.config.unresponsive_cooldown_ms);
+            let lane = match &outstanding.purpose {
+                Purpose::Chunk { start, .. } => Some(self.chain.trie().lanes().of_key(start)),
+                _ => None,
+            };
             if let Some(state) = self.peers.get_mut(outstanding.peer) {
                 state.unresponsive_until = Some(until);
                 state.note_timeout();
+                if let Some(lane) = lane {
+                    state.note_lane(lane, true);
+                }
             }
             self.request_failed(request_id, outstanding);
         }
