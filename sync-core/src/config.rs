@@ -3,6 +3,11 @@
 use crate::trie::CHUNK_ITEMS_MAX;
 use crate::wire::BPB_MAX;
 
+/// The lane count we recommend for a node that downloads state (§4.12), chosen from `sim sweep lanes`
+/// (BENCHMARKS.md, "Lanes"): the fastest at p50 with three and six honest peers, and within 1.3× of the best with
+/// one. [`Config::reference`] keeps 1, the reference's single chain of chunks.
+pub const LANES_RECOMMENDED: u32 = 16;
+
 /// The engine's configuration. [`Config::reference`] is the reference's production setting; [`Config::scaled`]
 /// scales every batch-relative bound to a small `bpb` for tests and simulations.
 #[derive(Clone, Debug, PartialEq, Eq)]

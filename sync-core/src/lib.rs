@@ -63,7 +63,7 @@ pub mod responder;
 pub mod trie;
 pub mod wire;
 
-pub use config::Config;
+pub use config::{Config, LANES_RECOMMENDED};
 pub use engine::{EngineStats, SyncEngine};
 pub use hash::Hash;
 pub use interface::{ChunkWaste, Event, Input, Millis, Output, PeerId, ResetReason, TimeoutReason, Violation};

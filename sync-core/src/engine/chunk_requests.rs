@@ -70,13 +70,24 @@ impl SyncEngine {
     /// Lanes (§4.12): at most one request per lane and `chunk_requests_in_flight` in all, the lanes with the most
     /// key space left first, each to the free peer expected to answer soonest; a busy peer only when no peer is
     /// free.
+    ///
+    /// While the node is more than the window behind a peer's announced head, or a catch-up runs, one chunk
+    /// request at a time, as with one lane: every answer is tagged beyond the window and wasted, and every lane's
+    /// answers on a thin link crowd out the blocks the node must catch up with, so that it falls further behind
+    /// (explore seed 120019761: one peer behind a 200 bytes/ms link, a block every 50 ms, two lanes of 145 KB
+    /// chunks).
     fn issue_per_lane(&mut self) {
         let outstanding = self.chunk_requests_outstanding();
         let mut in_flight = outstanding.len();
+        let window_end = self.chain.head_number().saturating_add(self.config.window_ahead_max);
+        let behind =
+            self.peers.ordered().filter_map(|peer| self.peers.get(peer)?.head_number).any(|head| head > window_end);
+        let in_flight_max =
+            if behind || self.blocks.catching_up() { 1 } else { self.config.chunk_requests_in_flight as usize };
         let mut order: Vec<usize> = (0..self.state.lanes.len()).collect();
         order.sort_by_key(|&lane| std::cmp::Reverse(self.lane_left(lane)));
         for lane in order {
-            if in_flight >= self.config.chunk_requests_in_flight as usize {
+            if in_flight >= in_flight_max {
                 return;
             }
             let generation = self.state.lanes[lane].generation;
