@@ -29,6 +29,10 @@ pub(crate) struct PeerState {
     /// With lanes (§4.12): the lanes whose last chunk request to it timed out, one bit per lane; a chunk answer
     /// for a lane clears its bit.
     lanes_timed_out: u16,
+    /// The marks above count until then (`unresponsive_cooldown_ms` after the last timeout): for good, a mark
+    /// on a fast peer that once timed out kept a slow one first for the rest of the run (explore seed
+    /// 140015639).
+    lanes_timed_out_until: Millis,
     /// Round-trip estimate of its answers (smoothed, and mean deviation), and timeouts since its last answer.
     srtt_ms: Option<u64>,
     rttvar_ms: u64,
@@ -75,20 +79,27 @@ impl PeerState {
     }
 
     /// Its last chunk request for some lane timed out.
-    pub(crate) fn any_lane_timed_out(&self) -> bool {
-        self.lanes_timed_out != 0
+    pub(crate) fn any_lane_timed_out(&self, now: Millis) -> bool {
+        self.lanes_timed_out != 0 && now < self.lanes_timed_out_until
     }
 
     /// Its last chunk request for `lane` timed out.
-    pub(crate) fn lane_timed_out(&self, lane: usize) -> bool {
-        lane < 16 && self.lanes_timed_out & (1 << lane) != 0
+    pub(crate) fn lane_timed_out(&self, lane: usize, now: Millis) -> bool {
+        lane < 16 && self.lanes_timed_out & (1 << lane) != 0 && now < self.lanes_timed_out_until
     }
 
-    /// A chunk request for `lane` timed out (`true`) or was answered with a chunk (`false`).
-    pub(crate) fn note_lane(&mut self, lane: usize, timed_out: bool) {
+    /// A chunk request for `lane` timed out (`Some(until)`: the mark counts until then) or was answered with a
+    /// chunk (`None`).
+    pub(crate) fn note_lane(&mut self, lane: usize, timed_out: Option<Millis>) {
         if lane < 16 {
             let bit = 1u16 << lane;
-            self.lanes_timed_out = if timed_out { self.lanes_timed_out | bit } else { self.lanes_timed_out & !bit };
+            match timed_out {
+                Some(until) => {
+                    self.lanes_timed_out |= bit;
+                    self.lanes_timed_out_until = self.lanes_timed_out_until.max(until);
+                }
+                None => self.lanes_timed_out &= !bit,
+            }
         }
     }
 }
@@ -155,6 +166,7 @@ impl PeerSet {
             denied: 0,
             violations: 0,
             lanes_timed_out: 0,
+            lanes_timed_out_until: Millis(0),
             srtt_ms: None,
             rttvar_ms: 0,
             timeouts_in_row: 0,

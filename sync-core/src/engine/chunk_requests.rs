@@ -197,8 +197,8 @@ impl SyncEngine {
         // request for this lane did not time out; then the rest. Tiers come first: as passes over the tiers, a
         // peer demoted for a lane lost it to liars answering `IncompleteState` at once, for ever (the byzantine
         // sweep, `incomplete_lie` 5/6 with eight lanes: 26 runs of 100 never finished).
-        let proven = |state: &PeerState| state.chunks_useful > 0 && !state.any_lane_timed_out();
-        let serves_lane = |state: &PeerState| !state.lane_timed_out(lane);
+        let proven = |state: &PeerState| state.chunks_useful > 0 && !state.any_lane_timed_out(now);
+        let serves_lane = |state: &PeerState| !state.lane_timed_out(lane, now);
         let passes: [&dyn Fn(&PeerState) -> bool; 3] = [&proven, &serves_lane, &|_| true];
         let peer =
             tiers.iter().flat_map(|tier| passes.iter().map(move |pass| (tier, pass))).find_map(|(tier, pass)| {

@@ -91,7 +91,7 @@ impl SyncEngine {
         if matches!(response, Response::Chunk { .. }) {
             let lane = self.lane_of(&start);
             if let Some(state) = self.peers.get_mut(peer) {
-                state.note_lane(lane, false);
+                state.note_lane(lane, None);
             }
         }
         let Some((number, hash, chunk)) = self.readable_chunk(peer, request_id, &start, limit, generation, response)

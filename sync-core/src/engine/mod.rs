@@ -429,7 +429,7 @@ impl SyncEngine {
                 state.unresponsive_until = Some(until);
                 state.note_timeout();
                 if let Some(lane) = lane {
-                    state.note_lane(lane, true);
+                    state.note_lane(lane, Some(until));
                 }
             }
             self.request_failed(request_id, outstanding);
