@@ -4,7 +4,7 @@
 //! floors; a bug that only wastes work (a cursor one key off, healed by the next `Gap`) fails here even when
 //! every answer is right.
 
-use super::{breach, download_rate, transfer_ms, Verdict};
+use super::{breach, download_rate, slower, transfer_ms, Verdict};
 use crate::options::Options;
 use crate::outcome::{FailureClass, RunStats};
 use crate::producer::ChainStore;
@@ -101,11 +101,9 @@ pub fn is_quiet(o: &Options) -> bool {
 pub fn completion_floor_ms(o: &Options, config: &Config, stats: &RunStats, ideal: &IdealChain) -> u64 {
     let chunks = ideal.chunks.max(1);
     let round_trip = 2 * o.latency_ms + o.jitter_ms;
-    let rate = match (o.lanes, o.downlink_bytes_per_ms) {
-        (1, 0) => o.bandwidth_bytes_per_ms,
-        (1, downlink) => o.bandwidth_bytes_per_ms.min(downlink).max(1),
-        _ => download_rate(o),
-    };
+    // One lane downloads over one link at a time; 0 is unlimited (an unlimited link behind a downlink of d is d,
+    // not the 1 byte/ms a plain `min` with a floor of 1 made of it, which made the floor lax).
+    let rate = if o.lanes == 1 { slower(o.bandwidth_bytes_per_ms, o.downlink_bytes_per_ms) } else { download_rate(o) };
     // Lanes run in parallel only as far as the engine's bounds let them: one request per lane, at most
     // `chunk_requests_per_peer_max` per peer, `chunk_requests_in_flight` in all (explore seed 100021189: sixteen
     // lanes of one-item chunks from one peer, four at a time, over a floor that counted sixteen).

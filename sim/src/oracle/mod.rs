@@ -344,10 +344,15 @@ pub fn stall_report(engine: &SyncEngine, store: &ChainStore) -> String {
 /// above this bound by design; the bound is what lanes can reach.
 pub fn download_rate(options: &crate::options::Options) -> u64 {
     let uplinks = options.bandwidth_bytes_per_ms.saturating_mul(u64::from(options.honest_peers.max(1)));
-    match (options.downlink_bytes_per_ms, uplinks) {
-        (0, uplinks) => uplinks,
-        (downlink, 0) => downlink,
-        (downlink, uplinks) => downlink.min(uplinks),
+    slower(options.downlink_bytes_per_ms, uplinks)
+}
+
+/// The slower of two rates in bytes per ms, where 0 means unlimited.
+pub fn slower(a: u64, b: u64) -> u64 {
+    match (a, b) {
+        (0, b) => b,
+        (a, 0) => a,
+        (a, b) => a.min(b),
     }
 }
 

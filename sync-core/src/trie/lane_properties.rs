@@ -4,6 +4,7 @@
 //! part; lies about lane bounds are refused atomically.
 
 use super::node::{Child, Link, Node};
+use super::properties::apply_block;
 use super::tests::root;
 use super::*;
 use proptest::prelude::*;
@@ -115,12 +116,7 @@ proptest! {
         for step in &steps {
             let before = (partial.clone(), head.clone());
             match step {
-                Step::Block(ops) => {
-                    let (next, diff) = head.execute(ops).unwrap();
-                    let applied = partial.apply_diff(&diff, root(&next));
-                    prop_assert!(applied.is_ok(), "{:?}", applied);
-                    head = next;
-                }
+                Step::Block(ops) => apply_block(&mut partial, &mut head, ops)?,
                 Step::Chunk(lane, limit) => {
                     let lane = lane % lanes.count();
                     let Some((start, chunk)) = lane_chunk(&partial, &head, lane, *limit) else { continue };

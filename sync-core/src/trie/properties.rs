@@ -148,12 +148,7 @@ proptest! {
         let mut partial = Trie::fresh();
         for step in steps.iter().chain(std::iter::repeat_n(&Step::Chunk(7), 50)) {
             match step {
-                Step::Block(ops) => {
-                    let (next, diff) = head.execute(ops).unwrap();
-                    let applied = partial.apply_diff(&diff, root(&next));
-                    prop_assert!(applied.is_ok(), "{:?}", applied);
-                    head = next;
-                }
+                Step::Block(ops) => apply_block(&mut partial, &mut head, ops)?,
                 Step::Chunk(limit) => {
                     let Some(start) = partial.missing_start().cloned() else { continue };
                     let chunk = head.chunk(&start, *limit).unwrap();
@@ -289,6 +284,15 @@ proptest! {
         prop_assert!(matches!(result, Err(ChunkError::Invalid(_) | ChunkError::RootMismatch { .. })), "{:?}", result);
         prop_assert!(partial.same_as(&Trie::fresh()));
     }
+}
+
+/// A block of `ops` on `head`, its diff applied to `partial`, which must take it; `head` becomes the block's state.
+pub(super) fn apply_block(partial: &mut Trie, head: &mut Trie, ops: &[Op]) -> Result<(), TestCaseError> {
+    let (next, diff) = head.execute(ops).unwrap();
+    let applied = partial.apply_diff(&diff, root(&next));
+    prop_assert!(applied.is_ok(), "{:?}", applied);
+    *head = next;
+    Ok(())
 }
 
 /// Finishes a download from wherever `partial` stands, with honest chunks of `full`.

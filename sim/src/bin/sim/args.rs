@@ -45,6 +45,8 @@ impl OptionArgs {
             let (name, value) = set.split_once('=').ok_or_else(|| format!("--set {set}: expected KNOB=VALUE"))?;
             options.set(name.trim(), value.trim())?;
         }
+        // A JSON file is not checked by `set`: a lane count outside 1, 2, 4, 8, 16 is an error here, not a crash.
+        options.validate()?;
         Ok(options)
     }
 
