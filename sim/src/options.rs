@@ -310,12 +310,8 @@ impl Options {
         let mut config = Config::scaled(self.bpb);
         config.chunk_size_max = self.chunk_size_max.clamp(1, sync_core::trie::CHUNK_ITEMS_MAX as u32);
         config.chunk_requests_in_flight = self.chunk_requests_in_flight.max(1);
-        config.lanes = self.lanes;
-        if self.lanes > 1 {
-            // One request per lane at once, and room in each peer's chunk quota for a chunk of every lane.
-            config.chunk_requests_in_flight = config.chunk_requests_in_flight.max(self.lanes.min(16) as u8);
-        }
         config.diff_requests_in_flight = self.diff_requests_in_flight.max(1);
+        config = config.with_lanes(self.lanes);
         config.request_timeout_ms = self.request_timeout_ms.max(1);
         // Adaptive deadlines grow to four times the drawn timeout, as the defaults do (10 s → 40 s).
         config.request_timeout_max_ms = 4 * config.request_timeout_ms;

@@ -41,7 +41,8 @@ pub struct Config {
     pub lanes: u32,
     /// Ours (§4.12): with lanes, chunk requests one peer may hold at once when no peer is free. Enough to keep a
     /// link busy over a round trip (the lanes sweep: all eight lanes on the first peer to join held back the two
-    /// that joined a moment later for the whole first round).
+    /// that joined a moment later for the whole first round; 6 rather than 4 let one peer's link carry sixteen
+    /// lanes 1.4× the lower bound instead of 2.0×, BENCHMARKS.md "Lanes").
     pub chunk_requests_per_peer_max: u8,
     pub missing_block_requests_in_flight: u8,
     /// Ours: catch-up batches asked by height at once, beyond the one the missing-blocks fetch brings (0: none,
@@ -127,7 +128,7 @@ impl Config {
             chunk_size_max: 1000,
             chunk_requests_in_flight: 1,
             lanes: 1,
-            chunk_requests_per_peer_max: 4,
+            chunk_requests_per_peer_max: 6,
             missing_block_requests_in_flight: 5,
             catch_up_batches_in_flight: 3,
             diff_requests_in_flight: 5,
@@ -156,6 +157,21 @@ impl Config {
             served_diffs_per_window_max: 100,
             served_missing_blocks_per_window_max: 1_000,
         }
+    }
+
+    /// `lanes` lanes (§4.12), with the bounds lanes need raised to match: a request outstanding for every lane at
+    /// once (`chunk_requests_in_flight`), and the diffs of as many missing blocks at once
+    /// (`diff_requests_in_flight`), so that a node that joins behind catches up in one round trip as its lanes
+    /// download (the lanes sweep: fourteen blocks behind, five diffs at a time took three round trips and held
+    /// completion at 1.8× the lower bound). Bounds already higher stay; `lanes` = 1 changes nothing else.
+    pub fn with_lanes(mut self, lanes: u32) -> Config {
+        self.lanes = lanes;
+        if lanes > 1 {
+            let lanes = u8::try_from(lanes).unwrap_or(u8::MAX);
+            self.chunk_requests_in_flight = self.chunk_requests_in_flight.max(lanes);
+            self.diff_requests_in_flight = self.diff_requests_in_flight.max(lanes);
+        }
+        self
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
