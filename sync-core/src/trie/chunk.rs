@@ -197,13 +197,28 @@ impl Trie {
     /// Re-hangs from the proof's root node (the state the chunk was cut from, which is the head's) every root slot
     /// of another lane that lies wholly in that lane's missing part: `drop_stumps` removed them, and a fresh trie
     /// never had them. Slots the trie holds a node in are left alone; the root check compares them.
+    ///
+    /// Such a slot may hold a stored node that the head's state no longer has (explore seeds 818 and 1061, found
+    /// by making this case an error): a diff that deletes a key in the other lane's missing part marks the path
+    /// to it unknown, but the trie cannot fold the boundary-path nodes above, since it does not know what else
+    /// lies beneath the unknown stump. The slot then keeps the old shape, its hash is not computable, and the
+    /// root check skips it; the other lane's next chunk regrafts its boundary path from its own proof. A stale
+    /// shape always holds an unknown stump (only diffs in a missing part make one), so it never fails the root
+    /// check of an honest chunk; that is asserted. (A proven stump there is the ideal shape: stumps hold.)
     fn restore_root_stumps(&mut self, lane: usize, proof_root: &ProofNode) {
         let (lanes, starts) = (self.lanes, Arc::clone(&self.starts));
         let root = Arc::make_mut(&mut self.root);
         for (child_key, slot) in proof_root.children() {
             let other = lanes.of_key(&child_key);
             let wholly_missing = starts[other].as_ref().is_some_and(|start| child_key >= *start);
-            if other == lane || !wholly_missing || root.child_in_slot(child_key.nibbles()[0]).is_some() {
+            if other == lane || !wholly_missing {
+                continue;
+            }
+            if let Some(held) = root.child_in_slot(child_key.nibbles()[0]) {
+                assert!(
+                    held.link.is_stump() || held.link.holds_unknown_stump(),
+                    "I-TRIE: a root slot wholly in lane {other}'s missing part holds a computable stored shape"
+                );
                 continue;
             }
             root.mark_dirty();

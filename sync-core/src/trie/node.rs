@@ -51,6 +51,15 @@ impl Link {
         !matches!(self, Link::Node(_))
     }
 
+    /// An unknown stump, or a stored node with one beneath: its hash is not computable.
+    pub(crate) fn holds_unknown_stump(&self) -> bool {
+        match self {
+            Link::UnknownStump => true,
+            Link::ProvenStump(_) => false,
+            Link::Node(node) => node.children.iter().any(|child| child.link.holds_unknown_stump()),
+        }
+    }
+
     /// The hash this link contributes to its parent's node bytes, if known.
     pub(crate) fn hash(&self) -> Option<Hash> {
         match self {
