@@ -245,9 +245,16 @@ impl PeerSet {
         // A peer cooling down after a timeout is asked only when every peer that could be asked is: one that
         // answers, even if it is busy or tried already, is worth the wait (seed 4008027: a silent peer took every
         // diff slot for seconds while the one honest peer was rate-limited for one); but when the only holders
-        // of a block cool down, one of them is asked rather than none.
-        let all_cooling =
-            self.peers.iter().filter(|(&peer, state)| accept(peer, state)).all(|(_, state)| cooling(state));
+        // of a block cool down, one of them is asked rather than none. Peers that never answered do not count:
+        // they rank after every peer that answers anyway, and counting them kept a cooling peer that answers out
+        // until its cooldown ended, a moment `poll_timeout` does not report (explore seed 210023319: the one
+        // peer not cooling was silent and the diff waited; at the cooldown's end a wake the host was never asked
+        // for sent it).
+        let all_cooling = self
+            .peers
+            .iter()
+            .filter(|(&peer, state)| accept(peer, state) && !state.unproven())
+            .all(|(_, state)| cooling(state));
         let rank = |peer: PeerId, state: &PeerState| {
             // A peer that timed out and never answered anything is not "as quick as the quickest": ranked by
             // the expected wait, it took every request the busy honest peer could not, and held the pipeline

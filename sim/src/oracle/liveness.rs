@@ -51,8 +51,12 @@ impl Pace<'_> {
     /// `diff_requests_in_flight` diffs take per round trip (L1's own assumption). The responders: half the diffs
     /// the honest peers serve under their rate limit (one honest peer serves 100 diffs per 10 s: a block every
     /// 100 ms outran it for ever, explore seed 119). The download: a block may add at most half as many accounts
-    /// as the download fetches meanwhile. Otherwise no strategy finishes (H12). A faster chain is a different
-    /// experiment; the efficiency sweep explores it, L1 does not promise it.
+    /// as the download fetches meanwhile. The block fetch: twice the time one missing-blocks answer of `bpb`
+    /// blocks takes per block (a node behind learns the blocks it must push a batch per round trip; with the
+    /// diffs of sixteen lanes at once, a block every 57 ms outran four blocks per 330 ms round trip for ever:
+    /// explore seeds 200004525 and 210020679, and 27 more in 200 M..+50 000 and 210 M..+50 000). Otherwise no
+    /// strategy finishes (H12). A faster chain is a different experiment; the efficiency sweep explores it, L1
+    /// does not promise it.
     pub fn block_time_ms(&self, liveness: bool) -> u64 {
         let (options, config) = (self.options, self.config);
         if !liveness {
@@ -61,12 +65,13 @@ impl Pace<'_> {
         let parallel =
             u64::from(config.diff_requests_in_flight.max(1)).min(u64::from(config.pending_blocks_max.max(1)));
         let diff_limit = 2 * self.diff_round_trip_ms() / parallel;
+        let fetch_limit = 2 * self.block_fetch_round_trip_ms() / u64::from(config.bpb.max(1));
         let honest = u64::from(options.honest_peers.max(1) + options.slow_peers);
         let served = u64::from(config.served_diffs_per_window_max.max(1)) * honest;
         let rate_limit = (2 * config.rate_window_ms).div_ceil(served);
         let items_per_second = self.download_items_per_second();
         let growth_limit = (2.0 * f64::from(options.ops_per_block_max) / items_per_second * 1000.0) as u64;
-        options.block_time_ms.max(diff_limit).max(rate_limit).max(growth_limit)
+        options.block_time_ms.max(diff_limit).max(fetch_limit).max(rate_limit).max(growth_limit)
     }
 
     /// The worst round trip of a diff request to an honest peer: slow peers answer after up to 90 % of the
@@ -75,6 +80,13 @@ impl Pace<'_> {
         let network = 2 * self.network.one_way_max_ms(8 * 1024) + 10;
         let slow = if self.options.slow_peers > 0 { self.config.request_timeout_ms * 9 / 10 } else { 0 };
         network + slow
+    }
+
+    /// The worst round trip of a missing-blocks request for `bpb` blocks with their bodies, counted as 4 KiB a
+    /// block (a generous size for a block of these worlds).
+    pub fn block_fetch_round_trip_ms(&self) -> u64 {
+        let slow = if self.options.slow_peers > 0 { self.config.request_timeout_ms * 9 / 10 } else { 0 };
+        2 * self.network.one_way_max_ms(u64::from(self.config.bpb) * 4 * 1024) + 10 + slow
     }
 
     /// A conservative download rate: one chunk per round trip to the worst honest peer (round robin reaches the
