@@ -454,3 +454,31 @@ fn a_value_of_exactly_value_max_bytes_is_accepted() {
     let mut partial = Trie::fresh();
     assert_eq!(partial.put_chunk(&Key::EMPTY, &chunk, root(&full)), Ok(ChunkApplied::Applied { missing: None }));
 }
+
+// ---- the cheap check with lanes: what each boundary-path assertion catches ----
+
+/// Two lanes, lane 0 known up to `02` (its start moved there), lane 1 fresh.
+fn lane_zero_half_known() -> Trie {
+    let full = state(&[("01", "a"), ("02", "b"), ("11", "c"), ("81", "d"), ("82", "e"), ("91", "f")]);
+    let mut partial = Trie::fresh_in(Lanes::new(2).unwrap());
+    let chunk = full.chunk_bounded(&Key::default(), 1, partial.lanes().end(0).as_ref()).unwrap();
+    partial.put_chunk(&Key::default(), &chunk, root(&full)).unwrap();
+    partial.check_invariants();
+    partial
+}
+
+#[test]
+#[should_panic(expected = "at or beyond s")]
+fn the_cheap_check_finds_a_stored_node_beyond_its_lanes_start() {
+    let mut partial = lane_zero_half_known();
+    Arc::make_mut(&mut partial.starts)[0] = Some(key("01"));
+    partial.check_invariants();
+}
+
+#[test]
+#[should_panic(expected = "below s")]
+fn the_cheap_check_finds_a_stump_below_its_lanes_start() {
+    let mut partial = lane_zero_half_known();
+    Arc::make_mut(&mut partial.starts)[1] = Some(key("9"));
+    partial.check_invariants();
+}
