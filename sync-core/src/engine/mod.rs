@@ -345,8 +345,21 @@ impl SyncEngine {
 
     /// Sends a request and records it; returns its id.
     pub(crate) fn send(&mut self, peer: PeerId, purpose: Purpose, request: crate::wire::Request) -> RequestId {
+        self.send_queued(peer, purpose, request, 0)
+    }
+
+    /// `send`, behind `queued` requests at the same peer that its link sends first: the deadline is one per
+    /// request ahead and this one, at most `request_timeout_max_ms`.
+    pub(crate) fn send_queued(
+        &mut self,
+        peer: PeerId,
+        purpose: Purpose,
+        request: crate::wire::Request,
+        queued: u64,
+    ) -> RequestId {
         let (base, max) = (self.config.request_timeout_ms, self.config.request_timeout_max_ms);
         let timeout = self.peers.get(peer).map_or(base, |state| state.timeout_ms(base, max));
+        let timeout = if queued == 0 { timeout } else { timeout.saturating_mul(1 + queued).min(max.max(timeout)) };
         let request_id = self.requests.open(peer, self.now, self.now.plus(timeout), purpose);
         self.stats.requests_sent += 1;
         self.outputs.push_back(Output::SendRequest { peer, request_id, request });
