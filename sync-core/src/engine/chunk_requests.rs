@@ -133,10 +133,10 @@ impl SyncEngine {
     /// whose size is not known yet (1 250 items of sixteen lanes in the efficiency world) then ends in two chunks
     /// of about equal size (500 and 750) rather than a full one and a small tail (1 000 and 250) that costs a whole
     /// round trip of its own; and the first round of every lane clears the links in half the time, so that the
-    /// second requests go out sooner. Measured with `sim sweep lanes` (with six requests per peer): sixteen lanes
-    /// over three peers went from 1.65× to 1.54× the lower bound at p50; eight lanes over three and six peers,
-    /// whose lanes need three chunks either way and whose smaller first round leaves the links idle, lost 8–10 %
-    /// (BENCHMARKS.md, "Lanes").
+    /// second requests go out sooner. Measured with `sim sweep lanes --seeds 40` (six requests per peer):
+    /// sixteen lanes over three peers went from 1.99× to 1.85× the lower bound at p50; eight lanes over three
+    /// peers, whose lanes need three chunks either way and whose smaller first round leaves the links idle,
+    /// from 2.22× to 2.44× (BENCHMARKS.md, "Lanes").
     fn send_chunk_request(&mut self, peer: PeerId, lane: usize, start: Key) {
         let lanes = self.chain.trie().lanes();
         let limit = match self.config.chunk_size_max {
