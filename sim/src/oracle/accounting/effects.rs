@@ -72,7 +72,12 @@ impl Accounting {
         let tag = ask.as_ref().and_then(|ask| ask.chunk.clone());
         let off_chain = tag.as_ref().is_some_and(|(_, hash, _)| !store.is_canonical(hash));
         let cause = match waste {
-            ChunkWaste::Unmatched => self.extra_copy().or_else(|| self.forgotten(request_id, now)),
+            // A liar's invented chunk whose random id hit a request still open to it (of any kind) is the answer
+            // the node sees, and a lie (explore seed 260041755: an `unsolicited` chunk carrying the id of an open
+            // missing-blocks request).
+            ChunkWaste::Unmatched => {
+                self.extra_copy().or_else(|| self.lie_of(request_id)).or_else(|| self.forgotten(request_id, now))
+            }
             ChunkWaste::Outdated => Some(Cause::Reset)
                 .filter(|_| since(&self.resets))
                 .or_else(|| Some(Cause::Completion).filter(|_| since(&self.completions))),
