@@ -102,7 +102,7 @@ impl Pace<'_> {
 
     /// The worst round trip of a missing-blocks request for `bpb` blocks with their bodies, counted as 4 KiB a
     /// block (a generous size for a block of these worlds).
-    pub fn block_fetch_round_trip_ms(&self) -> u64 {
+    fn block_fetch_round_trip_ms(&self) -> u64 {
         let slow = if self.options.slow_peers > 0 { self.config.request_timeout_ms * 9 / 10 } else { 0 };
         2 * self.network.one_way_max_ms(u64::from(self.config.bpb) * 4 * 1024) + 10 + slow
     }

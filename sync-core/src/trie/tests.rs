@@ -457,28 +457,26 @@ fn a_value_of_exactly_value_max_bytes_is_accepted() {
 
 // ---- the cheap check with lanes: what each boundary-path assertion catches ----
 
-/// Two lanes, lane 0 known up to `02` (its start moved there), lane 1 fresh.
-fn lane_zero_half_known() -> Trie {
+/// Two lanes, lane 0 known up to `02` (its start moved there), lane 1 fresh and its root slots proven stumps;
+/// then `lane`'s missing start is moved to `start` behind the trie's back, and the cheap check runs.
+fn check_with_lane_start_moved(lane: usize, start: &str) {
     let full = state(&[("01", "a"), ("02", "b"), ("11", "c"), ("81", "d"), ("82", "e"), ("91", "f")]);
     let mut partial = Trie::fresh_in(Lanes::new(2).unwrap());
     let chunk = full.chunk_bounded(&Key::default(), 1, partial.lanes().end(0).as_ref()).unwrap();
     partial.put_chunk(&Key::default(), &chunk, root(&full)).unwrap();
     partial.check_invariants();
-    partial
+    Arc::make_mut(&mut partial.starts)[lane] = Some(key(start));
+    partial.check_invariants();
 }
 
 #[test]
 #[should_panic(expected = "at or beyond s")]
 fn the_cheap_check_finds_a_stored_node_beyond_its_lanes_start() {
-    let mut partial = lane_zero_half_known();
-    Arc::make_mut(&mut partial.starts)[0] = Some(key("01"));
-    partial.check_invariants();
+    check_with_lane_start_moved(0, "01");
 }
 
 #[test]
 #[should_panic(expected = "below s")]
 fn the_cheap_check_finds_a_stump_below_its_lanes_start() {
-    let mut partial = lane_zero_half_known();
-    Arc::make_mut(&mut partial.starts)[1] = Some(key("9"));
-    partial.check_invariants();
+    check_with_lane_start_moved(1, "9");
 }
