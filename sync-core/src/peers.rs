@@ -324,7 +324,8 @@ impl PeerSet {
         self.peers.values().any(|state| state.head_hash.as_ref() == Some(hash))
     }
 
-    /// More of its chunks were discarded than committed: other peers go first for chunk requests.
+    /// More of its chunks were discarded (or came tagged with a block the node had passed) than committed: other
+    /// peers go first for chunk requests.
     pub(crate) fn mostly_junk(state: &PeerState) -> bool {
         state.chunks_junk > state.chunks_useful
     }

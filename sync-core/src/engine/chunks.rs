@@ -132,6 +132,10 @@ impl SyncEngine {
         //    never become the head, and only the head takes chunks.
         let never = number <= head_number || self.chain.knows(&hash) || self.blocks.is_rejected(&hash);
         if number <= self.chain.latest_macro() || never {
+            // Junk for peer choice, as a discarded chunk is: a slow peer whose every answer came tagged with a
+            // block the node had passed stayed the one preferred peer (its one committed chunk outweighed none),
+            // and 454 of its chunks in a row were wasted while four quick peers idled (explore seed 270012911).
+            self.peers.note_chunk(peer, false);
             return self.chunk_wasted(peer, request_id, number, ChunkWaste::TagPassed);
         }
         // 9. The buffer is full, in total or for this peer (H14): drop, the cursor unchanged.

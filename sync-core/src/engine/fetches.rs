@@ -337,7 +337,7 @@ impl SyncEngine {
             self.request_ancestors_of(number, hash);
         }
         if self.blocks.fetches.values().any(|fetch| fetch.head) {
-            return;
+            return self.renew_head_fetch();
         }
         let our_head = self.chain.head_number();
         let blocks = &self.blocks;
@@ -355,6 +355,27 @@ impl SyncEngine {
         };
         let catch_up = number > our_head.saturating_add(self.config.window_ahead_max);
         self.blocks.fetches.insert(hash, MissingFetch::new(number, Some(peer), catch_up, true));
+    }
+
+    /// The head fetch, while not sent, follows its source's newest head: sent for the head announced before the
+    /// previous answer landed, it fetched one round trip's blocks per round trip, and a node behind by its round
+    /// trips never closed the gap (explore seed 260002152: six blocks behind for good). Its attempts, denials
+    /// and peers tried go with it: a flooder's ever newer heads must not renew them.
+    fn renew_head_fetch(&mut self) {
+        let Some((&target, fetch)) = self.blocks.fetches.iter().find(|(_, fetch)| fetch.head) else { return };
+        let Some(state) = fetch.source.filter(|_| fetch.request.is_none()).and_then(|source| self.peers.get(source))
+        else {
+            return;
+        };
+        let Some((number, hash)) = state.head_number.zip(state.head_hash) else { return };
+        let known = self.chain.knows(&hash) || self.blocks.rejected_set.contains(&hash) || self.blocks.holds(&hash);
+        if number <= fetch.target_number || known || self.blocks.fetches.contains_key(&hash) {
+            return;
+        }
+        let catch_up = number > self.chain.head_number().saturating_add(self.config.window_ahead_max);
+        if let Some(old) = self.blocks.fetches.remove(&target) {
+            self.blocks.fetches.insert(hash, MissingFetch { target_number: number, catch_up, span: None, ..old });
+        }
     }
 
     /// The fetch's current request `request_id` failed: the fetch may ask the next peer. A failure of an older
