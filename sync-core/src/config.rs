@@ -159,20 +159,20 @@ impl Config {
         }
     }
 
-    /// `lanes` lanes (§4.12), with the bound lanes need raised to match: a request outstanding for every lane at
-    /// once (`chunk_requests_in_flight`). Bounds already higher stay; `lanes` = 1 changes nothing else.
-    ///
-    /// Raising `diff_requests_in_flight` to the lane count as well was built and measured: a node that joins
-    /// fourteen blocks behind then fetches their diffs in one round trip instead of three (sixteen lanes over three
-    /// peers: 1.70× → 1.54× the lower bound at p50). It was taken back: with the other peers rate-limited, each
-    /// peer whose throttle ended drew all sixteen diffs at once, over its responder's limit again, and the node
-    /// fell behind for good (explore seed 250034936); a per-peer cap on diffs then starved a world with one honest
-    /// and one silent peer (seed 119). That needs diff scheduling that knows the responders' limits.
+    /// `lanes` lanes (§4.12), with the bounds lanes need raised to match: a request outstanding for every lane at
+    /// once (`chunk_requests_in_flight`), and the diffs of as many blocks at once (`diff_requests_in_flight`), so
+    /// that a node that joins behind fetches the diffs of the blocks it lacks in one round trip rather than three
+    /// while its lanes download (sixteen lanes over three peers: 1.70× → 1.54× the lower bound at p50). Each peer
+    /// holds no more diff requests than its own window, learned from its `RateLimited` answers (§4.4): without it,
+    /// each peer whose throttle ended drew all sixteen diffs at once, over its responder's limit again, and the
+    /// node fell behind for good (explore seed 250034936). Bounds already higher stay; `lanes` = 1 changes nothing
+    /// else.
     pub fn with_lanes(mut self, lanes: u32) -> Config {
         self.lanes = lanes;
         if lanes > 1 {
             let lanes = u8::try_from(lanes).unwrap_or(u8::MAX);
             self.chunk_requests_in_flight = self.chunk_requests_in_flight.max(lanes);
+            self.diff_requests_in_flight = self.diff_requests_in_flight.max(lanes);
         }
         self
     }

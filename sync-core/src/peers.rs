@@ -25,6 +25,10 @@ pub(crate) struct PeerState {
     /// claims: a reputation for `quickest`, never a penalty.
     served: u32,
     denied: u32,
+    /// Ours (§4.12): diff requests it may hold at once, learned from its `RateLimited` answers: halved by each,
+    /// one more per diff it serves, never above `diff_requests_in_flight`. `None` until its first `RateLimited`:
+    /// any number within `diff_requests_in_flight`.
+    diff_window: Option<u8>,
     pub(crate) violations: u32,
     /// With lanes (§4.12): the lanes whose last chunk request to it timed out, one bit per lane; a chunk answer
     /// for a lane clears its bit.
@@ -164,6 +168,7 @@ impl PeerSet {
             chunks_junk: 0,
             served: 0,
             denied: 0,
+            diff_window: None,
             violations: 0,
             lanes_timed_out: 0,
             lanes_timed_out_until: Millis(0),
@@ -347,6 +352,25 @@ impl PeerSet {
 
     /// Counts an answer of `peer`'s that served a diff or blocks, or denied holding them. Decays as
     /// `note_chunk` does.
+    /// Diff requests `peer` may hold at once (`None`: no limit of its own).
+    pub(crate) fn diff_window(&self, peer: PeerId) -> Option<usize> {
+        self.peers.get(&peer).and_then(|state| state.diff_window).map(usize::from)
+    }
+
+    /// `peer` answered a diff request with `RateLimited` while it held `held` others: its window halves (at
+    /// least one).
+    pub(crate) fn note_diff_rate_limited(&mut self, peer: PeerId, held: usize) {
+        let Some(state) = self.peers.get_mut(&peer) else { return };
+        let window = state.diff_window.unwrap_or(u8::try_from(held + 1).unwrap_or(u8::MAX));
+        state.diff_window = Some((window / 2).max(1));
+    }
+
+    /// `peer` served a diff: its window, if it has one, grows by one up to `max`.
+    pub(crate) fn note_diff_served(&mut self, peer: PeerId, max: u8) {
+        let Some(state) = self.peers.get_mut(&peer) else { return };
+        state.diff_window = state.diff_window.map(|window| window.saturating_add(1).min(max.max(1)));
+    }
+
     pub(crate) fn note_served(&mut self, peer: PeerId, served: bool) {
         let Some(state) = self.peers.get_mut(&peer) else { return };
         if served {
@@ -390,5 +414,26 @@ mod tests {
         assert!(peers.join(PeerId(9), 8), "a removed peer may join again");
         assert_eq!(peers.ordered().map(|p| p.0).collect::<Vec<_>>(), [5, 3, 9]);
         assert!(!peers.join(PeerId(1), 3), "the set is full");
+    }
+
+    #[test]
+    fn the_diff_window_halves_on_rate_limits_and_grows_by_one_per_diff_up_to_the_bound() {
+        let mut peers = PeerSet::default();
+        assert!(peers.join(PeerId(1), 8));
+        peers.note_diff_served(PeerId(1), 16);
+        assert_eq!(peers.diff_window(PeerId(1)), None, "no window before the first RateLimited");
+        peers.note_diff_rate_limited(PeerId(1), 11);
+        assert_eq!(peers.diff_window(PeerId(1)), Some(6), "twelve held with this one: half of them");
+        for expected in [3, 1, 1] {
+            peers.note_diff_rate_limited(PeerId(1), 5);
+            assert_eq!(peers.diff_window(PeerId(1)), Some(expected), "halved, at least one");
+        }
+        for expected in [2, 3, 4] {
+            peers.note_diff_served(PeerId(1), 4);
+            assert_eq!(peers.diff_window(PeerId(1)), Some(expected));
+        }
+        peers.note_diff_served(PeerId(1), 4);
+        assert_eq!(peers.diff_window(PeerId(1)), Some(4), "never above diff_requests_in_flight");
+        assert_eq!(peers.diff_window(PeerId(7)), None, "an unknown peer has none");
     }
 }

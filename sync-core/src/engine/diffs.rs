@@ -83,6 +83,7 @@ impl SyncEngine {
         }
         idle.sort();
         let mut load = self.requests.load();
+        let mut diff_load = self.diff_load();
         for (number, hash) in idle {
             if self.diffs.in_flight() >= self.config.diff_requests_in_flight as usize || self.peers.is_empty() {
                 return;
@@ -101,8 +102,12 @@ impl SyncEngine {
             }
             let tried = &self.diffs.jobs[&hash].tried;
             let busy = |peer: PeerId| load.get(&peer).copied().unwrap_or(0);
+            let peers = &self.peers;
+            let within_window = |peer: PeerId| {
+                peers.diff_window(peer).is_none_or(|window| diff_load.get(&peer).copied().unwrap_or(0) < window)
+            };
             let peer = self.peers.quickest(&mut self.diffs.cursor, self.now, number, busy, |peer, state| {
-                !tried.contains(&peer) && !state.throttled(Kind::Diff, self.now)
+                !tried.contains(&peer) && !state.throttled(Kind::Diff, self.now) && within_window(peer)
             });
             // A peer that never answered is no alternative to one that is only rate-limited: waiting for the
             // throttle's end costs a second, its deadline many (explore seed 10044350: each rate-limited diff went
@@ -112,17 +117,35 @@ impl SyncEngine {
             match peer {
                 Some(peer) => {
                     *load.entry(peer).or_default() += 1;
+                    *diff_load.entry(peer).or_default() += 1;
                     let id = self.send(peer, Purpose::Diff { block: hash }, Request::TrieDiff { block_hash: hash });
                     if let Some(job) = self.diffs.jobs.get_mut(&hash) {
                         job.request = Some(id);
                         job.tried.insert(peer);
                     }
                 }
-                // Untried peers that are only busy: wait for them (`PeerThrottled` wakes the engine).
-                None if self.peers.any_throttled(Kind::Diff, self.now) => {}
+                // Untried peers that are only busy (throttled, or at their window): wait for them (`PeerThrottled`
+                // or an answer wakes the engine).
+                None if self.peers.any_throttled(Kind::Diff, self.now) || self.any_at_diff_window(&diff_load) => {}
                 None => self.diff_round_failed(hash),
             }
         }
+    }
+
+    /// Diff requests in flight per peer.
+    fn diff_load(&self) -> BTreeMap<PeerId, usize> {
+        let mut load = BTreeMap::new();
+        for (_, outstanding) in self.requests.iter() {
+            if matches!(outstanding.purpose, Purpose::Diff { .. }) {
+                *load.entry(outstanding.peer).or_default() += 1;
+            }
+        }
+        load
+    }
+
+    /// Some peer holds as many diff requests as its window allows: its answers will make room.
+    fn any_at_diff_window(&self, diff_load: &BTreeMap<PeerId, usize>) -> bool {
+        diff_load.iter().any(|(&peer, &held)| self.peers.diff_window(peer).is_some_and(|window| held >= window))
     }
 
     /// Every peer failed once for this diff: back off, or give up after `diff_rounds_max` rounds (H10).
@@ -183,6 +206,7 @@ impl SyncEngine {
             Response::Diff(diff) if diff.root() == job.diff_root => {
                 self.stats.diffs_received += 1;
                 self.peers.note_served(peer, true);
+                self.peers.note_diff_served(peer, self.config.diff_requests_in_flight);
                 if let Some(Some(current)) = self.diffs.jobs.remove(&block).map(|job| job.request) {
                     self.requests.remove(current); // an older request answered first: the current one is moot
                 }
@@ -204,6 +228,8 @@ impl SyncEngine {
                 if let Some(job) = self.diffs.jobs.get_mut(&block) {
                     job.tried.remove(&peer);
                 }
+                let held = self.diff_load().get(&peer).copied().unwrap_or(0);
+                self.peers.note_diff_rate_limited(peer, held);
             }
             Response::IncompleteState => {}
             _ => self.penalize(peer, Violation::WrongResponseType),
