@@ -140,9 +140,7 @@ impl SyncEngine {
     fn send_chunk_request(&mut self, peer: PeerId, lane: usize, start: Key) {
         let lanes = self.chain.trie().lanes();
         let limit = match self.config.chunk_size_max {
-            max if lanes.count() > 1 && lanes.start(lane) == start => {
-                (max * std::env::var("LSF").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(50) / 100).max(1)
-            }
+            max if lanes.count() > 1 && lanes.start(lane) == start => (max / 2).max(1),
             max => max,
         };
         let generation = self.state.lanes[lane].generation;
