@@ -14,8 +14,16 @@ const KEY_INLINE: usize = 40;
 ///
 /// The derived order is the protocol's (§2.1): nibble by nibble, and a key that runs out first is smaller, so a
 /// proper prefix sorts before all its extensions (`3 < 4 < 40 < 400 < 41 < 5`).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Key(SmallVec<[u8; KEY_INLINE]>);
+
+/// By copying the nibbles at once: the derived clone went through `SmallVec`'s element-by-element `extend`, 3 %
+/// of explore's instructions (keys are cloned wherever chunks, proofs and the checks walk the trie).
+impl Clone for Key {
+    fn clone(&self) -> Key {
+        Key(SmallVec::from_slice(&self.0))
+    }
+}
 
 /// Why a nibble string is not a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,7 +108,8 @@ impl Key {
         if self.len() + tail.len() > KEY_MAX {
             return None;
         }
-        let mut joined = self.0.clone();
+        let mut joined = SmallVec::with_capacity(self.len() + tail.len());
+        joined.extend_from_slice(&self.0);
         joined.extend_from_slice(&tail.0);
         Some(Key(joined))
     }
