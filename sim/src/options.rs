@@ -352,7 +352,17 @@ impl Options {
                 object.keys().cloned().collect::<Vec<_>>().join(", ")
             ));
         }
-        let parsed = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+        let word =
+            |value: &str| serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.into()));
+        // A list knob also takes plain comma-separated words (`byzantine=wrong_proof,zero_progress`), not only
+        // JSON: a bare name was an opaque "expected a sequence".
+        let parsed = match serde_json::from_str(value) {
+            Ok(parsed) => parsed,
+            Err(_) if object[name].is_array() => serde_json::Value::Array(
+                value.split(',').filter(|part| !part.trim().is_empty()).map(|part| word(part.trim())).collect(),
+            ),
+            Err(_) => serde_json::Value::String(value.to_string()),
+        };
         object.insert(name.to_string(), parsed);
         *self = serde_json::from_value(json).map_err(|error| format!("{name}={value}: {error}"))?;
         self.validate()
@@ -436,6 +446,11 @@ mod tests {
         assert_eq!(options.loss, 0.25);
         assert_eq!(options.key_shape, KeyShape::Clustered);
         assert_eq!(options.byzantine, [ByzantineClass::WrongProof, ByzantineClass::ZeroProgress]);
+        options.set("byzantine", "one_lane, cross_lane").unwrap();
+        assert_eq!(options.byzantine, [ByzantineClass::OneLane, ByzantineClass::CrossLane], "plain words for a list");
+        options.set("byzantine", "").unwrap();
+        assert!(options.byzantine.is_empty());
+        assert!(options.set("byzantine", "no_such_liar").is_err());
         assert!(options.set("no_such_knob", "1").unwrap_err().contains("no knob"));
         assert!(options.set("loss", "\"lots\"").is_err());
     }

@@ -54,6 +54,12 @@ impl PeerState {
         estimate.saturating_mul(1 << self.timeouts_in_row.min(TIMEOUT_BACKOFF_MAX)).min(max)
     }
 
+    /// How long one more answer of this peer is expected to take, without the `base` floor of `timeout_ms`:
+    /// `srtt + 4·rttvar`; `None` before its first answer.
+    pub(crate) fn answer_estimate_ms(&self) -> Option<u64> {
+        self.srtt_ms.map(|srtt| srtt.saturating_add(4 * self.rttvar_ms))
+    }
+
     /// An answer came `rtt_ms` after its request (RFC 6298 smoothing, integer arithmetic).
     pub(crate) fn note_answer(&mut self, rtt_ms: u64) {
         self.timeouts_in_row = 0;

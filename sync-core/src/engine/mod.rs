@@ -348,8 +348,12 @@ impl SyncEngine {
         self.send_queued(peer, purpose, request, 0)
     }
 
-    /// `send`, behind `queued` requests at the same peer that its link sends first: the deadline is one per
-    /// request ahead and this one, at most `request_timeout_max_ms`.
+    /// `send`, behind `queued` requests at the same peer that its link sends first: the deadline is this
+    /// request's own plus, per request ahead, the peer's measured answer time (`srtt + 4·rttvar`; a whole
+    /// deadline while it has answered nothing), at most `request_timeout_max_ms`. A whole deadline per request
+    /// ahead even for a measured peer (130 ms answers) held a lost request of the last lane for 8 s against a
+    /// 2 s deadline, and the download with it (the small world, one peer, eight lanes, seed 1: 8.5 s against
+    /// 1.8 s with one lane).
     pub(crate) fn send_queued(
         &mut self,
         peer: PeerId,
@@ -358,8 +362,10 @@ impl SyncEngine {
         queued: u64,
     ) -> RequestId {
         let (base, max) = (self.config.request_timeout_ms, self.config.request_timeout_max_ms);
-        let timeout = self.peers.get(peer).map_or(base, |state| state.timeout_ms(base, max));
-        let timeout = if queued == 0 { timeout } else { timeout.saturating_mul(1 + queued).min(max.max(timeout)) };
+        let state = self.peers.get(peer);
+        let timeout = state.map_or(base, |state| state.timeout_ms(base, max));
+        let ahead = state.and_then(|state| state.answer_estimate_ms()).unwrap_or(timeout);
+        let timeout = if queued == 0 { timeout } else { timeout.saturating_add(ahead * queued).min(max.max(timeout)) };
         let request_id = self.requests.open(peer, self.now, self.now.plus(timeout), purpose);
         self.stats.requests_sent += 1;
         self.outputs.push_back(Output::SendRequest { peer, request_id, request });

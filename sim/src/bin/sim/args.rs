@@ -11,7 +11,7 @@ pub struct OptionArgs {
     /// Options as JSON (a full `Options` object, or a fixture file); the seed still comes from the run.
     #[arg(long, value_name = "FILE")]
     pub options: Option<PathBuf>,
-    /// Overrides one knob: `--set loss=0.1 --set key_shape=clustered` (repeatable; `--list-knobs` shows them).
+    /// Overrides one knob: `--set loss=0.1 --set key_shape=clustered` (repeatable; a list knob takes JSON or comma-separated words: `--set byzantine=one_lane,cross_lane`; `sim explore --list-knobs` lists the knobs).
     #[arg(long = "set", value_name = "KNOB=VALUE")]
     pub sets: Vec<String>,
     /// Which world a seed starts from: its swarm draw, the small world, or the large one.
