@@ -79,6 +79,11 @@ impl PeerState {
         self.throttled_until[kind as usize].is_some_and(|until| until > now)
     }
 
+    /// It answered something once: a timeout since is more likely a lost message than a silent peer.
+    pub(crate) fn answered(&self) -> bool {
+        self.srtt_ms.is_some()
+    }
+
     /// It timed out and never answered anything: nothing says it ever will.
     pub(crate) fn unproven(&self) -> bool {
         self.srtt_ms.is_none() && self.timeouts_in_row > 0
