@@ -357,7 +357,8 @@ impl SyncEngine {
         self.blocks.fetches.insert(hash, MissingFetch::new(number, Some(peer), catch_up, true));
     }
 
-    /// The head fetch, while not sent, follows its source's newest head: sent for the head announced before the
+    /// The head fetch, while not sent, follows its source's newest head within the window (and only if no peer
+    /// denied it yet): sent for the head announced before the
     /// previous answer landed, it fetched one round trip's blocks per round trip, and a node behind by its round
     /// trips never closed the gap (explore seed 260002152: six blocks behind for good). Its attempts, denials
     /// and peers tried go with it: a flooder's ever newer heads must not renew them.
@@ -372,9 +373,15 @@ impl SyncEngine {
         if number <= fetch.target_number || known || self.blocks.fetches.contains_key(&hash) {
             return;
         }
+        // Within the window only, and never a fetch already denied: renewed beyond it, a `future_flood` liar's
+        // ever higher invented head kept the reserved fetch (and the catch-up batches it drives) for good, and
+        // the honest peers' heads never had their turn (explore seed 320045387: 1 280 s at #33, the tip #12 801).
         let catch_up = number > self.chain.head_number().saturating_add(self.config.window_ahead_max);
+        if catch_up || fetch.catch_up || fetch.denials > 0 {
+            return;
+        }
         if let Some(old) = self.blocks.fetches.remove(&target) {
-            self.blocks.fetches.insert(hash, MissingFetch { target_number: number, catch_up, span: None, ..old });
+            self.blocks.fetches.insert(hash, MissingFetch { target_number: number, span: None, ..old });
         }
     }
 
