@@ -75,6 +75,16 @@ impl PeerState {
         }
     }
 
+    /// Not cooling down after a timeout.
+    pub(crate) fn responsive(&self, now: Millis) -> bool {
+        self.unresponsive_until.is_none_or(|until| until <= now)
+    }
+
+    /// Out of its `IncompleteState` cooldown.
+    pub(crate) fn stated(&self, now: Millis) -> bool {
+        self.incomplete_until.is_none_or(|until| until <= now)
+    }
+
     pub(crate) fn throttled(&self, kind: Kind, now: Millis) -> bool {
         self.throttled_until[kind as usize].is_some_and(|until| until > now)
     }
@@ -257,7 +267,7 @@ impl PeerSet {
         accept: impl Fn(PeerId, &PeerState) -> bool,
     ) -> Option<PeerId> {
         let prior = self.peers.values().filter_map(|state| state.srtt_ms).min().unwrap_or(1).max(1);
-        let cooling = |state: &PeerState| state.unresponsive_until.is_some_and(|until| until > now);
+        let cooling = |state: &PeerState| !state.responsive(now);
         // A peer cooling down after a timeout is asked only when every peer that could be asked is: one that
         // answers, even if it is busy or tried already, is worth the wait (seed 4008027: a silent peer took every
         // diff slot for seconds while the one honest peer was rate-limited for one); but when the only holders

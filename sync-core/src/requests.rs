@@ -95,8 +95,13 @@ impl Requests {
 
     /// Requests in flight per peer.
     pub(crate) fn load(&self) -> BTreeMap<PeerId, usize> {
+        self.load_where(|_| true)
+    }
+
+    /// Requests in flight per peer, of those `counts` picks.
+    pub(crate) fn load_where(&self, counts: impl Fn(&Outstanding) -> bool) -> BTreeMap<PeerId, usize> {
         let mut load = BTreeMap::new();
-        for outstanding in self.outstanding.values() {
+        for outstanding in self.outstanding.values().filter(|outstanding| counts(outstanding)) {
             *load.entry(outstanding.peer).or_default() += 1;
         }
         load

@@ -164,7 +164,7 @@ impl SyncEngine {
         let now = self.now;
         !busy.contains(&peer)
             && !state.throttled(Kind::Chunk, now)
-            && state.incomplete_until.is_none_or(|until| until <= now)
+            && state.stated(now)
             && state.head_number.is_none_or(|head| head >= self.chain.head_number())
             && !crate::peers::PeerSet::mostly_junk(state)
     }
@@ -179,9 +179,9 @@ impl SyncEngine {
     fn round_robin_chunk_peer(&mut self, busy: &[PeerId]) -> Option<PeerId> {
         let now = self.now;
         let free = |peer: PeerId, state: &PeerState| !busy.contains(&peer) && !state.throttled(Kind::Chunk, now);
-        let responsive = |state: &PeerState| state.unresponsive_until.is_none_or(|until| until <= now);
+        let responsive = |state: &PeerState| state.responsive(now);
         let preferred = |peer: PeerId, state: &PeerState| self.preferred_for_chunks(busy, peer, state);
-        let stated = |state: &PeerState| state.incomplete_until.is_none_or(|until| until <= now);
+        let stated = |state: &PeerState| state.stated(now);
         let mut cursor = self.state.cursor_peers;
         let peer = self
             .peers
@@ -222,13 +222,13 @@ impl SyncEngine {
         let shared = |peer: PeerId, state: &PeerState| {
             !state.throttled(Kind::Chunk, now) && load(peer) < per_peer_max && load(peer) + buffered(peer) < share
         };
-        let responsive = |state: &PeerState| state.unresponsive_until.is_none_or(|until| until <= now);
+        let responsive = |state: &PeerState| state.responsive(now);
         let preferred = |peer: PeerId, state: &PeerState| self.preferred_for_chunks(busy, peer, state);
         let peers = &self.peers;
         // Out of an `IncompleteState` cooldown before the rest: ranked by speed alone, a liar that answers every
         // chunk request at once with `IncompleteState` drew every request of the last lane while the one honest
         // peer, not preferred, was never asked (explore seed 100006950).
-        let stated = |state: &PeerState| state.incomplete_until.is_none_or(|until| until <= now);
+        let stated = |state: &PeerState| state.stated(now);
         type Tier<'t> = Box<dyn Fn(PeerId, &PeerState) -> bool + 't>;
         let tiers: [Tier<'_>; 7] = [
             Box::new(|peer, state| responsive(state) && preferred(peer, state)),

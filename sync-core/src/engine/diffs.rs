@@ -134,13 +134,7 @@ impl SyncEngine {
 
     /// Diff requests in flight per peer.
     fn diff_load(&self) -> BTreeMap<PeerId, usize> {
-        let mut load = BTreeMap::new();
-        for (_, outstanding) in self.requests.iter() {
-            if matches!(outstanding.purpose, Purpose::Diff { .. }) {
-                *load.entry(outstanding.peer).or_default() += 1;
-            }
-        }
-        load
+        self.requests.load_where(|outstanding| matches!(outstanding.purpose, Purpose::Diff { .. }))
     }
 
     /// Some peer holds as many diff requests as its window allows: its answers will make room.

@@ -358,10 +358,10 @@ impl SyncEngine {
     }
 
     /// The head fetch, while not sent, follows its source's newest head within the window (and only if no peer
-    /// denied it yet): sent for the head announced before the
-    /// previous answer landed, it fetched one round trip's blocks per round trip, and a node behind by its round
-    /// trips never closed the gap (explore seed 260002152: six blocks behind for good). Its attempts, denials
-    /// and peers tried go with it: a flooder's ever newer heads must not renew them.
+    /// denied it yet): sent for the head announced before the previous answer landed, it fetched one round trip's
+    /// blocks per round trip, and a node behind by its round trips never closed the gap (explore seed 260002152:
+    /// six blocks behind for good). Its attempts and peers tried go with it: a flooder's ever newer heads must not
+    /// renew them.
     fn renew_head_fetch(&mut self) {
         let Some((&target, fetch)) = self.blocks.fetches.iter().find(|(_, fetch)| fetch.head) else { return };
         let Some(state) = fetch.source.filter(|_| fetch.request.is_none()).and_then(|source| self.peers.get(source))

@@ -365,7 +365,11 @@ impl SyncEngine {
         let state = self.peers.get(peer);
         let timeout = state.map_or(base, |state| state.timeout_ms(base, max));
         let ahead = state.and_then(|state| state.answer_estimate_ms()).unwrap_or(timeout);
-        let timeout = if queued == 0 { timeout } else { timeout.saturating_add(ahead * queued).min(max.max(timeout)) };
+        let timeout = if queued == 0 {
+            timeout
+        } else {
+            timeout.saturating_add(ahead.saturating_mul(queued)).min(max.max(timeout))
+        };
         let request_id = self.requests.open(peer, self.now, self.now.plus(timeout), purpose);
         self.stats.requests_sent += 1;
         self.outputs.push_back(Output::SendRequest { peer, request_id, request });
