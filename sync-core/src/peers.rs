@@ -50,7 +50,7 @@ impl PeerState {
     /// This peer's request deadline (Ours): `srtt + 4·rttvar`, at least `base`, doubled per timeout in a row,
     /// at most `max`.
     pub(crate) fn timeout_ms(&self, base: u64, max: u64) -> u64 {
-        let estimate = self.srtt_ms.map_or(base, |srtt| srtt.saturating_add(4 * self.rttvar_ms)).max(base);
+        let estimate = self.answer_estimate_ms().unwrap_or(base).max(base);
         estimate.saturating_mul(1 << self.timeouts_in_row.min(TIMEOUT_BACKOFF_MAX)).min(max)
     }
 
