@@ -45,6 +45,33 @@ pub(crate) struct DiffJob {
     pub(crate) denials: u32,
     pub(crate) backoff_until: Option<Millis>,
     pub(crate) backoff_ms: u64,
+    /// Ours (§4.4): when `request` is overdue (its peer's answer estimate after it was sent) and this job, if it
+    /// holds the pipeline, asks once more; `None` without a measured peer, or once that moment was used.
+    pub(crate) hedge_at: Option<Millis>,
+    /// The earlier request, still open, after the job asked again: whichever of the two answers first serves.
+    pub(crate) hedged: Option<RequestId>,
+}
+
+impl DiffJob {
+    pub(crate) fn new(number: u32, diff_root: Hash, backoff_ms: u64) -> DiffJob {
+        DiffJob {
+            number,
+            diff_root,
+            request: None,
+            tried: BTreeSet::new(),
+            rounds: 0,
+            denials: 0,
+            backoff_until: None,
+            backoff_ms,
+            hedge_at: None,
+            hedged: None,
+        }
+    }
+
+    /// Its requests still open: the current one and the earlier one of a hedge.
+    pub(crate) fn open_requests(&self) -> impl Iterator<Item = RequestId> {
+        self.request.into_iter().chain(self.hedged)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -121,6 +148,22 @@ impl DiffQueue {
         self.jobs.values().filter(|job| job.request.is_some()).count()
     }
 
+    /// The job that holds the pipeline (the oldest block waiting for a diff) and the moment it may ask once
+    /// more: only while its request is in flight, and while no other job holds a hedge (so that at most one
+    /// diff request beyond `diff_requests_in_flight` is ever open).
+    pub(crate) fn hedge_due(&self) -> Option<(Hash, Millis)> {
+        if self.jobs.values().any(|job| job.hedged.is_some()) {
+            return None;
+        }
+        let (hash, job) = self.jobs.iter().min_by_key(|(hash, job)| (job.number, **hash))?;
+        job.request.and(job.hedge_at).map(|at| (*hash, at))
+    }
+
+    /// Some job waits for a peer: no request in flight, no backoff.
+    pub(crate) fn any_idle(&self) -> bool {
+        self.jobs.values().any(|job| job.request.is_none() && job.backoff_until.is_none())
+    }
+
     pub(crate) fn job_count(&self) -> usize {
         self.jobs.len()
     }
@@ -138,6 +181,11 @@ impl DiffQueue {
     }
 
     pub(crate) fn check_invariants(&self) {
+        for job in self.jobs.values() {
+            assert!(job.hedged.is_none() || job.request.is_some(), "a hedged job keeps a current request");
+            assert!(job.hedged.is_none() || job.hedged != job.request, "a hedge is another request");
+        }
+        assert!(self.jobs.values().filter(|job| job.hedged.is_some()).count() <= 1, "one hedged diff at a time");
         let mut seen = BTreeSet::new();
         for entry in &self.entries {
             assert!(seen.insert(entry.block.hash()), "a block is queued once");

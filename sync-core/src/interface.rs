@@ -84,6 +84,8 @@ pub enum Output {
 pub enum TimeoutReason {
     RequestDeadline,
     DiffBackoff,
+    /// The diff request of the oldest block waiting for one is overdue: it may be asked once more (§4.4).
+    DiffHedge,
     ChunkRetryBackoff,
     /// A buffered chunk's block has not come within `chunk_buffer_wait_ms`.
     ChunkBufferWait,
@@ -91,6 +93,8 @@ pub enum TimeoutReason {
     CatchUpPause,
     /// A peer that answered `RateLimited` may be asked again (`rate_limited_cooldown_ms`).
     PeerThrottled,
+    /// A peer that timed out and never answered ends its cooldown: a waiting diff may probe it (§4.4).
+    PeerCooled,
 }
 
 /// Why the chunk cursor went back to `Reset` (§4.5).

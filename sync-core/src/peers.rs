@@ -21,6 +21,9 @@ pub(crate) struct PeerState {
     /// a reputation, never a penalty (nothing about a discarded chunk is provable).
     pub(crate) chunks_useful: u32,
     pub(crate) chunks_junk: u32,
+    /// Ours (§4.5): the block its last chunk beyond the window was tagged with (`TagAhead`). Its head is there
+    /// at least, so every chunk it serves is wasted until the node's head comes within the window of it.
+    pub(crate) tagged_ahead: Option<u32>,
     /// Its answers to diff and missing-block requests that served, and that denied holding what its head
     /// claims: a reputation for `quickest`, never a penalty.
     served: u32,
@@ -73,6 +76,12 @@ impl PeerState {
                 self.srtt_ms = Some((7 * srtt + rtt_ms) / 8);
             }
         }
+    }
+
+    /// Its last chunk came tagged beyond the window of a node whose head is `head`, and still is: its next one
+    /// would be too.
+    pub(crate) fn ahead_of(&self, head: u32, window_ahead_max: u32) -> bool {
+        self.tagged_ahead.is_some_and(|tag| tag > head.saturating_add(window_ahead_max))
     }
 
     /// Not cooling down after a timeout.
@@ -187,6 +196,7 @@ impl PeerSet {
             throttled_until: [None; 3],
             chunks_useful: 0,
             chunks_junk: 0,
+            tagged_ahead: None,
             served: 0,
             denied: 0,
             diff_window: None,
@@ -328,6 +338,17 @@ impl PeerSet {
     /// When the first throttled peer may be asked again.
     pub(crate) fn next_unthrottled(&self, now: Millis) -> Option<Millis> {
         self.peers.values().flat_map(|state| state.throttled_until).flatten().filter(|&until| until > now).min()
+    }
+
+    /// When the next peer that timed out and never answered ends its cooldown, after `now`: it may be probed.
+    pub(crate) fn next_probe(&self, now: Millis) -> Option<Millis> {
+        let until = |state: &PeerState| state.unresponsive_until.filter(|&until| until > now);
+        self.peers.values().filter(|state| state.unproven()).filter_map(until).min()
+    }
+
+    /// The quickest answer estimate of any measured peer (`PeerState::answer_estimate_ms`).
+    pub(crate) fn quickest_estimate_ms(&self) -> Option<u64> {
+        self.peers.values().filter_map(PeerState::answer_estimate_ms).min()
     }
 
     /// `peer` timed out and never answered anything (`PeerState::unproven`).

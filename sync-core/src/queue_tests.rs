@@ -11,7 +11,6 @@ use crate::hash::Hash;
 use crate::interface::{Millis, PeerId};
 use crate::key::Key;
 use crate::trie::{Op, Trie};
-use std::collections::BTreeSet;
 
 /// A block at `number` on `parent` with no body (enough for the queues, which never look at state).
 fn bare(number: u32, parent: Hash, salt: u8) -> Block {
@@ -81,20 +80,31 @@ fn vouchers_stop_at_vouchers_max_and_count_each_peer_once() {
 #[test]
 fn diff_jobs_in_flight_are_those_with_a_request() {
     let mut queue = DiffQueue::new(1);
-    let job = |request| DiffJob {
-        number: 6,
-        diff_root: Hash::ZERO,
-        request,
-        tried: BTreeSet::new(),
-        rounds: 0,
-        denials: 0,
-        backoff_until: None,
-        backoff_ms: 0,
-    };
+    let job = |request| DiffJob { request, ..DiffJob::new(6, Hash::ZERO, 0) };
     queue.jobs.insert(Hash([1; 32]), job(Some(11)));
     queue.jobs.insert(Hash([2; 32]), job(None));
     queue.jobs.insert(Hash([3; 32]), job(Some(12)));
     assert_eq!((queue.in_flight(), queue.job_count()), (2, 3));
+}
+
+#[test]
+fn only_the_oldest_job_hedges_and_only_while_no_hedge_is_open() {
+    let mut queue = DiffQueue::new(1);
+    let job = |number, request, hedge_at: Option<u64>| DiffJob {
+        request,
+        hedge_at: hedge_at.map(Millis),
+        ..DiffJob::new(number, Hash::ZERO, 0)
+    };
+    queue.jobs.insert(Hash([1; 32]), job(7, Some(11), Some(50)));
+    queue.jobs.insert(Hash([2; 32]), job(6, Some(12), Some(90)));
+    assert_eq!(queue.hedge_due(), Some((Hash([2; 32]), Millis(90))), "the oldest block's job, not the earliest");
+    queue.jobs.get_mut(&Hash([2; 32])).unwrap().request = None;
+    assert_eq!(queue.hedge_due(), None, "a job in backoff has nothing to hedge");
+    queue.jobs.insert(Hash([2; 32]), job(6, Some(12), Some(90)));
+    queue.jobs.get_mut(&Hash([1; 32])).unwrap().hedged = Some(10);
+    assert_eq!(queue.hedge_due(), None, "one hedge open at a time");
+    let open: Vec<u64> = queue.jobs[&Hash([1; 32])].open_requests().collect();
+    assert_eq!(open, vec![11, 10], "the current request, then the earlier one");
 }
 
 // ---- BlockQueue ----

@@ -63,6 +63,11 @@ impl Requests {
         self.remove(id)
     }
 
+    /// Request `id`, while it is open.
+    pub(crate) fn get(&self, id: RequestId) -> Option<&Outstanding> {
+        self.outstanding.get(&id)
+    }
+
     pub(crate) fn remove(&mut self, id: RequestId) -> Option<Outstanding> {
         let outstanding = self.outstanding.remove(&id)?;
         self.deadlines.remove(&(outstanding.deadline, id));

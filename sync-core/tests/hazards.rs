@@ -695,3 +695,50 @@ fn a_link_slower_than_the_timeout_still_delivers() {
     assert!(h.run_until_complete(60_000));
     h.assert_synced();
 }
+
+/// Ours (§4.4): the diff that holds the pipeline, lost, is asked again once it is overdue by its peer's answer
+/// estimate, not after the whole deadline; the lost request stays open, and the block goes in at once.
+#[test]
+fn a_lost_diff_that_holds_the_pipeline_is_asked_again_when_overdue() {
+    let config = Config { request_timeout_ms: 10_000, request_timeout_max_ms: 20_000, ..config() };
+    let mut h = Harness::new(config, 60);
+    let genesis = h.chain.genesis;
+    let lost = std::rc::Rc::new(std::cell::Cell::new(false));
+    let drop_once = lost.clone();
+    let first = h.chain.next(genesis);
+    let second = h.chain.next(first.hash());
+    let target = second.hash();
+    h.join(
+        1,
+        genesis,
+        Behavior::Rewrite(Box::new(move |request, response| match request {
+            Request::Chunk { .. } => None, // diff mode stays on
+            Request::TrieDiff { block_hash } if *block_hash == target && !drop_once.get() => {
+                drop_once.set(true);
+                None
+            }
+            _ => Some(response),
+        })),
+    );
+    h.produce(&first);
+    assert_eq!(h.engine.head().hash(), first.hash(), "its diff was answered: the peer is measured");
+    h.produce(&second);
+    assert!(lost.get(), "the diff of the second block was lost");
+    assert_eq!(h.engine.head().hash(), first.hash(), "the second block waits for its diff");
+    let diffs_of = |h: &Harness| {
+        h.requests
+            .iter()
+            .filter(|(_, r)| matches!(r, Request::TrieDiff { block_hash } if *block_hash == target))
+            .count()
+    };
+    assert_eq!(diffs_of(&h), 1);
+    let (at, _) = h.engine.poll_timeout().expect("the engine asks to be woken when the diff is overdue");
+    assert!(at.0 < 1_000, "overdue by the peer's answer estimate, long before the 10 s deadline: {at}");
+    h.now = at;
+    h.input(Input::Timeout);
+    assert_eq!(diffs_of(&h), 2, "asked once more");
+    assert_eq!(h.engine.head().hash(), target, "the hedge's answer let the block in");
+    assert_eq!(h.count(|e| matches!(e, Event::RequestTimedOut { .. })), 0, "no deadline passed");
+    let open = h.engine.bounds().into_iter().find(|(name, _, _)| *name == "diff requests open").map(|(_, n, _)| n);
+    assert_eq!(open, Some(0), "the lost request went with its job");
+}

@@ -127,6 +127,12 @@ impl ByzantineClass {
 }
 
 impl ByzantineClass {
+    /// Whether its lies are larger than the honest answer, and so slower on a thin link: a deadline the node
+    /// set by honest round trips may pass before they arrive.
+    pub fn inflates(self) -> bool {
+        matches!(self, ByzantineClass::MaxChunks | ByzantineClass::Oversized)
+    }
+
     /// Whether a lie of this class can prove `violation` (§4.2): the accounting oracle attributes a penalty to a
     /// lie only when it does.
     pub fn proves(self, violation: Violation) -> bool {

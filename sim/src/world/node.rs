@@ -83,6 +83,7 @@ impl World {
         }
         self.node.connections.insert(peer, Connection::Away);
         self.oracle.accounting.away(peer, until);
+        self.oracle.accounting.forget_peer(peer);
         self.peer_records[peer as usize].leaves += 1;
         let id = self.stage.peers[peer as usize].id;
         self.node_input(Some(peer), Input::PeerLeft { peer: id });
@@ -146,7 +147,9 @@ impl World {
         };
         let engine = &self.node.engine;
         let holds = |hash: &sync_core::Hash| engine.holds_block(hash);
-        let verdict = self.oracle.accounting.input(now, delivery.origin, response.map(|(id, r)| (peer, id, r)), &holds);
+        let awaited = response.is_some_and(|(request_id, _)| engine.awaits(id, request_id));
+        let response = response.map(|(request_id, r)| (peer, request_id, r));
+        let verdict = self.oracle.accounting.input(now, delivery.origin, response, awaited, &holds);
         self.judge(verdict);
         if let Some(Message::Announce(block)) = delivery.message.as_deref() {
             self.oracle.accounting.announced(block.hash());
@@ -165,7 +168,7 @@ impl World {
         };
         self.trace.input(now, 0, &input);
         self.stats.inputs += 1;
-        let verdict = self.oracle.accounting.input(now, Origin::Host, None, &|_| false);
+        let verdict = self.oracle.accounting.input(now, Origin::Host, None, false, &|_| false);
         self.judge(verdict);
         self.node.engine.handle_input(Millis(now), input);
         self.after_input(cause);
@@ -257,6 +260,7 @@ impl World {
             if self.node.connection(peer) == Connection::Connected && !members.contains(&id) {
                 let is_evicted = evicted.contains(&peer);
                 self.node.connections.insert(peer, Connection::Dropped { evicted: is_evicted });
+                self.oracle.accounting.forget_peer(peer);
                 if !is_evicted {
                     self.clock.schedule(self.clock.now + RECONNECT_MS, Happening::Reconnect { peer });
                     self.oracle.accounting.away(peer, self.clock.now + RECONNECT_MS);

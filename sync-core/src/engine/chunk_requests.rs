@@ -182,21 +182,28 @@ impl SyncEngine {
         let responsive = |state: &PeerState| state.responsive(now);
         let preferred = |peer: PeerId, state: &PeerState| self.preferred_for_chunks(busy, peer, state);
         let stated = |state: &PeerState| state.stated(now);
+        let usable = self.chunk_usable();
         let mut cursor = self.state.cursor_peers;
-        let peer = self
-            .peers
-            .next(&mut cursor, |peer, state| responsive(state) && preferred(peer, state))
-            .or_else(|| {
-                self.peers.next(&mut cursor, |peer, state| responsive(state) && stated(state) && free(peer, state))
-            })
-            .or_else(|| {
-                self.peers.next(&mut cursor, |peer, state| state.answered() && stated(state) && free(peer, state))
-            })
-            .or_else(|| self.peers.next(&mut cursor, |peer, state| responsive(state) && free(peer, state)))
-            .or_else(|| self.peers.next(&mut cursor, preferred))
-            .or_else(|| self.peers.next(&mut cursor, free));
+        let mut next = |tier: &dyn Fn(PeerId, &PeerState) -> bool| {
+            self.peers.next(&mut cursor, |peer, state| usable(state) && tier(peer, state))
+        };
+        let peer = next(&|peer, state| responsive(state) && preferred(peer, state))
+            .or_else(|| next(&|peer, state| responsive(state) && stated(state) && free(peer, state)))
+            .or_else(|| next(&|peer, state| state.answered() && stated(state) && free(peer, state)))
+            .or_else(|| next(&|peer, state| responsive(state) && free(peer, state)))
+            .or_else(|| next(&preferred))
+            .or_else(|| next(&free));
         self.state.cursor_peers = cursor;
         peer
+    }
+
+    /// A peer whose chunks can be of use now: not one whose last chunk was tagged beyond the window of the head,
+    /// which is still there (its next would be tagged there or later, and wasted). While the node catches up from
+    /// far behind its only peer, a chunk of the whole state every 1.3 s on a 200 bytes/ms link, each wasted, held
+    /// every diff behind it, and the node never caught up (explore seed 360014899).
+    fn chunk_usable(&self) -> impl Fn(&PeerState) -> bool {
+        let (head, window) = (self.chain.head_number(), self.config.window_ahead_max);
+        move |state: &PeerState| !state.ahead_of(head, window)
     }
 
     /// Lanes: the peer expected to deliver soonest (`PeerSet::quickest`: answer time and load, unproven peers
@@ -247,9 +254,10 @@ impl SyncEngine {
         let proven = |state: &PeerState| state.chunks_useful > 0 && !state.any_lane_timed_out(now);
         let serves_lane = |state: &PeerState| !state.lane_timed_out(lane, now);
         let passes: [&dyn Fn(&PeerState) -> bool; 3] = [&proven, &serves_lane, &|_| true];
+        let usable = self.chunk_usable();
         let peer =
             tiers.iter().flat_map(|tier| passes.iter().map(move |pass| (tier, pass))).find_map(|(tier, pass)| {
-                let accept = |peer: PeerId, state: &PeerState| pass(state) && tier(peer, state);
+                let accept = |peer: PeerId, state: &PeerState| usable(state) && pass(state) && tier(peer, state);
                 peers.quickest(&mut cursor, now, head, load, accept)
             });
         drop(tiers);

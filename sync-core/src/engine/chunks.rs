@@ -79,6 +79,23 @@ impl SyncEngine {
         }
     }
 
+    /// Step 6: a chunk tagged beyond the window. The reference removes the peer as `PeerAhead`. Ours: we are the
+    /// one behind; announcements drive the catch-up. Until then, pace like any chunk that cannot be used, or the
+    /// same start would be asked again at once, for ever; and ask this peer no chunk until the head is within the
+    /// window of this tag (§4.5).
+    fn chunk_ahead(&mut self, peer: PeerId, request_id: RequestId, number: u32) {
+        if !self.config.ahead_catch_up {
+            self.waste(peer, request_id, number, ChunkWaste::TagAhead);
+            self.remove_peer(peer);
+            self.emit(Event::PeerAhead { peer });
+            return;
+        }
+        if let Some(state) = self.peers.get_mut(peer) {
+            state.tagged_ahead = Some(number);
+        }
+        self.chunk_wasted(peer, request_id, number, ChunkWaste::TagAhead);
+    }
+
     /// The chunk response ladder (§4.5), first match wins.
     pub(crate) fn on_chunk_response(
         &mut self,
@@ -107,15 +124,7 @@ impl SyncEngine {
             return;
         }
         if number > head_number.saturating_add(self.config.window_ahead_max) {
-            if !self.config.ahead_catch_up {
-                self.waste(peer, request_id, number, ChunkWaste::TagAhead);
-                self.remove_peer(peer);
-                self.emit(Event::PeerAhead { peer });
-                return;
-            }
-            // Ours: we are the one behind; announcements drive the catch-up. Until then, pace like any chunk
-            // that cannot be used, or the same start would be asked again at once, for ever.
-            return self.chunk_wasted(peer, request_id, number, ChunkWaste::TagAhead);
+            return self.chunk_ahead(peer, request_id, number);
         }
         // 7. A chunk for our head: commit now, bound to that hash; the buffer's capacity does not apply (H5).
         if hash == self.chain.head_hash() {

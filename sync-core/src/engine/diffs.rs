@@ -5,8 +5,9 @@ use super::SyncEngine;
 use crate::block_queue::DENIALS_MAX;
 use crate::diff_queue::{DiffJob, PendingBlock};
 use crate::hash::Hash;
+use crate::interface::Millis;
 use crate::interface::{Event, PeerId, Violation};
-use crate::peers::Kind;
+use crate::peers::{Kind, PeerState};
 use crate::requests::Purpose;
 use crate::wire::{Request, RequestId, Response};
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,30 +41,22 @@ impl SyncEngine {
                 }
             }
         }
-        let stale: Vec<(Hash, Option<RequestId>)> = self
-            .diffs
-            .jobs
-            .iter()
-            .filter(|(hash, _)| !wanted.contains_key(hash))
-            .map(|(h, j)| (*h, j.request))
-            .collect();
-        for (hash, request) in stale {
-            self.diffs.jobs.remove(&hash);
-            if let Some(request) = request {
+        let stale: Vec<Hash> = self.diffs.jobs.keys().filter(|hash| !wanted.contains_key(hash)).copied().collect();
+        for hash in stale {
+            self.remove_diff_job(&hash);
+        }
+        let backoff_ms = self.config.diff_backoff_ms;
+        for (hash, (number, diff_root)) in wanted {
+            self.diffs.jobs.entry(hash).or_insert_with(|| DiffJob::new(number, diff_root, backoff_ms));
+        }
+    }
+
+    /// Drops a job with its open requests (their answers will be dropped as unknown).
+    fn remove_diff_job(&mut self, hash: &Hash) {
+        if let Some(job) = self.diffs.jobs.remove(hash) {
+            for request in job.open_requests() {
                 self.requests.remove(request);
             }
-        }
-        for (hash, (number, diff_root)) in wanted {
-            self.diffs.jobs.entry(hash).or_insert(DiffJob {
-                number,
-                diff_root,
-                request: None,
-                tried: BTreeSet::new(),
-                rounds: 0,
-                denials: 0,
-                backoff_until: None,
-                backoff_ms: self.config.diff_backoff_ms,
-            });
         }
     }
 
@@ -71,6 +64,7 @@ impl SyncEngine {
     /// that should answer soonest (`PeerSet::quickest`) among those not tried in this round.
     pub(crate) fn issue_diff_requests(&mut self) {
         self.sync_diff_jobs();
+        self.hedge_head_diff();
         let mut idle: Vec<(u32, Hash)> = self
             .diffs
             .jobs
@@ -100,28 +94,16 @@ impl SyncEngine {
                 self.give_up_diff(hash);
                 continue;
             }
-            let tried = &self.diffs.jobs[&hash].tried;
-            let busy = |peer: PeerId| load.get(&peer).copied().unwrap_or(0);
-            let peers = &self.peers;
-            let within_window = |peer: PeerId| {
-                peers.diff_window(peer).is_none_or(|window| diff_load.get(&peer).copied().unwrap_or(0) < window)
-            };
-            let peer = self.peers.quickest(&mut self.diffs.cursor, self.now, number, busy, |peer, state| {
-                !tried.contains(&peer) && !state.throttled(Kind::Diff, self.now) && within_window(peer)
-            });
-            // A peer that never answered is no alternative to one that is only rate-limited: waiting for the
-            // throttle's end costs a second, its deadline many (explore seed 10044350: each rate-limited diff went
-            // to a silent peer and held the pipeline for its 16 s deadline; the node never caught up).
-            let throttled = self.peers.any_throttled(Kind::Diff, self.now);
-            let peer = peer.filter(|&peer| !(throttled && self.peers.unproven(peer)));
-            match peer {
+            match self.diff_peer(hash, number, &load, &diff_load) {
                 Some(peer) => {
                     *load.entry(peer).or_default() += 1;
                     *diff_load.entry(peer).or_default() += 1;
                     let id = self.send(peer, Purpose::Diff { block: hash }, Request::TrieDiff { block_hash: hash });
+                    let hedge_at = self.overdue_at(id, None);
                     if let Some(job) = self.diffs.jobs.get_mut(&hash) {
                         job.request = Some(id);
                         job.tried.insert(peer);
+                        job.hedge_at = hedge_at;
                     }
                 }
                 // Untried peers that are only busy (throttled, or at their window): wait for them (`PeerThrottled`
@@ -130,6 +112,92 @@ impl SyncEngine {
                 None => self.diff_round_failed(hash),
             }
         }
+    }
+
+    /// When open request `id` is overdue, counted from `from` (its sending, or a later look): after its peer's
+    /// answer estimate as known now (`srtt + 4·rttvar`; for a peer never measured, the quickest estimate of any
+    /// peer), if that comes before its deadline. `None` while no peer is measured.
+    fn overdue_at(&self, id: RequestId, from: Option<Millis>) -> Option<Millis> {
+        let outstanding = self.requests.get(id)?;
+        let measured = self.peers.get(outstanding.peer)?.answer_estimate_ms();
+        let estimate = measured.or_else(|| self.peers.quickest_estimate_ms())?;
+        let at = from.unwrap_or(outstanding.sent).plus(estimate.max(1));
+        (at < outstanding.deadline).then_some(at)
+    }
+
+    /// Ours (§4.4): the job that holds the pipeline (the oldest block waiting for a diff) asks once more when
+    /// its request is overdue, long before the deadline, which never goes below `request_timeout_ms`. With one
+    /// lost diff in five (11 % loss each way), every loss held the pipeline for a whole deadline, eight blocks
+    /// at most were pushed per deadline, and the node never caught up with a block every 200 ms (explore seed
+    /// 350042799). The hedge goes to the quickest other peer that holds the block and may take it, else to the
+    /// same peer; the earlier request stays open and whichever answers first serves. The moment follows the
+    /// estimate as it is when it comes (a peer measured since the request went out may be slower than its
+    /// first guess); while no peer may take it, it comes again one estimate later, until the deadline. One hedge
+    /// open at a time: at most one diff request beyond `diff_requests_in_flight` is ever open.
+    fn hedge_head_diff(&mut self) {
+        let Some((hash, _)) = self.diffs.hedge_due().filter(|&(_, at)| at <= self.now) else { return };
+        let Some(current) = self.diffs.jobs.get(&hash).and_then(|job| job.request) else { return };
+        let due = self.overdue_at(current, None);
+        let (Some(job), Some(holder)) = (self.diffs.jobs.get_mut(&hash), self.requests.get(current)) else { return };
+        job.hedge_at = due.filter(|&at| at > self.now);
+        let (number, holder) = (job.number, holder.peer);
+        if due.is_none_or(|at| at > self.now) {
+            return;
+        }
+        let (now, load, diff_load) = (self.now, self.requests.load(), self.diff_load());
+        let may_take = |peer: PeerId, state: &PeerState| {
+            !state.throttled(Kind::Diff, now)
+                && !state.unproven()
+                && self.peers.diff_window(peer).is_none_or(|window| diff_load.get(&peer).copied().unwrap_or(0) < window)
+        };
+        let busy = |peer: PeerId| load.get(&peer).copied().unwrap_or(0);
+        let other = self.peers.quickest(&mut self.diffs.cursor, now, number, busy, |peer, state| {
+            peer != holder && self.peers.holds_height(peer, number) && may_take(peer, state)
+        });
+        let same = self.peers.get(holder).filter(|state| may_take(holder, state)).map(|_| holder);
+        let Some(peer) = other.or(same) else {
+            let again = self.overdue_at(current, Some(now));
+            if let Some(job) = self.diffs.jobs.get_mut(&hash) {
+                job.hedge_at = again;
+            }
+            return;
+        };
+        let id = self.send(peer, Purpose::Diff { block: hash }, Request::TrieDiff { block_hash: hash });
+        if let Some(job) = self.diffs.jobs.get_mut(&hash) {
+            job.hedged = job.request.replace(id);
+            job.tried.insert(peer);
+        }
+    }
+
+    /// The peer job `hash` asks next (`PeerSet::quickest`) among those not tried in this round, not throttled
+    /// and within their window; `load` and `diff_load` count the requests each holds.
+    fn diff_peer(
+        &mut self,
+        hash: Hash,
+        number: u32,
+        load: &BTreeMap<PeerId, usize>,
+        diff_load: &BTreeMap<PeerId, usize>,
+    ) -> Option<PeerId> {
+        let now = self.now;
+        let tried = &self.diffs.jobs.get(&hash)?.tried;
+        let busy = |peer: PeerId| load.get(&peer).copied().unwrap_or(0);
+        let held = |peer: PeerId| diff_load.get(&peer).copied().unwrap_or(0);
+        let peers = &self.peers;
+        let within_window = |peer: PeerId| peers.diff_window(peer).is_none_or(|window| held(peer) < window);
+        let peer = self.peers.quickest(&mut self.diffs.cursor, now, number, busy, |peer, state| {
+            !tried.contains(&peer) && !state.throttled(Kind::Diff, now) && within_window(peer)
+        });
+        // A peer that never answered is no alternative to one that is only rate-limited: waiting for the
+        // throttle's end costs a second, its deadline many (explore seed 10044350: each rate-limited diff went
+        // to a silent peer and held the pipeline for its 16 s deadline; the node never caught up).
+        // The same holds for a peer that is only at its window (explore seed 350042799: the one honest peer at
+        // its window of four, each diff beyond went to the silent peer and held the pipeline for 4.7 s). But
+        // one that cooled down may take one diff, a probe: honest peers cut off by a partition before they
+        // answered anything were never asked again, and one peer's rate limit served a chain twice as fast
+        // (explore seed 250034936).
+        let waiting = self.peers.any_throttled(Kind::Diff, now) || self.any_at_diff_window(diff_load);
+        let probe = |peer: PeerId| self.peers.get(peer).is_some_and(|state| state.responsive(now)) && held(peer) == 0;
+        peer.filter(|&peer| !(waiting && self.peers.unproven(peer) && !probe(peer)))
     }
 
     /// Diff requests in flight per peer.
@@ -159,11 +227,7 @@ impl SyncEngine {
     /// Ours (H10): the block and its descendants leave the pipeline, forgotten but not rejected, so that a
     /// later announcement or missing-blocks response can bring them back.
     fn give_up_diff(&mut self, hash: Hash) {
-        if let Some(job) = self.diffs.jobs.remove(&hash) {
-            if let Some(request) = job.request {
-                self.requests.remove(request);
-            }
-        }
+        self.remove_diff_job(&hash);
         self.emit(Event::DiffUnavailable { hash });
         let mut dropped = BTreeSet::from([hash]);
         let entries = std::mem::take(&mut self.diffs.entries);
@@ -181,12 +245,17 @@ impl SyncEngine {
         }
     }
 
-    /// The job's current request `request_id` failed: the job may ask the next peer. A failure of an older
-    /// request of the same job changes nothing (its current request is still in flight: asking again would fetch
-    /// the same diff twice).
+    /// Request `request_id` of the job failed. Its current one: the earlier request of a hedge, still open,
+    /// becomes current again, or else the job may ask the next peer. The earlier one of a hedge: the hedge goes
+    /// on alone. Any other request of the job changes nothing (its current request is still in flight: asking
+    /// again would fetch the same diff twice).
     pub(crate) fn diff_attempt_failed(&mut self, block: Hash, request_id: RequestId, peer: PeerId) {
-        if let Some(job) = self.diffs.jobs.get_mut(&block).filter(|job| job.request == Some(request_id)) {
-            job.request = None;
+        let Some(job) = self.diffs.jobs.get_mut(&block) else { return };
+        if job.request == Some(request_id) {
+            job.request = job.hedged.take();
+            job.tried.insert(peer);
+        } else if job.hedged == Some(request_id) {
+            job.hedged = None;
             job.tried.insert(peer);
         }
     }
@@ -201,9 +270,7 @@ impl SyncEngine {
                 self.stats.diffs_received += 1;
                 self.peers.note_served(peer, true);
                 self.peers.note_diff_served(peer, self.config.diff_requests_in_flight);
-                if let Some(Some(current)) = self.diffs.jobs.remove(&block).map(|job| job.request) {
-                    self.requests.remove(current); // an older request answered first: the current one is moot
-                }
+                self.remove_diff_job(&block); // another request of the job still open is moot
                 for entry in self.diffs.entries.iter_mut().filter(|entry| entry.block.hash() == block) {
                     entry.diff = Some(diff.clone());
                 }

@@ -198,10 +198,16 @@ impl SyncEngine {
         let deadlines = [
             self.requests.earliest_deadline().map(|at| (at, TimeoutReason::RequestDeadline)),
             self.diffs.next_backoff().map(|at| (at, TimeoutReason::DiffBackoff)),
+            self.diffs.hedge_due().map(|(_, at)| (at, TimeoutReason::DiffHedge)),
             self.state.retry_at.map(|at| (at, TimeoutReason::ChunkRetryBackoff)),
             self.state.next_expiry(self.config.chunk_buffer_wait_ms).map(|at| (at, TimeoutReason::ChunkBufferWait)),
             self.catch_up_pause().map(|at| (at, TimeoutReason::CatchUpPause)),
             self.peers.next_unthrottled(self.now).map(|at| (at, TimeoutReason::PeerThrottled)),
+            self.diffs
+                .any_idle()
+                .then(|| self.peers.next_probe(self.now))
+                .flatten()
+                .map(|at| (at, TimeoutReason::PeerCooled)),
         ];
         deadlines.into_iter().flatten().min()
     }
@@ -273,6 +279,11 @@ impl SyncEngine {
         self.requests.len()
     }
 
+    /// Whether request `request_id` to `peer` is open: an answer to it now would be taken (and timed).
+    pub fn awaits(&self, peer: PeerId, request_id: RequestId) -> bool {
+        self.requests.get(request_id).is_some_and(|outstanding| outstanding.peer == peer)
+    }
+
     pub fn stats(&self) -> EngineStats {
         self.stats
     }
@@ -301,6 +312,8 @@ impl SyncEngine {
             ("peers", self.peers.len(), config.peers_max as usize),
             ("chunk requests", self.state_requests(), config.chunk_requests_in_flight as usize),
             ("diff requests", self.diffs.in_flight(), config.diff_requests_in_flight as usize),
+            // One hedge of the diff that holds the pipeline may be open beyond them (§4.4).
+            ("diff requests open", self.open_diff_requests(), config.diff_requests_in_flight as usize + 1),
             ("missing-block requests", self.blocks.in_flight(), config.missing_block_requests_in_flight as usize),
             ("catch-up batches", self.blocks.batches.len(), config.catch_up_batches_in_flight as usize),
             ("diff jobs", self.diffs.job_count(), 2 * config.pending_blocks_max as usize),
@@ -314,6 +327,10 @@ impl SyncEngine {
     /// Until when chunk requests wait for a catch-up that brings blocks.
     pub(crate) fn catch_up_pause(&self) -> Option<Millis> {
         self.blocks.chunk_pause_until(self.now, self.config.request_timeout_ms)
+    }
+
+    fn open_diff_requests(&self) -> usize {
+        self.requests.iter().filter(|(_, o)| matches!(o.purpose, Purpose::Diff { .. })).count()
     }
 
     fn state_requests(&self) -> usize {

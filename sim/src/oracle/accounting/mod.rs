@@ -156,6 +156,8 @@ pub struct Accounting {
     /// timeouts in a row whose answers came late: a deadline that stays below a link's round trip is the node's.
     answers_delivered: Vec<u32>,
     late_in_row: Vec<u32>,
+    /// Per peer: the quickest round trip of its answers delivered so far. No answer can be due sooner.
+    quickest_answer_ms: Vec<Option<u64>>,
     /// Per peer: until when it is away or cut off.
     away_until: Vec<u64>,
     /// When chunk-chain resets happened, and blocks were given up (`DiffUnavailable`).
@@ -209,6 +211,7 @@ impl Accounting {
             slow,
             answers_delivered: vec![0; peers],
             late_in_row: vec![0; peers],
+            quickest_answer_ms: vec![None; peers],
             away_until: vec![0; peers],
             resets: Vec::new(),
             recent_resets: std::collections::VecDeque::new(),
@@ -317,6 +320,21 @@ impl Accounting {
             Some(Cause::Bound)
         } else if !arrived && self.hedging && matches!(asked, Asked::Chunk { .. }) {
             Some(Cause::Hedged)
+        } else if !arrived && matches!(asked, Asked::Diff { .. }) {
+            // The diff that holds the pipeline, asked again while its request is overdue (§4.4): the request
+            // or its answer was lost, or the answer comes later than the peer's round trips promised. Not before
+            // the quickest answer that peer ever gave (of a peer that never answered: any peer): nothing told the
+            // node yet that this one is late.
+            let before = before.clone();
+            let age = now.saturating_sub(before.sent_at);
+            let quickest = self.quickest_answer_ms[before.peer as usize]
+                .or_else(|| self.quickest_answer_ms.iter().flatten().copied().min());
+            let due = quickest.is_some_and(|quickest| age >= quickest);
+            if due {
+                self.overdue_cause(now, &before, false)
+            } else {
+                None
+            }
         } else if arrived && before.chunk.as_ref().is_some_and(|(number, _, _)| *number > head) {
             // Its chunk waits in the buffer for a block nobody vouched for yet, and the start goes to the next
             // peer (§4.5, step 10).
@@ -427,10 +445,17 @@ impl Accounting {
         }
     }
 
+    /// `peer` left the node's peer set (it left, or the node dropped it): the node forgets what it measured of
+    /// it, and so does the ledger.
+    pub fn forget_peer(&mut self, peer: u32) {
+        self.quickest_answer_ms[peer as usize] = None;
+    }
+
     /// The next input comes from `origin`. Of the answers to one request (the network may duplicate the request
     /// or the answer, or replay it), the first delivered is the answer; the others are extra copies.
     /// `holds` says whether the node holds a block (in its chain, pending or buffered) before it takes the input.
-    /// `response`: the answer's sender, request id and content, if the input is one. A liar's message that
+    /// `response`: the answer's sender, request id and content, if the input is one; `awaited`: the node has
+    /// that request open and will take (and time) the answer. A liar's message that
     /// carries the id of a request still open to it is the answer, as the node sees it:
     /// a replay of its own answer (`replay_answers`) that overtakes the original says what that answer says; an
     /// invented one (`unsolicited`, whose random id hit an open request) is a lie.
@@ -439,6 +464,7 @@ impl Accounting {
         now: u64,
         origin: Origin,
         response: Option<(u32, u64, &Response)>,
+        awaited: bool,
         holds: &dyn Fn(&Hash) -> bool,
     ) -> Verdict {
         self.input_causes.clear();
@@ -480,6 +506,13 @@ impl Accounting {
                     self.answers_delivered[ask.peer as usize] += 1;
                     if !ask.timed_out {
                         self.late_in_row[ask.peer as usize] = 0;
+                    }
+                    // Only an answer the node takes teaches it the round trip: one after its deadline, or to a
+                    // request it dropped (another peer served the diff), is dropped unread.
+                    if awaited {
+                        let round_trip = now.saturating_sub(ask.sent_at);
+                        let quickest = &mut self.quickest_answer_ms[ask.peer as usize];
+                        *quickest = Some(quickest.map_or(round_trip, |ms| ms.min(round_trip)));
                     }
                     origin
                 }
