@@ -12,7 +12,8 @@ pub(crate) struct PeerState {
     pub(crate) head_hash: Option<crate::hash::Hash>,
     /// No chunk requests to this peer before this time (it answered `IncompleteState`, H23).
     pub(crate) incomplete_until: Option<Millis>,
-    /// Other peers go first until this time: a request to it timed out.
+    /// Other peers go first until this time: a request to it timed out (`unresponsive_cooldown_ms`, or its own
+    /// deadline if it `mostly_answers`).
     pub(crate) unresponsive_until: Option<Millis>,
     /// No request of a kind goes to it before this time: it answered one `RateLimited` (responders count each
     /// kind apart, §3.7).
@@ -44,6 +45,9 @@ pub(crate) struct PeerState {
     srtt_ms: Option<u64>,
     rttvar_ms: u64,
     timeouts_in_row: u32,
+    /// Its answers in time, and its timeouts, since it joined.
+    answers: u32,
+    timeouts: u32,
 }
 
 /// Doublings of a peer's deadline after timeouts in a row; `request_timeout_max_ms` caps it anyway.
@@ -66,6 +70,7 @@ impl PeerState {
     /// An answer came `rtt_ms` after its request (RFC 6298 smoothing, integer arithmetic).
     pub(crate) fn note_answer(&mut self, rtt_ms: u64) {
         self.timeouts_in_row = 0;
+        self.answers = self.answers.saturating_add(1);
         match self.srtt_ms {
             None => {
                 self.srtt_ms = Some(rtt_ms);
@@ -110,6 +115,13 @@ impl PeerState {
 
     pub(crate) fn note_timeout(&mut self) {
         self.timeouts_in_row = self.timeouts_in_row.saturating_add(1);
+        self.timeouts = self.timeouts.saturating_add(1);
+    }
+
+    /// Few of its requests time out (at most one in five of those it answered): a timeout is more likely a lost
+    /// message than a peer that will not answer.
+    pub(crate) fn mostly_answers(&self) -> bool {
+        self.answers >= 4 * self.timeouts
     }
 
     /// Its last chunk request for some lane timed out.
@@ -206,6 +218,8 @@ impl PeerSet {
             srtt_ms: None,
             rttvar_ms: 0,
             timeouts_in_row: 0,
+            answers: 0,
+            timeouts: 0,
         };
         self.peers.insert(peer, state);
         true
@@ -477,5 +491,24 @@ mod tests {
         peers.note_diff_served(PeerId(1), 4);
         assert_eq!(peers.diff_window(PeerId(1)), Some(4), "never above diff_requests_in_flight");
         assert_eq!(peers.diff_window(PeerId(7)), None, "an unknown peer has none");
+    }
+
+    #[test]
+    fn a_peer_that_mostly_answers_is_taken_to_have_lost_a_message() {
+        let mut peers = PeerSet::default();
+        assert!(peers.join(PeerId(1), 8));
+        let state = peers.get_mut(PeerId(1)).unwrap();
+        state.note_timeout();
+        assert!(!state.mostly_answers(), "a timeout before any answer: a silent peer, for all we know");
+        for _ in 0..4 {
+            state.note_answer(100);
+        }
+        assert!(state.mostly_answers(), "one timeout in five requests");
+        state.note_timeout();
+        assert!(!state.mostly_answers(), "two in six: a peer that leaves some requests unanswered");
+        for _ in 0..4 {
+            state.note_answer(100);
+        }
+        assert!(state.mostly_answers(), "two in ten");
     }
 }

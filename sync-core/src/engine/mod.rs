@@ -460,14 +460,21 @@ impl SyncEngine {
     fn on_timeout(&mut self) {
         for (request_id, outstanding) in self.requests.expire(self.now) {
             self.emit(Event::RequestTimedOut { peer: outstanding.peer, request_id });
-            let until = self.now.plus(self.config.unresponsive_cooldown_ms);
             let lane = match &outstanding.purpose {
                 Purpose::Chunk { start, .. } => Some(self.chain.trie().lanes().of_key(start)),
                 _ => None,
             };
+            let (base, max, cooldown) = (
+                self.config.request_timeout_ms,
+                self.config.request_timeout_max_ms,
+                self.config.unresponsive_cooldown_ms,
+            );
             if let Some(state) = self.peers.get_mut(outstanding.peer) {
-                state.unresponsive_until = Some(until);
                 state.note_timeout();
+                let cooldown =
+                    if state.mostly_answers() { state.timeout_ms(base, max).min(cooldown) } else { cooldown };
+                let until = self.now.plus(cooldown);
+                state.unresponsive_until = Some(until);
                 if let Some(lane) = lane {
                     state.note_lane(lane, Some(until));
                 }
