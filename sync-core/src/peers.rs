@@ -360,6 +360,11 @@ impl PeerSet {
         self.peers.values().filter(|state| state.unproven()).filter_map(until).min()
     }
 
+    /// `peer`, holding `held` diff requests, may take one more: below its window, or without one.
+    pub(crate) fn within_diff_window(&self, peer: PeerId, held: usize) -> bool {
+        self.diff_window(peer).is_none_or(|window| held < window)
+    }
+
     /// The quickest answer estimate of any measured peer (`PeerState::answer_estimate_ms`).
     pub(crate) fn quickest_estimate_ms(&self) -> Option<u64> {
         self.peers.values().filter_map(PeerState::answer_estimate_ms).min()

@@ -148,7 +148,7 @@ impl SyncEngine {
         let may_take = |peer: PeerId, state: &PeerState| {
             !state.throttled(Kind::Diff, now)
                 && !state.unproven()
-                && self.peers.diff_window(peer).is_none_or(|window| diff_load.get(&peer).copied().unwrap_or(0) < window)
+                && self.peers.within_diff_window(peer, diff_load.get(&peer).copied().unwrap_or(0))
         };
         let busy = |peer: PeerId| load.get(&peer).copied().unwrap_or(0);
         let other = self.peers.quickest(&mut self.diffs.cursor, now, number, busy, |peer, state| {
@@ -183,9 +183,8 @@ impl SyncEngine {
         let busy = |peer: PeerId| load.get(&peer).copied().unwrap_or(0);
         let held = |peer: PeerId| diff_load.get(&peer).copied().unwrap_or(0);
         let peers = &self.peers;
-        let within_window = |peer: PeerId| peers.diff_window(peer).is_none_or(|window| held(peer) < window);
         let peer = self.peers.quickest(&mut self.diffs.cursor, now, number, busy, |peer, state| {
-            !tried.contains(&peer) && !state.throttled(Kind::Diff, now) && within_window(peer)
+            !tried.contains(&peer) && !state.throttled(Kind::Diff, now) && peers.within_diff_window(peer, held(peer))
         });
         // A peer that never answered is no alternative to one that is only rate-limited: waiting for the
         // throttle's end costs a second, its deadline many (explore seed 10044350: each rate-limited diff went
@@ -207,7 +206,7 @@ impl SyncEngine {
 
     /// Some peer holds as many diff requests as its window allows: its answers will make room.
     fn any_at_diff_window(&self, diff_load: &BTreeMap<PeerId, usize>) -> bool {
-        diff_load.iter().any(|(&peer, &held)| self.peers.diff_window(peer).is_some_and(|window| held >= window))
+        diff_load.iter().any(|(&peer, &held)| !self.peers.within_diff_window(peer, held))
     }
 
     /// Every peer failed once for this diff: back off, or give up after `diff_rounds_max` rounds (H10).

@@ -330,11 +330,11 @@ impl SyncEngine {
     }
 
     fn open_diff_requests(&self) -> usize {
-        self.requests.iter().filter(|(_, o)| matches!(o.purpose, Purpose::Diff { .. })).count()
+        self.requests.load_where(|o| matches!(o.purpose, Purpose::Diff { .. })).values().sum()
     }
 
     fn state_requests(&self) -> usize {
-        self.requests.iter().filter(|(_, o)| matches!(o.purpose, Purpose::Chunk { .. })).count()
+        self.requests.load_where(|o| matches!(o.purpose, Purpose::Chunk { .. })).values().sum()
     }
 
     /// Every internal invariant of §5.1 the engine can see (S1, S2, S4–S6, S8). Called by the simulator after
