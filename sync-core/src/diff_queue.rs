@@ -46,7 +46,8 @@ pub(crate) struct DiffJob {
     pub(crate) backoff_until: Option<Millis>,
     pub(crate) backoff_ms: u64,
     /// Ours (§4.4): when `request` is overdue (its peer's answer estimate after it was sent) and this job, if it
-    /// holds the pipeline, asks once more; `None` without a measured peer, or once that moment was used.
+    /// holds the pipeline, asks once more; moved on by an estimate while no peer may take the hedge. `None` while
+    /// no peer is measured, when the moment would pass the deadline, or once the hedge went out.
     pub(crate) hedge_at: Option<Millis>,
     /// The earlier request, still open, after the job asked again: whichever of the two answers first serves.
     pub(crate) hedged: Option<RequestId>,
