@@ -117,6 +117,11 @@ impl SyncEngine {
     /// (seed 3003196: a flooder's targets, one after another, kept the honest peer's head out until production
     /// stopped); within a source, targets more peers vouch for, then more peers can serve, then the lowest (seeds
     /// 2001130 and 3003196). A request sent moves the turn to its source.
+    ///
+    /// The reserved head fetch goes before them all: L2 rests on it, and it passes to the next peer's head only
+    /// once it ends. Ranked among its source's targets, a flooder's stale head (no longer anyone's head, so no
+    /// voucher) waited behind the flooder's fresh targets for good, and the honest head never had the reserved
+    /// fetch (explore seed 390037152: two blocks short of the tip when production stopped).
     fn fetch_order(&self, claims: &Claims) -> Vec<Hash> {
         use std::cmp::Reverse;
         /// Vouchers and holders (most first), then the height, then the target.
@@ -141,10 +146,12 @@ impl SyncEngine {
         }
         turn.extend(by_source.keys().filter(|source| !turn.contains(source)).copied().collect::<Vec<_>>());
         let deepest = by_source.values().map(Vec::len).max().unwrap_or(0);
-        (0..deepest)
+        let waiting = |fetch: &MissingFetch| fetch.head && fetch.request.is_none();
+        let head = self.blocks.fetches.iter().find(|(_, fetch)| waiting(fetch)).map(|(hash, _)| *hash);
+        let in_turn = (0..deepest)
             .flat_map(|round| turn.iter().map(move |source| (round, *source)))
-            .filter_map(|(round, source)| by_source.get(&source).and_then(|targets| targets.get(round)).map(|t| t.3))
-            .collect()
+            .filter_map(|(round, source)| by_source.get(&source).and_then(|targets| targets.get(round)).map(|t| t.3));
+        head.into_iter().chain(in_turn.filter(|target| Some(*target) != head)).collect()
     }
 
     /// A fetch whose target is in the chain or pending (another fetch's answer brought it, with its ancestors),
