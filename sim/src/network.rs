@@ -86,6 +86,15 @@ pub struct Network {
     pub cut: u64,
 }
 
+impl Link {
+    /// The link to `peer`: its stream, and its own extra latency (up to half the base latency), drawn first.
+    fn drawn(seed: u64, peer: u32, latency_ms: u64) -> Link {
+        let mut prng = Prng::new(seed, Stream::Link(peer));
+        let extra_latency_ms = prng.below(latency_ms / 2 + 1);
+        Link { prng, extra_latency_ms, to_peer: Lane::default(), to_node: Lane::default() }
+    }
+}
+
 impl Network {
     pub fn new(options: &Options) -> Network {
         Network {
@@ -110,12 +119,20 @@ impl Network {
     }
 
     fn link(&mut self, peer: u32) -> &mut Link {
-        let (seed, extra) = (self.seed, self.latency_ms / 2);
-        self.links.entry(peer).or_insert_with(|| {
-            let mut prng = Prng::new(seed, Stream::Link(peer));
-            let extra_latency_ms = prng.below(extra + 1);
-            Link { prng, extra_latency_ms, to_peer: Lane::default(), to_node: Lane::default() }
-        })
+        let (seed, latency_ms) = (self.seed, self.latency_ms);
+        self.links.entry(peer).or_insert_with(|| Link::drawn(seed, peer, latency_ms))
+    }
+
+    /// The shortest round trip the node can make with any of `peers`: twice the base latency and the quickest
+    /// link's own extra latency. Jitter (never negative) and transmission are left out, so no request is answered
+    /// sooner: a floor for the completion lower bound (docs/protocol.md §7.4). A link not used yet is drawn as
+    /// its first use would draw it.
+    pub fn round_trip_floor_ms(&self, peers: impl IntoIterator<Item = u32>) -> u64 {
+        let extra = |peer: u32| match self.links.get(&peer) {
+            Some(link) => link.extra_latency_ms,
+            None => Link::drawn(self.seed, peer, self.latency_ms).extra_latency_ms,
+        };
+        2 * (self.latency_ms + peers.into_iter().map(extra).min().unwrap_or(0))
     }
 
     /// The worst one-way delay of a message of `bytes` on an idle link (for the liveness bound).

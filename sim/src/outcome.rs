@@ -109,7 +109,7 @@ pub struct RunStats {
     /// The head's number when the node last completed (with `completed_ms`).
     #[serde(default)]
     pub completed_head: u32,
-    /// The completion lower bound: state bytes over bandwidth plus one round trip.
+    /// The completion lower bound: state bytes over bandwidth plus the shortest round trip of an honest link.
     pub lower_bound_ms: u64,
     pub chunks_committed: u64,
     pub chunks_wasted: u64,

@@ -261,13 +261,14 @@ impl Oracle {
     }
 
     /// The final checks (§7.5): complete, the root is the head's state root, the head is the canonical tip.
-    /// Also the run's efficiency figures: the state's bytes and the completion lower bound.
+    /// Also the run's efficiency figures: the state's bytes and the completion lower bound, the state's transfer
+    /// at `bandwidth` and one `round_trip` (the network's floor, `Network::round_trip_floor_ms`).
     pub fn final_checks(
         &mut self,
         engine: &SyncEngine,
         store: &ChainStore,
         bandwidth: u64,
-        latency: u64,
+        round_trip: u64,
         stats: &mut RunStats,
     ) -> Verdict {
         let tip = store.tip().block.clone();
@@ -297,7 +298,7 @@ impl Oracle {
         stats.model_roots = model::check_chain(store)?;
         stats.state_bytes = state_bytes(&store.tip().state);
         stats.state_items = store.tip().state.len() as u64;
-        stats.lower_bound_ms = transfer_ms(bandwidth, stats.state_bytes) + 2 * latency;
+        stats.lower_bound_ms = transfer_ms(bandwidth, stats.state_bytes) + round_trip;
         Ok(())
     }
 }

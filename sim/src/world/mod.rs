@@ -360,9 +360,10 @@ impl World {
             self.happen(happening);
         }
         if self.failure.is_none() && !self.stats.stranded && !self.stats.hijacked {
-            let (bandwidth, latency) = (crate::oracle::download_rate(&self.options), self.options.latency_ms);
+            let bandwidth = crate::oracle::download_rate(&self.options);
+            let round_trip = self.network.round_trip_floor_ms(1..=self.options.honest_peers.max(1));
             let verdict =
-                self.oracle.final_checks(&self.node.engine, &self.stage.store, bandwidth, latency, &mut self.stats);
+                self.oracle.final_checks(&self.node.engine, &self.stage.store, bandwidth, round_trip, &mut self.stats);
             self.judge(verdict);
             if self.failure.is_none() {
                 let (options, store) = (&self.options, &self.stage.store);
