@@ -25,6 +25,10 @@ pub(crate) struct PeerState {
     /// Ours (§4.5): the block its last chunk beyond the window was tagged with (`TagAhead`). Its head is there
     /// at least, so every chunk it serves is wasted until the node's head comes within the window of it.
     pub(crate) tagged_ahead: Option<u32>,
+    /// Ours (§4.3): its announced head, which it then denied holding on its main chain itself (a fork it left,
+    /// whose successor the node has not heard yet). The reserved head fetch does not go after it again until
+    /// it announces another head.
+    pub(crate) head_withdrawn: Option<crate::hash::Hash>,
     /// Its answers to diff and missing-block requests that served, and that denied holding what its head
     /// claims: a reputation for `quickest`, never a penalty.
     served: u32,
@@ -209,6 +213,7 @@ impl PeerSet {
             chunks_useful: 0,
             chunks_junk: 0,
             tagged_ahead: None,
+            head_withdrawn: None,
             served: 0,
             denied: 0,
             diff_window: None,
@@ -442,6 +447,13 @@ impl PeerSet {
         if state.served + state.denied > 64 {
             state.served /= 2;
             state.denied /= 2;
+        }
+    }
+
+    /// `peer` denied holding `hash` on its main chain: if that is its announced head, the claim is withdrawn.
+    pub(crate) fn note_own_head_denied(&mut self, peer: PeerId, hash: crate::hash::Hash) {
+        if let Some(state) = self.peers.get_mut(&peer).filter(|state| state.head_hash == Some(hash)) {
+            state.head_withdrawn = Some(hash);
         }
     }
 

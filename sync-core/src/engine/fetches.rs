@@ -338,6 +338,10 @@ impl SyncEngine {
     /// in turn whose head is above ours and nowhere in the queue. Found by the simulator (explore seed 722): a
     /// `future_flood` liar kept the whole target table full of heads that never come, the honest peers' last
     /// blocks were dropped from a buffer of three, and the node stayed six blocks short of the tip for good.
+    ///
+    /// A head its own peer denied holding on its main chain (`PeerState::head_withdrawn`) is not chased again
+    /// until that peer announces another. Found by the ordering fuzzer: a server whose highest announcement was
+    /// a block of an abandoned fork denied it, and the head fetch was made again at once, for ever.
     fn fetch_towards_announced_heads(&mut self) {
         let lowest = self.blocks.buffer.iter().next().and_then(|(&number, at)| at.keys().next().map(|h| (number, *h)));
         if let Some((number, hash)) = lowest {
@@ -351,7 +355,7 @@ impl SyncEngine {
         let chain = &self.chain;
         let anywhere = |hash: &Hash| chain.knows(hash) || blocks.rejected_set.contains(hash) || blocks.holds(hash);
         let wanted = |_: PeerId, state: &crate::peers::PeerState| match (state.head_number, state.head_hash) {
-            (Some(number), Some(hash)) => number > our_head && !anywhere(&hash),
+            (Some(number), Some(hash)) => number > our_head && !anywhere(&hash) && state.head_withdrawn != Some(hash),
             _ => false,
         };
         let mut cursor = self.blocks.head_cursor;
@@ -424,6 +428,7 @@ impl SyncEngine {
                     fetch.denials += 1;
                     self.peers.note_served(peer, false);
                 }
+                self.peers.note_own_head_denied(peer, target);
                 return self.missing_attempt_failed(target, request_id);
             }
             // Busy, not failed: the peer cools down, the attempt does not count.
