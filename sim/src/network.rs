@@ -277,6 +277,29 @@ mod tests {
         assert_eq!(network.send(200, 1, Direction::ToNode, 10).arrivals().count(), 1, "healed");
     }
 
+    /// The round-trip floor is the quickest link's round trip when nothing else delays a message (no jitter,
+    /// no bandwidth limit), drawn the same before and after the links are used; with jitter, no round trip
+    /// beats it.
+    #[test]
+    fn the_round_trip_floor_is_the_quickest_links_round_trip() {
+        let round_trip = |network: &mut Network, peer: u32, at: u64| {
+            let there = network.send(at, peer, Direction::ToPeer, 10).arrivals().next().unwrap();
+            network.send(there, peer, Direction::ToNode, 10).arrivals().next().unwrap() - at
+        };
+        for seed in 0..20 {
+            let options = Options { seed, latency_ms: 40, bandwidth_bytes_per_ms: 0, ..calm() };
+            let mut network = Network::new(&options);
+            let floor = network.round_trip_floor_ms(1..=3);
+            let quickest = (1..=3).map(|peer| round_trip(&mut network, peer, 0)).min().unwrap();
+            assert_eq!(floor, quickest, "seed {seed}");
+            assert_eq!(network.round_trip_floor_ms(1..=3), floor, "the same once the links exist");
+            assert!((80..=120).contains(&floor), "twice 40 ms and at most 20 ms more each way: {floor}");
+            let mut jittery = Network::new(&Options { jitter_ms: 30, ..options });
+            let jittered = (1..=3).map(|peer| round_trip(&mut jittery, peer, 0)).min().unwrap();
+            assert!(jittered >= floor, "seed {seed}: {jittered} < {floor}");
+        }
+    }
+
     /// Loss on, or traffic on another link, leaves a link's timing as it was: its own stream, fixed draws.
     #[test]
     fn a_fault_or_another_links_traffic_never_reshuffles_a_link() {
