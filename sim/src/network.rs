@@ -125,7 +125,7 @@ impl Network {
 
     /// The shortest round trip the node can make with any of `peers`: twice the base latency and the quickest
     /// link's own extra latency. Jitter (never negative) and transmission are left out, so no request is answered
-    /// sooner: a floor for the completion lower bound (docs/protocol.md §7.4). A link not used yet is drawn as
+    /// sooner: a floor for the completion lower bound (docs/protocol.md §7.2). A link not used yet is drawn as
     /// its first use would draw it.
     pub fn round_trip_floor_ms(&self, peers: impl IntoIterator<Item = u32>) -> u64 {
         let extra = |peer: u32| match self.links.get(&peer) {
