@@ -317,12 +317,16 @@ impl PeerSet {
             // fell behind for good). It goes after every peer that answers, cooling down or not: ranked only
             // with the cooling ones, it tied with a cooling peer that answers, the round robin chose between
             // them, and a request waited for however many calls it took to come round (explore seed 30005102).
+            // But a peer that denies more than it serves ranks after it: two liars that denied what their heads
+            // claimed answered at once, outranked the one honest peer (unproven after its first five requests
+            // were lost) for good, and their denials gave up every diff before it was asked (explore seed
+            // 410011946: 2 400 blocks behind after 850 s).
             let unproven = state.unproven();
             let lacks = state.head_number.is_none_or(|head| head < needed);
             let denies = state.denied > state.served;
             let round_trip = state.srtt_ms.unwrap_or(prior).max(1) << state.timeouts_in_row.min(TIMEOUT_BACKOFF_MAX);
             let wait = round_trip.saturating_mul(1 + load(peer) as u64);
-            (unproven, cooling(state), lacks, denies, wait)
+            (denies, unproven, cooling(state), lacks, wait)
         };
         let after = self.by_join.range(cursor.0 + 1..).chain(self.by_join.range(..=cursor.0));
         type Rank = (bool, bool, bool, bool, u64);
