@@ -229,14 +229,15 @@ impl Producer {
         let Some(mut parent) = store.canonical.get(tip_number.saturating_sub(1) as usize).copied() else {
             return Vec::new();
         };
+        let (diff_root, body_root) = (TrieDiff::default().root(), body_root(&[]));
         (tip_number..tip_number + length)
             .map(|number| {
                 let mut header = Header {
                     number,
                     parent_hash: parent,
                     state_root: Hash(prng.hash()),
-                    diff_root: TrieDiff::default().root(),
-                    body_root: body_root(&[]),
+                    diff_root,
+                    body_root,
                     is_macro: number.is_multiple_of(store.bpb),
                     seal: Hash::ZERO,
                 };

@@ -59,6 +59,9 @@ impl Header {
 
 /// `body_root`: Blake2b-256 of the canonical body encoding.
 pub fn body_root(ops: &[Op]) -> Hash {
+    if ops.is_empty() {
+        return crate::hash::EMPTY_LIST_ROOT;
+    }
     let mut writer = Writer::default();
     encode_body(ops, &mut writer);
     blake2b_256(&writer.into_bytes())

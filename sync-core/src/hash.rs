@@ -58,6 +58,13 @@ impl fmt::Display for Hash {
     }
 }
 
+/// BLAKE2b-256 of an empty list's encoding, a zero `u32` count: the body root of an empty body and the diff root
+/// of an empty diff. Flooded blocks carry both, so they are not hashed again for each (a test pins the value).
+pub const EMPTY_LIST_ROOT: Hash = Hash([
+    0x11, 0xda, 0x6d, 0x1f, 0x76, 0x1d, 0xdf, 0x9b, 0xdb, 0x4c, 0x9d, 0x6e, 0x53, 0x03, 0xeb, 0xd4, 0x1f, 0x61, 0x85,
+    0x8d, 0x0a, 0x56, 0x47, 0xa1, 0xa7, 0xbf, 0xe0, 0x89, 0xbf, 0x92, 0x1b, 0xe9,
+]);
+
 /// BLAKE2b-256 of `bytes`.
 pub fn blake2b_256(bytes: &[u8]) -> Hash {
     Hash(Blake2b::<U32>::digest(bytes).into())
@@ -75,6 +82,11 @@ pub fn blake2b_256_parts(parts: &[&[u8]]) -> Hash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_empty_list_root_is_the_hash_of_a_zero_count() {
+        assert_eq!(EMPTY_LIST_ROOT, blake2b_256(&0u32.to_le_bytes()));
+    }
 
     #[test]
     fn parts_hash_like_their_concatenation() {

@@ -315,8 +315,15 @@ pub fn deep_check(engine: &SyncEngine, store: &ChainStore, verified: &mut Verifi
         return Ok(());
     }
     let Some(produced) = store.get(&engine.head().hash()) else { return Ok(()) };
-    let known: Vec<_> = produced.state.items().into_iter().filter(|(key, _)| trie.is_known(key)).collect();
-    if trie.items() != known {
+    // The node's items are the head's known items: each of them is known and is the head's, and there are as
+    // many as the head has known items.
+    let (head, mut agree, mut held, mut known) = (&produced.state, true, 0usize, 0usize);
+    trie.for_each_item(|key, value| {
+        agree &= trie.is_known(key) && head.get(key) == Some(value);
+        held += 1;
+    });
+    head.for_each_item(|key, _| known += usize::from(trie.is_known(key)));
+    if !agree || held != known {
         let missing = trie.missing_start().map(ToString::to_string).unwrap_or_default();
         return breach(FailureClass::Safety, format!("S3: the known part differs from the head state below {missing}"));
     }
@@ -367,7 +374,9 @@ pub fn transfer_ms(bandwidth: u64, bytes: u64) -> u64 {
 }
 
 pub fn state_bytes(state: &Trie) -> u64 {
-    state.items().iter().map(|(key, value)| (key.len() as u64).div_ceil(2) + 1 + 4 + value.len() as u64).sum()
+    let mut bytes = 0;
+    state.for_each_item(|key, value| bytes += (key.len() as u64).div_ceil(2) + 1 + 4 + value.len() as u64);
+    bytes
 }
 
 /// Every lane whose missing start went back during an input (only a revert does that) was reset in it.

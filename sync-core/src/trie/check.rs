@@ -1,44 +1,53 @@
 //! The trie's own invariants (§5.1 S2): the cheap check along every lane's boundary path, and the full walk
-//! that re-hashes what it has not verified before.
+//! that skips what it verified before and cannot have changed.
 
 use super::edit::boundary_path;
+use super::lanes::Lanes;
 use super::node::{self, Link, Node, NodeHash};
 use super::{Key, Trie};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Nodes whose hash a full check verified (`Trie::check_invariants_full_reusing`), each held with the key it
-/// sits at. Holding a node keeps it from being changed in place (a node is mutated only while nothing else holds
-/// it), so its hash stays verified as long as it is held; a later check hashes only the nodes it has not seen.
-/// Only the nodes of the last check are held.
+/// The trie as the last full check (`Trie::check_invariants_full_reusing`) verified it: its root, lanes, missing
+/// starts and known count. Holding the root keeps every node of that version from being changed in place (a node
+/// is mutated only while nothing else holds it), so a node of the next version that is the very node at the very
+/// position is still verified. At most one old version is held: a bounded cost of memory.
 #[derive(Clone, Debug, Default)]
 pub struct VerifiedHashes {
-    nodes: BTreeMap<usize, (Arc<Node>, Key)>,
+    last: Option<Verified>,
+}
+
+#[derive(Clone, Debug)]
+struct Verified {
+    root: Arc<Node>,
+    lanes: Lanes,
+    starts: Arc<Vec<Option<Key>>>,
+    len: usize,
 }
 
 impl VerifiedHashes {
-    /// How many nodes are held.
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
+    /// Whether a check has verified a trie yet.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
-    /// `node` at `prefix` was verified by the last check.
-    fn holds(&self, node: &Arc<Node>, prefix: &Key) -> bool {
-        self.nodes.get(&(Arc::as_ptr(node) as usize)).is_some_and(|(held, at)| Arc::ptr_eq(held, node) && at == prefix)
+        self.last.is_none()
     }
 }
 
-/// One full check's walk: the trie, the boundary path's nodes, the values counted, and the hashes verified.
+/// What one full check did: the nodes it walked and the nodes it hashed. The rest it skipped as verified.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckWork {
+    pub visited: usize,
+    pub hashed: usize,
+}
+
+/// One full check's walk: the trie, the boundary path's nodes, the values counted on both versions, and the
+/// version the last check verified.
 struct FullCheck<'a> {
     trie: &'a Trie,
     boundary: Vec<*const Node>,
+    /// Values in the nodes of this version the walk visited, and in the nodes of the last version it visited.
     counted: usize,
-    previous: &'a VerifiedHashes,
-    verified: Option<VerifiedHashes>,
+    uncounted: usize,
+    previous: Option<&'a Verified>,
+    work: CheckWork,
 }
 
 impl Trie {
@@ -99,31 +108,80 @@ impl Trie {
     /// node at or beyond `s`, stumps only on the boundary path, the known count exact. O(size): for tests and
     /// the simulator's periodic deep checks.
     pub fn check_invariants_full(&self) {
-        self.full_check(&VerifiedHashes::default(), false);
+        self.full_check(None);
     }
 
-    /// `check_invariants_full`, hashing only the nodes the last such check (`verified`) did not verify; every
-    /// other condition is checked on every node. `verified` then holds this check's nodes. For the simulator's
-    /// periodic deep checks, where most nodes are unchanged since the last one.
-    pub fn check_invariants_full_reusing(&self, verified: &mut VerifiedHashes) {
-        *verified = self.full_check(verified, true).unwrap_or_default();
+    /// `check_invariants_full`, skipping what the last such check (`verified`) verified and what cannot have
+    /// changed since; `verified` then holds this version. Each node is paired with the node at its position in
+    /// the last version. The very same node there (`Arc::ptr_eq`) is immutable, so its hash, shape and slots
+    /// hold and it is not hashed again. Its whole subtree is skipped when, besides, nothing about `s` can have
+    /// changed for it: it held no stump (the last version's `s` of its lane does not run through it, and stumps
+    /// hang only off the boundary path), and it lies wholly below this version's `s` (or the lane is done). The
+    /// known count is the last version's, plus the values walked here, minus those walked in the last version:
+    /// a skipped subtree is the same in both. Every other node is checked as by `check_invariants_full`. For the
+    /// simulator's periodic deep checks, where most of the trie is unchanged since the last one.
+    pub fn check_invariants_full_reusing(&self, verified: &mut VerifiedHashes) -> CheckWork {
+        let work = self.full_check(verified.last.as_ref());
+        let starts = Arc::clone(&self.starts);
+        verified.last = Some(Verified { root: Arc::clone(&self.root), lanes: self.lanes, starts, len: self.len });
+        work
     }
 
-    fn full_check(&self, previous: &VerifiedHashes, keep: bool) -> Option<VerifiedHashes> {
+    fn full_check(&self, previous: Option<&Verified>) -> CheckWork {
         self.check_invariants();
         let mut boundary = Vec::new();
         for missing in self.starts.iter().flatten() {
             boundary_path(&self.root, missing.nibbles(), |_, node| boundary.push(node as *const Node));
         }
-        let verified = keep.then(VerifiedHashes::default);
-        let mut walk = FullCheck { trie: self, boundary, counted: 0, previous, verified };
-        check_node(&mut walk, &self.root, &mut Key::default());
-        assert_eq!(walk.counted, self.len, "the known count drifted from the stored values");
-        walk.verified
+        let mut walk =
+            FullCheck { trie: self, boundary, counted: 0, uncounted: 0, previous, work: CheckWork::default() };
+        check_node(&mut walk, &self.root, &mut Key::default(), previous.map(|last| &last.root));
+        let counted = (previous.map_or(0, |last| last.len) + walk.counted).checked_sub(walk.uncounted);
+        assert_eq!(counted, Some(self.len), "the known count drifted from the stored values");
+        walk.work
     }
 }
 
-fn check_node(walk: &mut FullCheck<'_>, node: &Arc<Node>, prefix: &mut Key) {
+impl FullCheck<'_> {
+    /// The subtree at `prefix`, the very one the last check verified at `prefix`, needs no walk: it holds no
+    /// stump, and every key in it lies below this version's `s` of its lane (or the lane is done).
+    fn unchanged_subtree_holds(&self, prefix: &Key) -> bool {
+        let Some(last) = self.previous else { return false };
+        if prefix.is_empty() || last.lanes != self.trie.lanes {
+            return false;
+        }
+        let lane = self.trie.lanes.of_key(prefix);
+        let through = |start: &Key| start.starts_with(prefix);
+        let held_no_stump = last.starts[lane].as_ref().is_none_or(|start| !through(start));
+        let below_s = self.trie.lane_start(lane).is_none_or(|start| *prefix < *start && !through(start));
+        held_no_stump && below_s
+    }
+}
+
+/// The values stored in `node`'s subtree, for a subtree of the last version that this one no longer holds.
+fn values_below(node: &Node) -> usize {
+    let below = node.children.iter().map(|child| match &child.link {
+        Link::Node(next) => values_below(next),
+        _ => 0,
+    });
+    usize::from(node.value.is_some()) + below.sum::<usize>()
+}
+
+/// The child of `old` at the same position as `child` (same slot, same suffix) if it is a stored node.
+fn paired<'a>(old: Option<&'a Arc<Node>>, child: &node::Child) -> Option<&'a Arc<Node>> {
+    let held = old?.child_in_slot(child.suffix.nibbles()[0])?;
+    match &held.link {
+        Link::Node(next) if held.suffix == child.suffix => Some(next),
+        _ => None,
+    }
+}
+
+fn check_node(walk: &mut FullCheck<'_>, node: &Arc<Node>, prefix: &mut Key, old: Option<&Arc<Node>>) {
+    let same = old.is_some_and(|old| Arc::ptr_eq(old, node));
+    if same && walk.unchanged_subtree_holds(prefix) {
+        return;
+    }
+    walk.work.visited += 1;
     let trie = walk.trie;
     let is_root = prefix.is_empty();
     assert!(node.hash != NodeHash::Dirty, "no dirty node between calls ({prefix})");
@@ -132,9 +190,8 @@ fn check_node(walk: &mut FullCheck<'_>, node: &Arc<Node>, prefix: &mut Key) {
     if let Some(missing) = trie.lane_start(trie.lanes.of_key(prefix)) {
         assert!(*prefix < *missing || (is_root && missing.is_empty()), "a stored node {prefix} at or beyond s");
     }
-    if node.value.is_some() {
-        walk.counted += 1;
-    }
+    walk.counted += usize::from(node.value.is_some());
+    walk.uncounted += old.map_or(0, |old| usize::from(old.value.is_some()));
     let mut has_unknown = false;
     let mut last_slot = None;
     for child in &node.children {
@@ -147,7 +204,7 @@ fn check_node(walk: &mut FullCheck<'_>, node: &Arc<Node>, prefix: &mut Key) {
         match &child.link {
             Link::Node(next) => {
                 has_unknown |= next.hash == NodeHash::Unknown;
-                check_node(walk, next, prefix);
+                check_node(walk, next, prefix, paired(old, child));
             }
             stump => {
                 has_unknown |= matches!(stump, Link::UnknownStump);
@@ -159,14 +216,22 @@ fn check_node(walk: &mut FullCheck<'_>, node: &Arc<Node>, prefix: &mut Key) {
         }
         prefix.truncate(depth);
     }
-    assert_eq!(has_unknown, node.hash == NodeHash::Unknown, "unknown status propagates to the root ({prefix})");
-    if let Some(verified) = &mut walk.verified {
-        verified.nodes.insert(Arc::as_ptr(node) as usize, (Arc::clone(node), prefix.clone()));
+    // The last version's subtrees that no child of this node pairs with: their values are gone from the count.
+    for held in old.map_or(&[][..], |old| &old.children[..]) {
+        if let Link::Node(gone) = &held.link {
+            let child = node.child_in_slot(held.suffix.nibbles()[0]);
+            let kept = child.is_some_and(|child| !child.link.is_stump() && paired(old, child).is_some());
+            if !kept {
+                walk.uncounted += values_below(gone);
+            }
+        }
     }
-    if walk.previous.holds(node, prefix) {
+    assert_eq!(has_unknown, node.hash == NodeHash::Unknown, "unknown status propagates to the root ({prefix})");
+    if same {
         return;
     }
     if let NodeHash::Known(hash) = node.hash {
+        walk.work.hashed += 1;
         let mut bytes = Vec::with_capacity(64 + 40 * node.children.len());
         let slots = node.children.iter().map(|child| (child.suffix.nibbles(), child.link.hash().unwrap_or_default()));
         node::encode_node(prefix.nibbles(), node.value.as_deref(), slots, &mut bytes);

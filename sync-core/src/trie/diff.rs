@@ -72,6 +72,9 @@ impl TrieDiff {
 
     /// `diff_root`: Blake2b-256 of the canonical encoding (a flat commitment; diffs are served whole).
     pub fn root(&self) -> Hash {
+        if self.entries.is_empty() {
+            return crate::hash::EMPTY_LIST_ROOT;
+        }
         let mut writer = Writer::default();
         self.encode(&mut writer);
         blake2b_256(&writer.into_bytes())

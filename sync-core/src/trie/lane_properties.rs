@@ -113,6 +113,7 @@ proptest! {
         let mut head = Trie::from_items(items).unwrap();
         let mut partial = Trie::fresh_in(lanes);
         let mut undo: Vec<(Trie, Trie)> = Vec::new();
+        let mut verified = VerifiedHashes::default();
         for step in &steps {
             let before = (partial.clone(), head.clone());
             match step {
@@ -134,7 +135,7 @@ proptest! {
                 }
             }
             undo.push(before);
-            check_against_head(&partial, &head)?;
+            check_against_head(&partial, &head, &mut verified)?;
         }
         let mut round = 0;
         while !partial.is_complete() {
@@ -142,7 +143,7 @@ proptest! {
             if let Some((start, chunk)) = lane_chunk(&partial, &head, lane, 3) {
                 let applied = partial.put_chunk(&start, &chunk, root(&head));
                 prop_assert!(matches!(applied, Ok(ChunkApplied::Applied { .. })), "{:?}", applied);
-                check_against_head(&partial, &head)?;
+                check_against_head(&partial, &head, &mut verified)?;
             }
             round += 1;
             prop_assert!(round <= 2 * (head.len() + lanes.count()) + 2, "every lane makes progress");
@@ -187,8 +188,9 @@ proptest! {
 
 /// S1 (a computable root is the head's), S3 (the known part is exactly the head's state there), the trie's own
 /// invariants, and I-TRIE: with no unknown stump the trie equals the ideal partial trie node for node.
-fn check_against_head(partial: &Trie, head: &Trie) -> Result<(), TestCaseError> {
+fn check_against_head(partial: &Trie, head: &Trie, verified: &mut VerifiedHashes) -> Result<(), TestCaseError> {
     partial.check_invariants_full();
+    partial.check_invariants_full_reusing(verified);
     let known: Vec<_> = head.items().into_iter().filter(|(k, _)| partial.is_known(k)).collect();
     prop_assert_eq!(partial.items(), known, "S3: the known part is exact");
     if let Some(partial_root) = partial.root_if_computable() {

@@ -21,7 +21,7 @@ mod properties;
 #[cfg(test)]
 mod tests;
 
-pub use check::VerifiedHashes;
+pub use check::{CheckWork, VerifiedHashes};
 pub use chunk::{Chunk, ChunkApplied, ChunkError, Ignored, Invalid};
 pub use diff::{DiffApplied, DiffError, TrieDiff};
 pub use execute::{Op, OpsError};
@@ -276,9 +276,26 @@ impl Trie {
     /// Every known value-bearing key in order, with its value.
     pub fn items(&self) -> Vec<(Key, Vec<u8>)> {
         let mut items = Vec::with_capacity(self.len);
-        let mut prefix = Key::EMPTY;
-        collect_items(&self.root, &mut prefix, &Key::EMPTY, usize::MAX, &mut items);
+        self.for_each_item(|key, value| items.push((key.clone(), value.to_vec())));
         items
+    }
+
+    /// Calls `visit` with every stored value-bearing key in order and its value, building no list.
+    pub fn for_each_item(&self, mut visit: impl FnMut(&Key, &[u8])) {
+        fn walk(node: &Node, prefix: &mut Key, visit: &mut dyn FnMut(&Key, &[u8])) {
+            if let Some(value) = &node.value {
+                visit(prefix, value);
+            }
+            for child in &node.children {
+                let Link::Node(next) = &child.link else { continue };
+                let depth = prefix.len();
+                prefix.extend(child.suffix.nibbles());
+                walk(next, prefix, visit);
+                prefix.truncate(depth);
+            }
+        }
+        let mut prefix = Key::EMPTY;
+        walk(&self.root, &mut prefix, &mut visit);
     }
 
     /// The structure is identical, node for node, including stumps, hashes, the missing range and freshness:

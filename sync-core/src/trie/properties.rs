@@ -146,6 +146,7 @@ proptest! {
     fn chunks_and_diffs_interleaved_track_the_head(items in small_state(), steps in prop::collection::vec(step(), 0..24)) {
         let mut head = Trie::from_items(items).unwrap();
         let mut partial = Trie::fresh();
+        let mut verified = VerifiedHashes::default();
         for step in steps.iter().chain(std::iter::repeat_n(&Step::Chunk(7), 50)) {
             match step {
                 Step::Block(ops) => apply_block(&mut partial, &mut head, ops)?,
@@ -158,6 +159,7 @@ proptest! {
                 }
             }
             partial.check_invariants_full();
+            partial.check_invariants_full_reusing(&mut verified);
             if let Some(partial_root) = partial.root_if_computable() {
                 prop_assert_eq!(partial_root, root(&head));
             }
@@ -221,10 +223,14 @@ proptest! {
                 }
             }
         }
+        // The reusing check sees each version once, newest first: `s` moves back, subtrees come back.
+        let mut verified = VerifiedHashes::default();
+        partial.check_invariants_full_reusing(&mut verified);
         while let Some((snapshot, copy, at_head)) = undo.pop() {
             partial = snapshot;
             prop_assert!(partial.same_as(&copy), "the revert restored a changed trie");
             partial.check_invariants_full();
+            partial.check_invariants_full_reusing(&mut verified);
             if let Some(partial_root) = partial.root_if_computable() {
                 prop_assert_eq!(partial_root, root(&at_head), "H25: the reverted root is the parent's");
             }
