@@ -27,9 +27,7 @@ fn blake2b_256(bytes: &[u8]) -> [u8; 32] {
 /// `key_enc`: the nibble count, then the nibbles two to a byte, the first in the high half, a zero pad.
 fn key_enc(nibbles: &[u8], out: &mut Vec<u8>) {
     out.push(nibbles.len() as u8);
-    for pair in nibbles.chunks(2) {
-        out.push(pair[0] << 4 | pair.get(1).copied().unwrap_or(0));
-    }
+    out.extend(nibbles.chunks(2).map(|pair| pair[0] << 4 | pair.get(1).copied().unwrap_or(0)));
 }
 
 /// The state as a sorted map.
@@ -100,7 +98,8 @@ fn node_hash(key: &[u8], entries: &[(&[u8], &[u8])]) -> [u8; 32] {
         Some((first, value)) if first.len() == key.len() => (Some(*value), &entries[1..]),
         _ => (None, entries),
     };
-    let mut bytes = Vec::new();
+    // Room for the key, the value and sixteen slots of a short key and a hash each: one allocation per node.
+    let mut bytes = Vec::with_capacity(64 + value.map_or(0, <[u8]>::len) + 16 * 48);
     key_enc(key, &mut bytes);
     match value {
         None => bytes.push(0),
