@@ -114,9 +114,8 @@ impl Trie {
     /// `check_invariants_full`, skipping what the last such check (`verified`) verified and what cannot have
     /// changed since; `verified` then holds this version. Each node is paired with the node at its position in
     /// the last version. The very same node there (`Arc::ptr_eq`) is immutable, so its hash, shape and slots
-    /// hold and it is not hashed again. Its whole subtree is skipped when, besides, nothing about `s` can have
-    /// changed for it: it held no stump (the last version's `s` of its lane does not run through it, and stumps
-    /// hang only off the boundary path), and it lies wholly below this version's `s` (or the lane is done). The
+    /// hold and it is not hashed again. Its whole subtree is skipped when, besides, it held no stump (see
+    /// `unchanged_subtree_holds`: nothing else in it depends on `s`, which may have moved either way). The
     /// known count is the last version's, plus the values walked here, minus those walked in the last version:
     /// a skipped subtree is the same in both. Every other node is checked as by `check_invariants_full`. For the
     /// simulator's periodic deep checks, where most of the trie is unchanged since the last one.
@@ -143,18 +142,18 @@ impl Trie {
 }
 
 impl FullCheck<'_> {
-    /// The subtree at `prefix`, the very one the last check verified at `prefix`, needs no walk: it holds no
-    /// stump, and every key in it lies below this version's `s` of its lane (or the lane is done).
+    /// The subtree at `prefix`, the very one the last check verified at `prefix`, needs no walk if it holds no
+    /// stump: the last version's `s` of its lane does not run through it, and stumps hang only off the boundary
+    /// path. Then the one rule in it that depends on `s` is that no stored node lies at or beyond `s`, and
+    /// `check_invariants`, run first, proves that along the boundary path, off which the topmost such node would
+    /// hang. (A condition "wholly below the new `s`" here survived every mutation: it was that proof again.)
     fn unchanged_subtree_holds(&self, prefix: &Key) -> bool {
         let Some(last) = self.previous else { return false };
         if prefix.is_empty() || last.lanes != self.trie.lanes {
             return false;
         }
         let lane = self.trie.lanes.of_key(prefix);
-        let through = |start: &Key| start.starts_with(prefix);
-        let held_no_stump = last.starts[lane].as_ref().is_none_or(|start| !through(start));
-        let below_s = self.trie.lane_start(lane).is_none_or(|start| *prefix < *start && !through(start));
-        held_no_stump && below_s
+        last.starts[lane].as_ref().is_none_or(|start| !start.starts_with(prefix))
     }
 }
 

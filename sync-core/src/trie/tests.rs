@@ -453,6 +453,32 @@ fn a_reusing_check_finds_a_stump_that_s_passed() {
     partial.check_invariants_full_reusing(&mut verified);
 }
 
+/// A node moved to another key is not the node verified there (its hash covers its key): it is hashed again.
+#[test]
+#[should_panic(expected = "stale hash at 1b")]
+fn a_reusing_check_rehashes_a_node_moved_to_another_key() {
+    let mut trie = state(&[("1a", "x"), ("2", "y")]);
+    let mut verified = VerifiedHashes::default();
+    trie.check_invariants_full_reusing(&mut verified);
+    let root = Arc::make_mut(&mut trie.root);
+    root.children[0].suffix = key("1b");
+    root.mark_dirty();
+    trie.rehash();
+    trie.check_invariants_full_reusing(&mut verified);
+}
+
+/// `s` moved back over subtrees the last check verified: they are skipped, and the cheap check, run first,
+/// finds the stored node at or beyond `s` where it hangs off the boundary path.
+#[test]
+#[should_panic(expected = "a stored node 3 at or beyond s")]
+fn a_reusing_check_finds_stored_nodes_that_s_moved_back_over() {
+    let mut trie = state(&[("1", "a"), ("2", "b"), ("31", "c"), ("32", "d"), ("4", "e")]);
+    let mut verified = VerifiedHashes::default();
+    trie.check_invariants_full_reusing(&mut verified);
+    Arc::make_mut(&mut trie.starts)[0] = Some(key("25"));
+    trie.check_invariants_full_reusing(&mut verified);
+}
+
 /// A node changed after a check is a new node (the check holds the old one): its stale hash is found.
 #[test]
 #[should_panic(expected = "stale hash")]
