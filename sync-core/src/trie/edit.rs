@@ -6,7 +6,7 @@
 //! status travels with it. That one rule is why H1 (deleting the last known sibling of a stump) needs no
 //! special case here.
 
-use super::node::{canonicalize_child, edge_common, insert_child, leaf_hash, split_edge, Child, Link, Node, Value};
+use super::node::{canonicalize_child, edge_common, insert_child, leaf_hash, split_edge, Link, Node, Value};
 use crate::key::Key;
 use std::sync::Arc;
 
@@ -186,13 +186,4 @@ pub(crate) fn boundary_path<'a>(root: &'a Arc<Node>, missing: &[u8], mut visit: 
         depth += child.suffix.len();
         node = next;
     }
-}
-
-/// Children of `node` in slot order with their full keys (`prefix ‖ suffix`).
-pub(crate) fn children_with_keys<'a>(prefix: &'a Key, node: &'a Node) -> impl Iterator<Item = (Key, &'a Child)> + 'a {
-    node.children.iter().map(move |child| {
-        let mut key = prefix.clone();
-        key.extend(child.suffix.nibbles());
-        (key, child)
-    })
 }

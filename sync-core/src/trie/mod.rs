@@ -30,7 +30,7 @@ pub use proof::{ProofNode, ProofSlot};
 
 use crate::hash::Hash;
 use crate::key::Key;
-use edit::{children_with_keys, Entry};
+use edit::Entry;
 use node::{rehash, Link, Node, NodeHash};
 use std::fmt;
 use std::sync::Arc;
@@ -245,11 +245,17 @@ impl Trie {
             if prefix.len() >= target.len() {
                 return best;
             }
+            // The greatest key under the siblings before the path: the last of them whose rightmost descent reaches
+            // a value (one that ends in a stump gives none), else what was found above.
             let next_nibble = target[prefix.len()];
-            for (child_key, child) in children_with_keys(&prefix, node) {
-                if child.suffix.nibbles()[0] < next_nibble {
-                    best = max_key(child_key, child).or(best);
-                }
+            let before = node.children.iter().rev().filter(|child| child.suffix.nibbles()[0] < next_nibble);
+            let key_of = |child: &node::Child| {
+                let mut child_key = prefix.clone();
+                child_key.extend(child.suffix.nibbles());
+                child_key
+            };
+            if let Some(found) = before.filter_map(|child| max_key(key_of(child), child)).next() {
+                best = Some(found);
             }
             let Some(child) = node.child_in_slot(next_nibble) else { return best };
             let mut child_key = prefix.clone();
@@ -268,9 +274,24 @@ impl Trie {
 
     /// The first value-bearing key at or after `start` in the known part, without building a proof.
     pub fn first_key_at_or_after(&self, start: &Key) -> Option<Key> {
-        let mut found = Vec::with_capacity(1);
-        collect_items(&self.root, &mut Key::EMPTY.clone(), start, 1, &mut found);
-        found.pop().map(|(key, _)| key)
+        /// Pre-order, as `collect_items` with one item wanted, but nothing copied: true when `prefix` is it.
+        fn first(node: &Node, prefix: &mut Key, start: &Key) -> bool {
+            if node.value.is_some() && *prefix >= *start {
+                return true;
+            }
+            for child in &node.children {
+                let Link::Node(next) = &child.link else { continue };
+                let depth = prefix.len();
+                prefix.extend(child.suffix.nibbles());
+                if (*prefix >= *start || start.starts_with(prefix)) && first(next, prefix, start) {
+                    return true;
+                }
+                prefix.truncate(depth);
+            }
+            false
+        }
+        let mut prefix = Key::EMPTY;
+        first(&self.root, &mut prefix, start).then_some(prefix)
     }
 
     /// Every known value-bearing key in order, with its value.

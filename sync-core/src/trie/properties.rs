@@ -120,6 +120,26 @@ fn config() -> ProptestConfig {
 proptest! {
     #![proptest_config(config())]
 
+    /// The neighbours of any key in a complete trie are those of its sorted items: `predecessor` the greatest
+    /// key below it, `first_key_at_or_after` the least at or after it. In the known part of a partial trie,
+    /// `first_key_at_or_after` is the least stored key at or after it.
+    #[test]
+    fn neighbours_are_those_of_the_sorted_items(items in small_state(), probes in prop::collection::vec(small_key(), 1..8), limit in 1usize..6) {
+        let full = Trie::from_items(items).unwrap();
+        let partial = {
+            let mut partial = Trie::fresh();
+            partial.put_chunk(&Key::EMPTY, &full.chunk(&Key::EMPTY, limit).unwrap(), root(&full)).unwrap();
+            partial
+        };
+        for probe in probes.iter().chain([Key::EMPTY].iter()) {
+            let keys: Vec<Key> = full.items().into_iter().map(|(key, _)| key).collect();
+            prop_assert_eq!(full.predecessor(probe), keys.iter().rfind(|key| *key < probe).cloned());
+            prop_assert_eq!(full.first_key_at_or_after(probe), keys.iter().find(|key| *key >= probe).cloned());
+            let known: Vec<Key> = partial.items().into_iter().map(|(key, _)| key).collect();
+            prop_assert_eq!(partial.first_key_at_or_after(probe), known.iter().find(|key| *key >= probe).cloned());
+        }
+    }
+
     /// Property 1: any split of any state into chunks of any sizes rebuilds the identical trie.
     #[test]
     fn any_split_into_chunks_rebuilds_the_root(items in small_state(), limits in prop::collection::vec(1usize..8, 1..6)) {
