@@ -140,20 +140,14 @@ impl Key {
     /// Key encoding (§2.1): the nibble count, then the nibbles two per byte, high half first, a
     /// zero pad nibble when the count is odd.
     pub fn encode(&self, writer: &mut Writer) {
-        writer.u8(self.len() as u8);
-        for pair in self.0.chunks(2) {
-            let low = pair.get(1).copied().unwrap_or(0);
-            writer.u8(pair[0] << 4 | low);
-        }
+        Key::encode_into(&self.0, writer.buffer());
     }
 
     /// The bytes `encode` writes, without a writer (hot path of node hashing).
     pub(crate) fn encode_into(nibbles: &[u8], out: &mut Vec<u8>) {
         out.push(nibbles.len() as u8);
-        for pair in nibbles.chunks(2) {
-            let low = pair.get(1).copied().unwrap_or(0);
-            out.push(pair[0] << 4 | low);
-        }
+        // One reservation for the whole key: `chunks` knows its length.
+        out.extend(nibbles.chunks(2).map(|pair| pair[0] << 4 | pair.get(1).copied().unwrap_or(0)));
     }
 
     /// Decodes a key, rejecting counts above `KEY_MAX` and a nonzero pad nibble.
