@@ -24,13 +24,6 @@ struct Verified {
     len: usize,
 }
 
-impl VerifiedHashes {
-    /// Whether a check has verified a trie yet.
-    pub fn is_empty(&self) -> bool {
-        self.last.is_none()
-    }
-}
-
 /// What one full check did: the nodes it walked and the nodes it hashed. The rest it skipped as verified.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CheckWork {

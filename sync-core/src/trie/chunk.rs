@@ -4,10 +4,11 @@
 use super::edit::{self, Entry};
 use super::node::{insert_child, Link};
 use super::proof::{verify_proof, ProofError, ProofNode};
-use super::{collect_items, Trie, CHUNK_ITEMS_MAX, PROOF_NODES_MAX, VALUE_MAX};
+use super::{walk_from, Trie, CHUNK_ITEMS_MAX, PROOF_NODES_MAX, VALUE_MAX};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::hash::Hash;
 use crate::key::Key;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 /// Sorted items `[start, end)` of the state at one block, and the proof of the right boundary (§2.6).
@@ -89,9 +90,16 @@ impl Trie {
         if !self.is_complete() {
             return None;
         }
-        let mut items = Vec::with_capacity(limit.min(CHUNK_ITEMS_MAX).saturating_add(1));
-        let mut prefix = Key::EMPTY;
-        collect_items(&self.root, &mut prefix, start, limit.saturating_add(1), &mut items);
+        let (mut items, want) =
+            (Vec::with_capacity(limit.min(CHUNK_ITEMS_MAX).saturating_add(1)), limit.saturating_add(1));
+        let _ = walk_from(&self.root, &mut Key::EMPTY.clone(), start, &mut |key, value| {
+            items.push((key.clone(), value.to_vec()));
+            if items.len() >= want {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
         if let Some(bound) = end_bound {
             items.retain(|(key, _)| key < bound);
         }

@@ -33,6 +33,7 @@ use crate::key::Key;
 use edit::Entry;
 use node::{rehash, Link, Node, NodeHash};
 use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 /// The longest value, in bytes (§2.1, §2.12).
@@ -274,24 +275,9 @@ impl Trie {
 
     /// The first value-bearing key at or after `start` in the known part, without building a proof.
     pub fn first_key_at_or_after(&self, start: &Key) -> Option<Key> {
-        /// Pre-order, as `collect_items` with one item wanted, but nothing copied: true when `prefix` is it.
-        fn first(node: &Node, prefix: &mut Key, start: &Key) -> bool {
-            if node.value.is_some() && *prefix >= *start {
-                return true;
-            }
-            for child in &node.children {
-                let Link::Node(next) = &child.link else { continue };
-                let depth = prefix.len();
-                prefix.extend(child.suffix.nibbles());
-                if (*prefix >= *start || start.starts_with(prefix)) && first(next, prefix, start) {
-                    return true;
-                }
-                prefix.truncate(depth);
-            }
-            false
-        }
         let mut prefix = Key::EMPTY;
-        first(&self.root, &mut prefix, start).then_some(prefix)
+        let found = walk_from(&self.root, &mut prefix, start, &mut |_, _| ControlFlow::Break(()));
+        found.is_break().then_some(prefix)
     }
 
     /// Every known value-bearing key in order, with its value.
@@ -303,20 +289,11 @@ impl Trie {
 
     /// Calls `visit` with every stored value-bearing key in order and its value, building no list.
     pub fn for_each_item(&self, mut visit: impl FnMut(&Key, &[u8])) {
-        fn walk(node: &Node, prefix: &mut Key, visit: &mut dyn FnMut(&Key, &[u8])) {
-            if let Some(value) = &node.value {
-                visit(prefix, value);
-            }
-            for child in &node.children {
-                let Link::Node(next) = &child.link else { continue };
-                let depth = prefix.len();
-                prefix.extend(child.suffix.nibbles());
-                walk(next, prefix, visit);
-                prefix.truncate(depth);
-            }
-        }
         let mut prefix = Key::EMPTY;
-        walk(&self.root, &mut prefix, &mut visit);
+        let _ = walk_from(&self.root, &mut prefix, &Key::EMPTY, &mut |key, value| {
+            visit(key, value);
+            ControlFlow::Continue(())
+        });
     }
 
     /// The structure is identical, node for node, including stumps, hashes, the missing range and freshness:
@@ -429,26 +406,29 @@ fn max_key(mut child_key: Key, child: &node::Child) -> Option<Key> {
     }
 }
 
-/// Pre-order collection of value-bearing keys `≥ start`, stopping at `want` items. Subtrees entirely below
-/// `start` are skipped without being visited.
-fn collect_items(node: &Node, prefix: &mut Key, start: &Key, want: usize, out: &mut Vec<(Key, Vec<u8>)>) {
+/// Pre-order walk of the stored values at keys `≥ start`, in key order, until `visit` breaks; subtrees entirely
+/// below `start` are skipped without being visited. After a break, `prefix` is the key visited last.
+pub(crate) fn walk_from(
+    node: &Node,
+    prefix: &mut Key,
+    start: &Key,
+    visit: &mut dyn FnMut(&Key, &[u8]) -> ControlFlow<()>,
+) -> ControlFlow<()> {
     if let Some(value) = &node.value {
         if *prefix >= *start {
-            out.push((prefix.clone(), value.to_vec()));
+            visit(prefix, value)?;
         }
     }
     for child in &node.children {
-        if out.len() >= want {
-            return;
-        }
         let Link::Node(next) = &child.link else { continue };
         let depth = prefix.len();
         prefix.extend(child.suffix.nibbles());
         if *prefix >= *start || start.starts_with(prefix) {
-            collect_items(next, prefix, start, want, out);
+            walk_from(next, prefix, start, visit)?;
         }
         prefix.truncate(depth);
     }
+    ControlFlow::Continue(())
 }
 
 fn render_node(node: &Node, prefix: &mut Key, indent: usize, out: &mut String) {
