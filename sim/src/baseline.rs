@@ -475,7 +475,7 @@ impl Baseline {
         self.stats.completed_ms = Some(self.clock.now);
         self.stats.state_bytes = crate::oracle::state_bytes(trie);
         let transfer = crate::oracle::transfer_ms(self.options.bandwidth_bytes_per_ms, self.stats.state_bytes);
-        self.stats.lower_bound_ms = transfer + self.network.round_trip_floor_ms(1..=self.options.honest_peers.max(1));
+        self.stats.lower_bound_ms = transfer + self.network.round_trip_floor_ms(0..self.options.honest_peers.max(1));
         self.trace.note(self.clock.now, "caught up: done");
         self.phase = Phase::Done;
         self.stopped = true;

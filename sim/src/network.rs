@@ -78,8 +78,11 @@ pub struct Network {
     /// after the moment its bytes can come (a single "busy until" let a message queued on a busy link reserve the
     /// downlink seconds ahead and hold back every other peer's answer behind it: explore seed 110034168).
     downlink_busy: BTreeMap<u64, u64>,
-    /// Peers numbered above this are liars (`world::peer_kinds` puts them last).
-    liars_after: u32,
+    /// How many peers follow the protocol. Peers are numbered from 0 in the order of `world::peer_kinds`, which
+    /// puts the liars last: peers `0..followers` pass the downlink, the rest beside it. (It was compared as if
+    /// numbered from 1, so the first liar's replays filled the downlink and starved every honest answer: explore
+    /// seed 500048668.)
+    followers: u32,
     /// Messages lost, duplicated, cut by partitions (for the summary).
     pub lost: u64,
     pub duplicated: u64,
@@ -111,7 +114,7 @@ impl Network {
             bandwidth_bytes_per_ms: options.bandwidth_bytes_per_ms,
             downlink_bytes_per_ms: options.downlink_bytes_per_ms,
             downlink_busy: BTreeMap::new(),
-            liars_after: options.honest_peers.max(1) + options.slow_peers + options.silent_peers,
+            followers: options.honest_peers.max(1) + options.slow_peers + options.silent_peers,
             lost: 0,
             duplicated: 0,
             cut: 0,
@@ -153,7 +156,7 @@ impl Network {
         let (latency, jitter, faults) = (self.latency_ms, self.jitter_ms, self.faults);
         let (loss, reorder_chance, reorder_ms, duplication) =
             (self.loss, self.reorder_chance, self.reorder_ms, self.duplication);
-        let downlink = direction == Direction::ToNode && peer <= self.liars_after;
+        let downlink = direction == Direction::ToNode && peer < self.followers;
         let downlink_bytes_per_ms = if downlink { self.downlink_bytes_per_ms } else { 0 };
         self.link(peer);
         let Network { links, downlink_busy, cut, lost: lost_count, .. } = self;
@@ -289,13 +292,13 @@ mod tests {
         for seed in 0..20 {
             let options = Options { seed, latency_ms: 40, bandwidth_bytes_per_ms: 0, ..calm() };
             let mut network = Network::new(&options);
-            let floor = network.round_trip_floor_ms(1..=3);
-            let quickest = (1..=3).map(|peer| round_trip(&mut network, peer, 0)).min().unwrap();
+            let floor = network.round_trip_floor_ms(0..3);
+            let quickest = (0..3).map(|peer| round_trip(&mut network, peer, 0)).min().unwrap();
             assert_eq!(floor, quickest, "seed {seed}");
-            assert_eq!(network.round_trip_floor_ms(1..=3), floor, "the same once the links exist");
+            assert_eq!(network.round_trip_floor_ms(0..3), floor, "the same once the links exist");
             assert!((80..=120).contains(&floor), "twice 40 ms and at most 20 ms more each way: {floor}");
             let mut jittery = Network::new(&Options { jitter_ms: 30, ..options });
-            let jittered = (1..=3).map(|peer| round_trip(&mut jittery, peer, 0)).min().unwrap();
+            let jittered = (0..3).map(|peer| round_trip(&mut jittery, peer, 0)).min().unwrap();
             assert!(jittered >= floor, "seed {seed}: {jittered} < {floor}");
         }
     }
@@ -342,15 +345,16 @@ mod tests {
         };
         let mut network = Network::new(&options);
         let at = |fate: Fate| fate.arrivals().next().unwrap();
-        let first = at(network.send(0, 1, Direction::ToNode, 1_000));
-        let second = at(network.send(0, 2, Direction::ToNode, 1_000));
-        assert!(first >= 100 + 10, "1 000 bytes at 10 per ms, then the latency: {first}");
-        assert!(second >= first + 100, "the second peer's answer waits for the first on the downlink: {second}");
-        let liar = at(network.send(0, 3, Direction::ToNode, 1_000));
+        let first = at(network.send(0, 0, Direction::ToNode, 1_000));
+        let second = at(network.send(0, 1, Direction::ToNode, 1_000));
+        let latency = options.latency_ms;
+        assert!(first >= 100 + latency, "1 000 bytes at 10 per ms, then the latency: {first}");
+        assert!(second >= 200 + latency, "the second peer's answer waits for the first on the downlink: {second}");
+        let liar = at(network.send(0, 2, Direction::ToNode, 1_000));
         assert!(liar < first, "a liar's message passes beside the downlink: {liar}");
-        let upward = at(network.send(0, 1, Direction::ToPeer, 1_000));
+        let upward = at(network.send(0, 0, Direction::ToPeer, 1_000));
         assert!(upward < first, "the downlink limits only what comes to the node: {upward}");
-        let unlimited = at(Network::new(&calm()).send(0, 2, Direction::ToNode, 1_000));
+        let unlimited = at(Network::new(&calm()).send(0, 1, Direction::ToNode, 1_000));
         assert!(unlimited < second, "without a downlink limit the second peer does not wait");
     }
 
@@ -362,11 +366,36 @@ mod tests {
         let options = Options { downlink_bytes_per_ms: 1_000, honest_peers: 2, ..calm() };
         let mut network = Network::new(&options);
         let at = |fate: Fate| fate.arrivals().next().unwrap();
-        // Ten large messages on peer 1's link (100 bytes per ms): the last starts 900 ms from now; each needs the
+        // Ten large messages on peer 0's link (100 bytes per ms): the last starts 900 ms from now; each needs the
         // downlink (1 000 bytes per ms) for 10 ms only, at the end of its link transfer.
-        let last = (0..10).map(|_| at(network.send(0, 1, Direction::ToNode, 10_000))).max().unwrap();
-        let other = at(network.send(5, 2, Direction::ToNode, 1_000));
-        assert!(other < 100, "peer 2's answer does not wait for peer 1's queue: {other}");
-        assert!(last >= 1_000, "peer 1's messages take their link's time: {last}");
+        let last = (0..10).map(|_| at(network.send(0, 0, Direction::ToNode, 10_000))).max().unwrap();
+        let other = at(network.send(5, 1, Direction::ToNode, 1_000));
+        assert!(other < 100, "peer 1's answer does not wait for peer 0's queue: {other}");
+        assert!(last >= 1_000, "peer 0's messages take their link's time: {last}");
+    }
+
+    /// The network numbers peers as the world does (`world::peer_kinds`, from 0): every peer that follows the
+    /// protocol (honest, slow, silent) passes the downlink, and no liar does (explore seed 500048668: the first
+    /// liar's replays passed it and starved the honest answers for 460 s).
+    #[test]
+    fn the_downlink_carries_exactly_the_peers_that_follow_the_protocol() {
+        use crate::adversary::ByzantineClass::{AbandonedFork, ReplayAnswers};
+        use crate::peer::PeerKind;
+        let options = Options {
+            downlink_bytes_per_ms: 10,
+            honest_peers: 2,
+            slow_peers: 1,
+            silent_peers: 1,
+            byzantine: vec![ReplayAnswers, AbandonedFork],
+            ..calm()
+        };
+        let kinds = crate::world::peer_kinds(&options);
+        assert_eq!(kinds.len(), 6);
+        for (peer, kind) in (0..).zip(&kinds) {
+            let limited = Network::new(&options).send(0, peer, Direction::ToNode, 1_000).arrivals().next().unwrap();
+            let free = Network::new(&calm()).send(0, peer, Direction::ToNode, 1_000).arrivals().next().unwrap();
+            let liar = matches!(kind, PeerKind::Byzantine(_));
+            assert_eq!(limited == free, liar, "peer {peer} ({kind:?}): {limited} ms, {free} ms without a downlink");
+        }
     }
 }

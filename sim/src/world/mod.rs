@@ -361,7 +361,7 @@ impl World {
         }
         if self.failure.is_none() && !self.stats.stranded && !self.stats.hijacked {
             let bandwidth = crate::oracle::download_rate(&self.options);
-            let round_trip = self.network.round_trip_floor_ms(1..=self.options.honest_peers.max(1));
+            let round_trip = self.network.round_trip_floor_ms(0..self.options.honest_peers.max(1));
             let verdict =
                 self.oracle.final_checks(&self.node.engine, &self.stage.store, bandwidth, round_trip, &mut self.stats);
             self.judge(verdict);
