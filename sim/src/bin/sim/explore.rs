@@ -79,6 +79,26 @@ pub struct MergeArgs {
 struct RunLine {
     outcome: RunOutcome,
     replay: String,
+    /// Machine time of the run in ms (its determinism replay left out): what the seed costs to explore, not part
+    /// of the outcome. Absent (0) in files written before it was added.
+    #[serde(default)]
+    wall_ms: f64,
+}
+
+/// How many of the slowest runs the summary names.
+const SLOWEST_SHOWN: usize = 5;
+
+/// The summary line naming the slowest runs, `(seed, ms)`, slowest first; empty when no run was timed.
+fn slowest_line(mut times: Vec<(u64, f64)>) -> String {
+    times.retain(|(_, ms)| *ms > 0.0);
+    if times.is_empty() {
+        return String::new();
+    }
+    let total: f64 = times.iter().map(|(_, ms)| ms).sum();
+    times.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let named: Vec<String> = times.iter().take(SLOWEST_SHOWN).map(|(seed, ms)| format!("{seed} {ms:.0} ms")).collect();
+    let share: f64 = times.iter().take(SLOWEST_SHOWN).map(|(_, ms)| ms).sum::<f64>() / total;
+    format!("slowest runs         {} ({:.1} % of run time)\n", named.join(" · "), 100.0 * share)
 }
 
 /// The seeds of one shard: offsets `i, i + n, i + 2n, …` below `seeds`.
@@ -111,8 +131,10 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, String> {
     for line in lines.iter().filter(|line| line.outcome.failure.is_some()) {
         print_failure(&line.outcome, &line.replay);
     }
+    let times = lines.iter().map(|line| (line.outcome.seed, line.wall_ms)).collect();
     let outcomes: Vec<RunOutcome> = lines.into_iter().map(|line| line.outcome).collect();
     print!("{}", sim::summary::render(&outcomes, 0.0, 0));
+    print!("{}", slowest_line(times));
     Ok(if outcomes.iter().all(RunOutcome::passed) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -136,10 +158,12 @@ pub fn explore(args: &ExploreArgs) -> Result<ExitCode, String> {
     let jobs = jobs(args.jobs);
     let progress = progress_bar(seeds.len() as u64, args.quiet);
     let started = std::time::Instant::now();
-    let outcomes: Vec<(Options, RunOutcome)> = run_seeds(seeds.len() as u64, jobs, &progress, |index| {
+    let outcomes: Vec<(Options, RunOutcome, f64)> = run_seeds(seeds.len() as u64, jobs, &progress, |index| {
         let seed = seeds[index as usize];
         let options = args.options.for_seed(seed).expect("checked above");
+        let run_started = std::time::Instant::now();
         let mut outcome = world::run(&options);
+        let wall_ms = run_started.elapsed().as_secs_f64() * 1000.0;
         let sampled = args.determinism_sample > 0 && seed % args.determinism_sample == 0;
         if (args.check_determinism || sampled) && outcome.failure.is_none() {
             let again = world::run(&options);
@@ -150,28 +174,29 @@ pub fn explore(args: &ExploreArgs) -> Result<ExitCode, String> {
                 outcome.stats.replayed = true;
             }
         }
-        (options, outcome)
+        (options, outcome, wall_ms)
     });
     progress.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
-    let failures: Vec<&(Options, RunOutcome)> = outcomes.iter().filter(|(_, o)| o.failure.is_some()).collect();
+    let failures: Vec<&(Options, RunOutcome, f64)> = outcomes.iter().filter(|(_, o, _)| o.failure.is_some()).collect();
     let replay_line = |seed: u64| format!("cargo run --release -p sim -- replay {seed}{}", args.options.replay_flags());
     if let Some(path) = &args.jsonl {
         let mut text = String::new();
-        for (_, outcome) in &outcomes {
-            let line = RunLine { outcome: outcome.clone(), replay: replay_line(outcome.seed) };
+        for (_, outcome, wall_ms) in &outcomes {
+            let line = RunLine { outcome: outcome.clone(), replay: replay_line(outcome.seed), wall_ms: *wall_ms };
             text.push_str(&serde_json::to_string(&line).map_err(|e| e.to_string())?);
             text.push('\n');
         }
         std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    for (options, outcome) in &failures {
+    for (options, outcome, _) in &failures {
         print_failure(outcome, &replay_line(outcome.seed));
         if args.save {
             let path = Fixture::from_outcome(options, outcome).save(&args.fixtures).map_err(|e| e.to_string())?;
             println!("  saved: {}", path.display());
         }
     }
-    print!("{}", sim::summary::render(&outcomes.iter().map(|(_, o)| o.clone()).collect::<Vec<_>>(), elapsed, jobs));
+    print!("{}", sim::summary::render(&outcomes.iter().map(|(_, o, _)| o.clone()).collect::<Vec<_>>(), elapsed, jobs));
+    print!("{}", slowest_line(outcomes.iter().map(|(_, o, ms)| (o.seed, *ms)).collect()));
     Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
