@@ -127,7 +127,7 @@ impl Producer {
         let state =
             Trie::from_items(items.iter().map(|(key, value)| (key, value.clone()))).expect("drawn keys are valid");
         let diff = TrieDiff::default();
-        let mut header = Header {
+        let header = Header {
             number: 0,
             parent_hash: Hash::ZERO,
             state_root: state.root_if_computable().expect("complete"),
@@ -136,8 +136,7 @@ impl Producer {
             is_macro: true,
             seal: Hash::ZERO,
         };
-        header.seal = seal.seal(&header.hash());
-        let genesis = Block::new(header, Some(Vec::new()));
+        let genesis = Block::sealed(header, Some(Vec::new()), |hash| seal.seal(hash));
         let hash = genesis.hash();
         let store = ChainStore {
             blocks: BTreeMap::from([(hash, Produced { block: genesis, state, diff })]),
@@ -232,7 +231,7 @@ impl Producer {
         let (diff_root, body_root) = (TrieDiff::default().root(), body_root(&[]));
         (tip_number..tip_number + length)
             .map(|number| {
-                let mut header = Header {
+                let header = Header {
                     number,
                     parent_hash: parent,
                     state_root: Hash(prng.hash()),
@@ -241,8 +240,7 @@ impl Producer {
                     is_macro: number.is_multiple_of(store.bpb),
                     seal: Hash::ZERO,
                 };
-                header.seal = self.seal.seal(&header.hash());
-                let block = Block::new(header, Some(Vec::new()));
+                let block = Block::sealed(header, Some(Vec::new()), |hash| self.seal.seal(hash));
                 parent = block.hash();
                 block
             })
@@ -278,7 +276,7 @@ impl Producer {
         let ops = self.body(&parent_produced.state, prng);
         let (state, diff) = parent_produced.state.execute(&ops).expect("the producer's ops are valid");
         let number = parent_produced.block.number() + 1;
-        let mut header = Header {
+        let header = Header {
             number,
             parent_hash: parent,
             state_root: state.root_if_computable().expect("complete"),
@@ -287,8 +285,7 @@ impl Producer {
             is_macro: number.is_multiple_of(store.bpb),
             seal: Hash::ZERO,
         };
-        header.seal = self.seal.seal(&header.hash());
-        let block = Block::new(header, Some(ops));
+        let block = Block::sealed(header, Some(ops), |hash| self.seal.seal(hash));
         store.blocks.insert(block.hash(), Produced { block: block.clone(), state, diff });
         block
     }

@@ -91,6 +91,14 @@ impl Block {
         Block(Arc::new(BlockInner { header, body, hash }))
     }
 
+    /// `header` sealed by `seal` over its hash (the seal field it has is replaced), hashed once: the hash leaves
+    /// the seal out, so sealing first and `new` after would hash the same bytes twice.
+    pub fn sealed(mut header: Header, body: Option<Vec<Op>>, seal: impl FnOnce(&Hash) -> Hash) -> Block {
+        let hash = header.hash();
+        header.seal = seal(&hash);
+        Block(Arc::new(BlockInner { header, body, hash }))
+    }
+
     pub fn header(&self) -> &Header {
         &self.0.header
     }
@@ -212,5 +220,32 @@ impl KeyedSeal {
 impl SealVerifier for KeyedSeal {
     fn verify(&self, block_hash: &Hash, seal: &Hash) -> bool {
         self.seal(block_hash) == *seal
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `sealed` is sealing the header's hash and then `new`: the same header, seal and hash.
+    #[test]
+    fn a_sealed_block_is_the_block_built_after_sealing() {
+        let seals = KeyedSeal::new(Hash([3; 32]));
+        let header = Header {
+            number: 9,
+            parent_hash: Hash([1; 32]),
+            state_root: Hash([2; 32]),
+            diff_root: Hash::ZERO,
+            body_root: crate::hash::EMPTY_LIST_ROOT,
+            is_macro: false,
+            seal: Hash([0xee; 32]),
+        };
+        let mut by_hand = header.clone();
+        by_hand.seal = seals.seal(&by_hand.hash());
+        let expected = Block::new(by_hand, Some(Vec::new()));
+        let block = Block::sealed(header, Some(Vec::new()), |hash| seals.seal(hash));
+        assert!(block == expected, "the same block");
+        assert_eq!(block.hash(), block.header().hash(), "the cached hash is the header's");
+        assert!(seals.verify(&block.hash(), &block.header().seal), "the seal verifies");
     }
 }

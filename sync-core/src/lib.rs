@@ -22,10 +22,9 @@
 //!
 //! # fn main() -> Result<(), sync_core::config::ConfigError> {
 //! let seals = KeyedSeal::new(Hash([7; 32]));
-//! let mut header = Header { number: 0, parent_hash: Hash::ZERO, state_root: EMPTY_ROOT,
+//! let header = Header { number: 0, parent_hash: Hash::ZERO, state_root: EMPTY_ROOT,
 //!     diff_root: Hash::ZERO, body_root: Hash::ZERO, is_macro: true, seal: Hash::ZERO };
-//! header.seal = seals.seal(&header.hash());
-//! let checkpoint = Block::new(header, None);
+//! let checkpoint = Block::sealed(header, None, |hash| seals.seal(hash));
 //! let mut engine = SyncEngine::new(Config::scaled(4), 1, checkpoint, Arc::new(seals), Trie::fresh())?;
 //! engine.handle_input(Millis(0), Input::PeerJoined { peer: PeerId(1) });
 //! while let Some(output) = engine.poll_output() {
