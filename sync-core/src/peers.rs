@@ -265,6 +265,11 @@ impl PeerSet {
         self.by_join.values().copied()
     }
 
+    /// Every peer and its state, by id (not join order: for questions whose answer does not depend on order).
+    pub(crate) fn states(&self) -> impl Iterator<Item = (PeerId, &PeerState)> + '_ {
+        self.peers.iter().map(|(&peer, state)| (peer, state))
+    }
+
     /// The next peer after `cursor` in join order (wrapping) that `accept` takes; moves the cursor to it.
     pub(crate) fn next(&self, cursor: &mut RoundRobin, accept: impl Fn(PeerId, &PeerState) -> bool) -> Option<PeerId> {
         let after = self.by_join.range(cursor.0 + 1..).chain(self.by_join.range(..=cursor.0));

@@ -255,11 +255,18 @@ impl SyncEngine {
         let serves_lane = |state: &PeerState| !state.lane_timed_out(lane, now);
         let passes: [&dyn Fn(&PeerState) -> bool; 3] = [&proven, &serves_lane, &|_| true];
         let usable = self.chunk_usable();
-        let peer =
-            tiers.iter().flat_map(|tier| passes.iter().map(move |pass| (tier, pass))).find_map(|(tier, pass)| {
-                let accept = |peer: PeerId, state: &PeerState| usable(state) && pass(state) && tier(peer, state);
-                peers.quickest(&mut cursor, now, head, load, accept)
-            });
+        // The first search, in (tier, pass) order, that accepts any peer decides, and it accepts exactly the peers
+        // whose own first (tier, pass) is that one: so each peer's first is found in one scan, and only the
+        // lowest is searched (21 searches of the peers, most of them empty, cost a chunk-size-1 world 8 % of
+        // its instructions).
+        let first = |peer: PeerId, state: &PeerState| {
+            let mut searches = tiers.iter().flat_map(|tier| passes.iter().map(move |pass| (tier, pass)));
+            usable(state).then(|| searches.position(|(tier, pass)| pass(state) && tier(peer, state))).flatten()
+        };
+        let lowest = peers.states().filter_map(|(peer, state)| first(peer, state)).min();
+        let peer = lowest.and_then(|lowest| {
+            peers.quickest(&mut cursor, now, head, load, |peer, state| first(peer, state) == Some(lowest))
+        });
         drop(tiers);
         self.state.cursor_peers = cursor;
         peer
