@@ -114,6 +114,18 @@ impl Key {
         Some(Key(joined))
     }
 
+    /// How `self ‖ tail` compares with `other`, without building it (the order of `Key`: nibble by nibble, a
+    /// proper prefix first).
+    pub fn cmp_joined(&self, tail: &Key, other: &Key) -> std::cmp::Ordering {
+        let (head, other) = (self.nibbles(), other.nibbles());
+        let shared = head.len().min(other.len());
+        match head[..shared].cmp(&other[..shared]) {
+            std::cmp::Ordering::Equal if head.len() > other.len() => std::cmp::Ordering::Greater,
+            std::cmp::Ordering::Equal => tail.nibbles().cmp(&other[head.len()..]),
+            unequal => unequal,
+        }
+    }
+
     /// `succ(k)`: `k` followed by nibble 0, the smallest key strictly greater than `k` (None at `KEY_MAX`).
     pub fn successor(&self) -> Option<Key> {
         if self.len() >= KEY_MAX {
@@ -206,6 +218,20 @@ mod tests {
         keys.sort();
         let rendered: Vec<String> = keys.iter().map(Key::to_string).collect();
         assert_eq!(rendered, ["ε", "3", "4", "40", "400", "41", "5"]);
+    }
+
+    /// `cmp_joined` is the order of the joined key, for every split of short keys over a small alphabet (where
+    /// prefixes and ties are common).
+    #[test]
+    fn cmp_joined_is_the_order_of_the_joined_key() {
+        use proptest::prelude::*;
+        let nibbles = || proptest::collection::vec(0u8..3, 0..5);
+        proptest!(|(head in nibbles(), tail in nibbles(), other in nibbles())| {
+            let (head, tail, other) =
+                (Key::from_nibbles(&head).unwrap(), Key::from_nibbles(&tail).unwrap(), Key::from_nibbles(&other).unwrap());
+            let joined = head.concat(&tail).unwrap();
+            prop_assert_eq!(head.cmp_joined(&tail, &other), joined.cmp(&other), "{} ‖ {} against {}", head, tail, other);
+        });
     }
 
     #[test]

@@ -7,7 +7,8 @@ use super::proof::{verify_proof, ProofError, ProofNode};
 use super::{walk_from, Trie, CHUNK_ITEMS_MAX, PROOF_NODES_MAX, VALUE_MAX};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::hash::Hash;
-use crate::key::Key;
+use crate::key::{Key, KEY_MAX};
+use std::cmp::Ordering;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -187,8 +188,10 @@ impl Trie {
         let lanes = self.lanes;
         if let Some(end) = &chunk.end {
             for node in chunk.proof.iter().filter(|node| node.key.is_proper_prefix_of(end)) {
-                let beyond = node.children().filter(|(child_key, _)| child_key >= end && lanes.holds(lane, child_key));
-                for (child_key, slot) in beyond {
+                // Keys are built only for the children beyond `end` (most of a proof's slots lie before it).
+                let beyond = node.slots.iter().flatten().filter(|slot| node.key.cmp_joined(&slot.suffix, end).is_ge());
+                let keyed = beyond.filter_map(|slot| Some((node.key.concat(&slot.suffix)?, slot)));
+                for (child_key, slot) in keyed.filter(|(child_key, _)| lanes.holds(lane, child_key)) {
                     let stump = Entry::Stump(Link::ProvenStump(Box::new(slot.hash)));
                     edit::insert(&mut self.root, 0, child_key.nibbles(), stump).map_err(|_| Invalid::Inconsistent)?;
                 }
@@ -277,13 +280,17 @@ fn check_structure(start: &Key, chunk: &Chunk, expected_root: Hash, lane_end: Op
             return Err(Invalid::EndNotAnchored);
         }
     }
+    // Each child's key is compared as `node ‖ suffix`, and built only for the error: building one per slot of
+    // every proof node was 1.2 % of explore's instructions.
     for node in &chunk.proof {
-        for (child, _) in node.children() {
+        for slot in node.slots.iter().flatten().filter(|slot| node.key.len() + slot.suffix.len() <= KEY_MAX) {
+            let child = |other: &Key| node.key.cmp_joined(&slot.suffix, other);
             let above_lower = match last {
-                Some(last) => child > *last,
-                None => child >= *start,
+                Some(last) => child(last) == Ordering::Greater,
+                None => child(start) != Ordering::Less,
             };
-            if above_lower && end.is_none_or(|end| child < *end) {
+            if above_lower && end.is_none_or(|end| child(end) == Ordering::Less) {
+                let child = node.key.concat(&slot.suffix).unwrap_or_default();
                 return Err(Invalid::ChildSkipped { child });
             }
         }

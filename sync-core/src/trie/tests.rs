@@ -543,3 +543,20 @@ fn the_cheap_check_finds_a_stored_node_beyond_its_lanes_start() {
 fn the_cheap_check_finds_a_stump_below_its_lanes_start() {
     check_with_lane_start_moved(1, "9");
 }
+
+/// A chunk that leaves out an item its proof shows, between its last item (or its start) and its end, names the
+/// first such child: the earliest, most precise error (§2.8 e).
+#[test]
+fn a_chunk_that_skips_a_child_of_its_proof_names_it() {
+    let full = state(&[("1", "a"), ("2", "b"), ("3", "c"), ("4", "d")]);
+    let mut chunk = full.chunk(&Key::EMPTY, 3).unwrap();
+    assert_eq!(chunk.end, Some(key("4")), "three items, then the end at the fourth");
+    chunk.items.pop();
+    let skipped = Err(ChunkError::Invalid(Invalid::ChildSkipped { child: key("3") }));
+    assert_eq!(Trie::fresh().put_chunk(&Key::EMPTY, &chunk, root(&full)), skipped);
+    chunk.items.clear();
+    let first = Err(ChunkError::Invalid(Invalid::ChildSkipped { child: key("1") }));
+    assert_eq!(Trie::fresh().put_chunk(&Key::EMPTY, &chunk, root(&full)), first, "no items: from the start on");
+    let honest = full.chunk(&Key::EMPTY, 3).unwrap();
+    assert!(Trie::fresh().put_chunk(&Key::EMPTY, &honest, root(&full)).is_ok(), "the whole chunk is taken");
+}
