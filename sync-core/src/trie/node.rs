@@ -205,6 +205,10 @@ pub(crate) fn rehash(node: &mut Arc<Node>, key: &mut Key, scratch: &mut Vec<u8>)
     let mut unknown = false;
     for child in node.children.iter_mut() {
         match &mut child.link {
+            // A clean child keeps its hash: its key is not even built (most children of a dirty node are clean).
+            Link::Node(grandchild) if grandchild.hash != NodeHash::Dirty => {
+                unknown |= grandchild.hash == NodeHash::Unknown;
+            }
             Link::Node(grandchild) => {
                 let depth = key.len();
                 key.extend(child.suffix.nibbles());
