@@ -265,6 +265,17 @@ impl PeerSet {
         self.by_join.values().copied()
     }
 
+    /// How many peers announced each hash as their head.
+    pub(crate) fn heads_announced(&self) -> BTreeMap<crate::hash::Hash, usize> {
+        let mut heads = BTreeMap::new();
+        for state in self.peers.values() {
+            if let Some(hash) = state.head_hash {
+                *heads.entry(hash).or_default() += 1;
+            }
+        }
+        heads
+    }
+
     /// Every peer and its state, by id (not join order: for questions whose answer does not depend on order).
     pub(crate) fn states(&self) -> impl Iterator<Item = (PeerId, &PeerState)> + '_ {
         self.peers.iter().map(|(&peer, state)| (peer, state))
@@ -392,11 +403,6 @@ impl PeerSet {
     /// `peer` announced a head at `number` or above.
     pub(crate) fn holds_height(&self, peer: PeerId, number: u32) -> bool {
         self.peers.get(&peer).is_some_and(|state| state.head_number.is_some_and(|head| head >= number))
-    }
-
-    /// `peer` announced `hash` as its head.
-    pub(crate) fn announced(&self, peer: PeerId, hash: &crate::hash::Hash) -> bool {
-        self.peers.get(&peer).is_some_and(|state| state.head_hash.as_ref() == Some(hash))
     }
 
     /// Some peer announced `hash` as its head.

@@ -140,7 +140,9 @@ impl SyncEngine {
         if self.blocks.buffered < self.config.block_buffer_max as usize {
             return true;
         }
-        let heads = |hash: &Hash| self.peers.ordered().filter(|&p| self.peers.announced(p, hash)).count();
+        // Peers per announced head, counted once: not a pass over the peers for each buffered block.
+        let announced = self.peers.heads_announced();
+        let heads = |hash: &Hash| announced.get(hash).copied().unwrap_or(0);
         let newcomer = (requested, heads(&hash).max(1), Reverse(number));
         let victim = self
             .blocks
@@ -189,6 +191,11 @@ impl SyncEngine {
 
     /// Release (§4.3): buffered blocks whose parent is now known or pending go downstream, in height order.
     pub(crate) fn release_buffered_blocks(&mut self) {
+        // A full pipeline takes nothing: the scan below would stop at the first ready block (a flood world calls
+        // this with 64 buffered blocks and a full pipeline twice a drive pass).
+        if self.diffs.len() >= self.config.pending_blocks_max as usize {
+            return;
+        }
         let heights: Vec<u32> = self.blocks.buffer.keys().copied().collect();
         for number in heights {
             let ready: Vec<Hash> = match self.blocks.buffer.get(&number) {

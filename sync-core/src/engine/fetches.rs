@@ -37,15 +37,9 @@ struct Claims {
 
 impl Claims {
     fn of(peers: &crate::peers::PeerSet) -> Claims {
-        let (mut heights, mut heads) = (Vec::new(), BTreeMap::<Hash, usize>::new());
-        for state in peers.ordered().filter_map(|peer| peers.get(peer)) {
-            heights.extend(state.head_number);
-            if let Some(hash) = state.head_hash {
-                *heads.entry(hash).or_default() += 1;
-            }
-        }
+        let mut heights: Vec<u32> = peers.states().filter_map(|(_, state)| state.head_number).collect();
         heights.sort_unstable();
-        Claims { heights, heads }
+        Claims { heights, heads: peers.heads_announced() }
     }
 
     /// Peers whose announced head is at `number` or above.
