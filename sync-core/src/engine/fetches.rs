@@ -12,10 +12,16 @@ use crate::requests::Purpose;
 use crate::wire::{Request, RequestId, Response, LOCATORS_MAX};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The linked buffered blocks (`linked_buffered`) and the buffer count they were found at.
+pub(crate) struct Linked {
+    blocks: BTreeSet<(u32, Hash)>,
+    buffered: usize,
+}
+
 /// What one round of missing-block requests shares between its targets: nothing the round itself changes is
 /// recomputed per target (a flood world holds a hundred targets and as many buffered blocks).
 struct Round {
-    /// The blocks on their way, newest first (`frontier_path`).
+    /// The blocks on their way, newest first (`frontier_path_with`).
     frontier: Vec<(u32, Hash)>,
     /// The chain's own locators.
     chain_locators: Vec<Hash>,
@@ -55,8 +61,18 @@ impl Claims {
 
 impl SyncEngine {
     /// Sends missing-block requests for targets that have none, at most `missing_block_requests_in_flight`.
-    /// First, once a catch-up has ended, the announcement held back during it is heard again.
-    pub(crate) fn issue_missing_block_requests(&mut self) {
+    /// First, once a catch-up has ended, the announcement held back during it is heard again. Returns the linked
+    /// buffered blocks (`linked_buffered`) if they are still what it found: for the catch-up batches, which
+    /// come next in the drive pass (a flood world's buffer was walked twice a pass).
+    pub(crate) fn issue_missing_block_requests(&mut self) -> Option<Linked> {
+        let linked = self.issue_missing_block_requests_with_linked();
+        // Nothing here adds to the buffer, the chain or the pending blocks, so an unchanged buffer count
+        // means nothing was dropped from it either (`remove_descendants` of a target given up, whose buffered
+        // descendants are not linked anyway: the check is cheap insurance).
+        (linked.buffered == self.blocks.buffered).then_some(linked)
+    }
+
+    fn issue_missing_block_requests_with_linked(&mut self) -> Linked {
         if !self.blocks.catching_up() {
             // Heard again only if still ahead: old news is no sign that its sender is behind (found by the
             // accounting oracle, seed 2008073: a deferred head, passed during the catch-up, called its sender
@@ -71,27 +87,28 @@ impl SyncEngine {
         self.fetch_towards_announced_heads();
         let linked = self.linked_buffered();
         self.drop_moot_fetches(&linked);
+        let linked = Linked { blocks: linked, buffered: self.blocks.buffered };
         // A request goes out only when the pipeline has room for a whole batch: blocks it cannot take would be
         // dropped, and fetched again (found by the accounting oracle, explore seed 142). Nothing in the loop below
         // changes the pipeline, so without room no target goes.
         if self.diffs.len() + self.config.bpb as usize > self.config.pending_blocks_max as usize {
-            return;
+            return linked;
         }
         // Only a request sent changes the count in flight (the targets waiting have none).
         let mut in_flight = self.blocks.in_flight();
         let in_flight_max = self.config.missing_block_requests_in_flight as usize;
         let room = |in_flight: usize| in_flight < in_flight_max;
         if !room(in_flight) || self.peers.is_empty() {
-            return;
+            return linked;
         }
         let claims = Claims::of(&self.peers);
         let targets = self.fetch_order(&claims);
         if targets.is_empty() {
-            return;
+            return linked;
         }
         let asked = self.blocks.fetches.values().filter(|fetch| fetch.request.is_some());
         let mut round = Round {
-            frontier: self.frontier_path_with(&linked),
+            frontier: self.frontier_path_with(&linked.blocks),
             chain_locators: self.chain.locators(),
             load: self.requests.load(),
             spans: asked.filter_map(|fetch| fetch.span).collect(),
@@ -99,12 +116,13 @@ impl SyncEngine {
         };
         for target in targets {
             if !room(in_flight) || self.peers.is_empty() {
-                return;
+                break;
             }
             if self.issue_missing_blocks(target, &mut round) {
                 in_flight += 1;
             }
         }
+        linked
     }
 
     /// The waiting fetches in the order they may go. Sources take turns, from the one after the last served
@@ -285,16 +303,29 @@ impl SyncEngine {
         })
     }
 
-    /// The blocks on their way, newest first: every pending block, and every buffered block linked to the
-    /// chain through pending or buffered ancestors, on every branch (one branch only missed the main chain's
-    /// blocks behind a fork's higher one, and asked for them again: seed 1191). Blocks buffered above a gap are
-    /// no locators: an answer from them would wait in the buffer, or be dropped and asked again; they link once
-    /// the gap closes, and the frontier moves past them.
-    pub(super) fn frontier_path(&self) -> Vec<(u32, Hash)> {
-        self.frontier_path_with(&self.linked_buffered())
+    /// The highest height on the frontier path (`frontier_path_with`'s first), given the linked buffered blocks.
+    pub(super) fn frontier_top(&self, linked: &BTreeSet<(u32, Hash)>) -> Option<u32> {
+        let pending = self.diffs.entries.iter().map(|entry| entry.block.number());
+        pending.chain(linked.iter().map(|&(number, _)| number)).max()
     }
 
-    /// `frontier_path`, given the linked buffered blocks.
+    /// `linked_buffered`, handed from one step of a drive pass to the next (`issue_missing_block_requests`);
+    /// checked against a fresh walk wherever debug assertions are on (every test).
+    pub(super) fn linked_or_fresh(&self, handed: Option<Linked>) -> BTreeSet<(u32, Hash)> {
+        match handed {
+            Some(linked) => {
+                debug_assert!(linked.blocks == self.linked_buffered(), "the handed linked blocks are current");
+                linked.blocks
+            }
+            None => self.linked_buffered(),
+        }
+    }
+
+    /// The frontier path, the blocks on their way, newest first: every pending block, and every buffered block
+    /// linked to the chain through pending or buffered ancestors (`linked`, from `linked_buffered`), on every
+    /// branch (one branch only missed the main chain's blocks behind a fork's higher one, and asked for them
+    /// again: seed 1191). Blocks buffered above a gap are no locators: an answer from them would wait in the
+    /// buffer, or be dropped and asked again; they link once the gap closes, and the frontier moves past them.
     fn frontier_path_with(&self, linked: &BTreeSet<(u32, Hash)>) -> Vec<(u32, Hash)> {
         let pending = self.diffs.entries.iter().map(|entry| (entry.block.number(), entry.block.hash()));
         let mut path: Vec<(u32, Hash)> = pending.chain(linked.iter().copied()).collect();
@@ -303,7 +334,7 @@ impl SyncEngine {
     }
 
     /// The locators of a missing-blocks request (§3.4), newest first: the blocks on their way below
-    /// `target_number` (`frontier_path`), eight in a row and then twice as far apart each time; then the
+    /// `target_number` (`frontier_path_with`), eight in a row and then twice as far apart each time; then the
     /// chain's own. A responder answers from the first it holds on its main chain, so nothing on its way is asked
     /// for again, and a fork among them costs only a step back. An answer that stopped at a macro block short of
     /// its target left that block on the way: the next request starts after it.
