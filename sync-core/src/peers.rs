@@ -49,6 +49,9 @@ pub(crate) struct PeerState {
     srtt_ms: Option<u64>,
     rttvar_ms: u64,
     timeouts_in_row: u32,
+    /// Diff requests of its that a hedge went out for (overdue, §4.4) since its last answer: each doubles the
+    /// wait before the next hedge against it (`overdue_estimate_ms`).
+    overdue_in_row: u32,
     /// Its answers in time, and its timeouts, since it joined.
     answers: u32,
     timeouts: u32,
@@ -71,9 +74,24 @@ impl PeerState {
         self.srtt_ms.map(|srtt| srtt.saturating_add(4 * self.rttvar_ms))
     }
 
+    /// When one of its diff requests is overdue: `answer_estimate_ms`, doubled per hedge in a row against it.
+    /// A hedge that wins leaves the late answer unmatched, so the estimate never learned that the peer had
+    /// slowed down, and every diff it was asked first was hedged at the old estimate (explore seed 530011370:
+    /// four in a row at 70 ms while its answers, delayed on the link, took 200 to 450 ms).
+    pub(crate) fn overdue_estimate_ms(&self) -> Option<u64> {
+        let doublings = self.overdue_in_row.min(TIMEOUT_BACKOFF_MAX);
+        self.answer_estimate_ms().map(|estimate| estimate.saturating_mul(1 << doublings))
+    }
+
+    /// A hedge went out for one of its diff requests.
+    pub(crate) fn note_overdue(&mut self) {
+        self.overdue_in_row = self.overdue_in_row.saturating_add(1);
+    }
+
     /// An answer came `rtt_ms` after its request (RFC 6298 smoothing, integer arithmetic).
     pub(crate) fn note_answer(&mut self, rtt_ms: u64) {
         self.timeouts_in_row = 0;
+        self.overdue_in_row = 0;
         self.answers = self.answers.saturating_add(1);
         match self.srtt_ms {
             None => {
@@ -223,6 +241,7 @@ impl PeerSet {
             srtt_ms: None,
             rttvar_ms: 0,
             timeouts_in_row: 0,
+            overdue_in_row: 0,
             answers: 0,
             timeouts: 0,
         };
@@ -395,11 +414,6 @@ impl PeerSet {
         self.peers.values().filter_map(PeerState::answer_estimate_ms).min()
     }
 
-    /// `peer` timed out and never answered anything (`PeerState::unproven`).
-    pub(crate) fn unproven(&self, peer: PeerId) -> bool {
-        self.peers.get(&peer).is_some_and(PeerState::unproven)
-    }
-
     /// `peer` announced a head at `number` or above.
     pub(crate) fn holds_height(&self, peer: PeerId, number: u32) -> bool {
         self.peers.get(&peer).is_some_and(|state| state.head_number.is_some_and(|head| head >= number))
@@ -485,6 +499,25 @@ impl PeerSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each hedge against a peer doubles the wait before the next, up to 2^TIMEOUT_BACKOFF_MAX; an answer ends it.
+    #[test]
+    fn hedges_in_a_row_back_off_until_an_answer() {
+        let mut peers = PeerSet::default();
+        assert!(peers.join(PeerId(1), 8));
+        let state = peers.get_mut(PeerId(1)).unwrap();
+        assert_eq!(state.overdue_estimate_ms(), None, "no estimate before an answer");
+        state.note_answer(40);
+        let estimate = state.answer_estimate_ms().unwrap();
+        assert_eq!(state.overdue_estimate_ms(), Some(estimate));
+        for doublings in 1..=TIMEOUT_BACKOFF_MAX + 2 {
+            state.note_overdue();
+            let expected = estimate << doublings.min(TIMEOUT_BACKOFF_MAX);
+            assert_eq!(state.overdue_estimate_ms(), Some(expected), "after {doublings} hedges");
+        }
+        state.note_answer(40);
+        assert_eq!(state.overdue_estimate_ms(), state.answer_estimate_ms(), "an answer ends the backoff");
+    }
 
     #[test]
     fn round_robin_follows_join_order_and_wraps() {

@@ -119,7 +119,7 @@ impl SyncEngine {
     /// peer), if that comes before its deadline. `None` while no peer is measured.
     fn overdue_at(&self, id: RequestId, from: Option<Millis>) -> Option<Millis> {
         let outstanding = self.requests.get(id)?;
-        let measured = self.peers.get(outstanding.peer)?.answer_estimate_ms();
+        let measured = self.peers.get(outstanding.peer)?.overdue_estimate_ms();
         let estimate = measured.or_else(|| self.peers.quickest_estimate_ms())?;
         let at = from.unwrap_or(outstanding.sent).plus(estimate.max(1));
         (at < outstanding.deadline).then_some(at)
@@ -162,6 +162,9 @@ impl SyncEngine {
             }
             return;
         };
+        if let Some(state) = self.peers.get_mut(holder) {
+            state.note_overdue();
+        }
         let id = self.send(peer, Purpose::Diff { block: hash }, Request::TrieDiff { block_hash: hash });
         if let Some(job) = self.diffs.jobs.get_mut(&hash) {
             job.hedged = job.request.replace(id);
@@ -183,9 +186,6 @@ impl SyncEngine {
         let busy = |peer: PeerId| load.get(&peer).copied().unwrap_or(0);
         let held = |peer: PeerId| diff_load.get(&peer).copied().unwrap_or(0);
         let peers = &self.peers;
-        let peer = self.peers.quickest(&mut self.diffs.cursor, now, number, busy, |peer, state| {
-            !tried.contains(&peer) && !state.throttled(Kind::Diff, now) && peers.within_diff_window(peer, held(peer))
-        });
         // A peer that never answered is no alternative to one that is only rate-limited: waiting for the
         // throttle's end costs a second, its deadline many (explore seed 10044350: each rate-limited diff went
         // to a silent peer and held the pipeline for its 16 s deadline; the node never caught up).
@@ -194,9 +194,19 @@ impl SyncEngine {
         // one that cooled down may take one diff, a probe: honest peers cut off by a partition before they
         // answered anything were never asked again, and one peer's rate limit served a chain twice as fast
         // (explore seed 250034936).
+        // Such a peer is left out of the search, not dropped after it: ranked first (a peer that denies ranks
+        // after it) and then dropped, it hid a proven peer that could take the diff, and when that peer's
+        // cooldown ended, a moment `poll_timeout` does not report, the diff went (explore seed 530033747, the
+        // host-contract probe).
         let waiting = self.peers.any_throttled(Kind::Diff, now) || self.any_at_diff_window(diff_load);
-        let probe = |peer: PeerId| self.peers.get(peer).is_some_and(|state| state.responsive(now)) && held(peer) == 0;
-        peer.filter(|&peer| !(waiting && self.peers.unproven(peer) && !probe(peer)))
+        self.peers.quickest(&mut self.diffs.cursor, now, number, busy, |peer, state| {
+            let probe = state.responsive(now) && held(peer) == 0;
+            let stand_in = waiting && state.unproven() && !probe;
+            !tried.contains(&peer)
+                && !state.throttled(Kind::Diff, now)
+                && peers.within_diff_window(peer, held(peer))
+                && !stand_in
+        })
     }
 
     /// Diff requests in flight per peer.
