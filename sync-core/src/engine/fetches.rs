@@ -66,9 +66,10 @@ impl SyncEngine {
     /// come next in the drive pass (a flood world's buffer was walked twice a pass).
     pub(crate) fn issue_missing_block_requests(&mut self) -> Option<Linked> {
         let linked = self.issue_missing_block_requests_with_linked();
-        // Nothing here adds to the buffer, the chain or the pending blocks, so an unchanged buffer count
-        // means nothing was dropped from it either (`remove_descendants` of a target given up, whose buffered
-        // descendants are not linked anyway: the check is cheap insurance).
+        // Nothing after the walk adds to the buffer, the chain or the pending blocks (the held-back announcement
+        // is heard before it), so an unchanged buffer count means nothing was dropped from it either
+        // (`remove_descendants` of a target given up, whose buffered descendants are not linked anyway: the
+        // check is cheap insurance).
         (linked.buffered == self.blocks.buffered).then_some(linked)
     }
 
