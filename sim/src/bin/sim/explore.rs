@@ -79,8 +79,8 @@ pub struct MergeArgs {
 struct RunLine {
     outcome: RunOutcome,
     replay: String,
-    /// Machine time of the run in ms (its determinism replay left out): what the seed costs to explore, not part
-    /// of the outcome. Absent (0) in files written before it was added.
+    /// Wall time of the run in ms (its determinism replay left out; a loaded or paused machine inflates it): what
+    /// the seed costs to explore, not part of the outcome. Absent (0) in files written before it was added.
     #[serde(default)]
     wall_ms: f64,
 }
