@@ -27,6 +27,40 @@ pub(crate) struct BufferedBlock {
     pub(crate) announcer: Option<PeerId>,
     /// Distinct peers that announced or sent it (at most `VOUCHERS_MAX`): how credible fetching its ancestors is.
     pub(crate) vouchers: Vec<PeerId>,
+    /// Whether it and its parent are held (in the chain or pending), as found at `(chain generation,
+    /// pending_generation)`: one block is buffered per flood announcement, and the others are not looked up again.
+    pub(crate) held: Option<((u64, u64), Held)>,
+}
+
+/// Whether a buffered block and its parent are in the chain or pending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Held {
+    pub(crate) block: bool,
+    pub(crate) parent: bool,
+}
+
+/// What the buffered blocks are to the chain: which are linked to it (in the chain or pending themselves, or with
+/// a parent that is, or with a linked buffered parent), and how many have a parent in the chain or pending
+/// (without one, `release_buffered_blocks` has nothing to release). Kept while the chain's generation and the
+/// queue's `links_generation` stand still (`SyncEngine::buffer_links`): a flood world walked its 64 buffered
+/// blocks twice per drive pass, with four map lookups per block, at 30 % of its instructions (seed 1353).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BufferLinks {
+    /// The generations it was found at (chain, queue); `None` before the first walk.
+    pub(crate) at: Option<(u64, u64)>,
+    pub(crate) linked: BTreeSet<(u32, Hash)>,
+    pub(crate) ready: usize,
+}
+
+impl BufferLinks {
+    /// One block of the walk up the heights: every block below `number` was walked before.
+    fn walk(&mut self, number: u32, hash: Hash, parent: Hash, held: Held) {
+        self.ready += usize::from(held.parent);
+        let parent_linked = number > 0 && (held.parent || self.linked.contains(&(number - 1, parent)));
+        if held.block || parent_linked {
+            self.linked.insert((number, hash));
+        }
+    }
 }
 
 /// One missing-blocks target being fetched.
@@ -72,10 +106,16 @@ pub(crate) struct BatchFetch {
 
 #[derive(Clone, Debug)]
 pub(crate) struct BlockQueue {
-    pub(crate) buffer: BTreeMap<u32, BTreeMap<Hash, BufferedBlock>>,
+    /// Private, as `pending` is: every change to either moves `links_generation`.
+    buffer: BTreeMap<u32, BTreeMap<Hash, BufferedBlock>>,
     pub(crate) buffered: usize,
     /// Handed to the DiffQueue, not yet pushed.
-    pub(crate) pending: BTreeSet<Hash>,
+    pending: BTreeSet<Hash>,
+    /// Moved by every change to which blocks are buffered or pending: what the buffered blocks are to the chain
+    /// (`SyncEngine::buffer_links`) is kept while it and the chain's generation stand still.
+    links_generation: u64,
+    /// Moved by every change to which blocks are pending (`BufferedBlock::held`).
+    pending_generation: u64,
     pub(crate) fetches: BTreeMap<Hash, MissingFetch>,
     /// Catch-up batches by first height, at most `catch_up_batches_in_flight`.
     pub(crate) batches: BTreeMap<u32, BatchFetch>,
@@ -100,6 +140,8 @@ impl BlockQueue {
             buffer: BTreeMap::new(),
             buffered: 0,
             pending: BTreeSet::new(),
+            links_generation: 0,
+            pending_generation: 0,
             fetches: BTreeMap::new(),
             batches: BTreeMap::new(),
             rejected: VecDeque::new(),
@@ -164,11 +206,87 @@ impl BlockQueue {
         self.rejected_set.contains(hash)
     }
 
+    /// The buffered blocks by height, then hash.
+    pub(crate) fn buffer(&self) -> &BTreeMap<u32, BTreeMap<Hash, BufferedBlock>> {
+        &self.buffer
+    }
+
+    /// A buffered block, to change what is remembered about it (never its block).
+    pub(crate) fn buffered_mut(&mut self, number: u32, hash: &Hash) -> Option<&mut BufferedBlock> {
+        self.buffer.get_mut(&number)?.get_mut(hash)
+    }
+
+    /// The blocks handed to the DiffQueue and not pushed yet.
+    pub(crate) fn pending(&self) -> &BTreeSet<Hash> {
+        &self.pending
+    }
+
+    pub(crate) fn is_pending(&self, hash: &Hash) -> bool {
+        self.pending.contains(hash)
+    }
+
+    /// How many times the buffered or pending blocks may have changed.
+    pub(crate) fn links_generation(&self) -> u64 {
+        self.links_generation
+    }
+
+    pub(crate) fn mark_pending(&mut self, hash: Hash) {
+        self.links_generation += 1;
+        self.pending_generation += 1;
+        self.pending.insert(hash);
+    }
+
     pub(crate) fn finish_pending(&mut self, hash: &Hash) {
+        self.links_generation += 1;
+        self.pending_generation += 1;
         self.pending.remove(hash);
     }
 
+    /// `BufferLinks` at `at`, `knows` saying which hashes the chain (at generation `chain_generation`) holds;
+    /// what each block's `held` says is trusted when it was found at the same generations of the chain and of
+    /// the pending blocks.
+    pub(crate) fn links(
+        &mut self,
+        at: (u64, u64),
+        chain_generation: u64,
+        knows: impl Fn(&Hash) -> bool,
+    ) -> BufferLinks {
+        let facts_at = (chain_generation, self.pending_generation);
+        let mut links = BufferLinks { at: Some(at), ..BufferLinks::default() };
+        let pending = &self.pending;
+        for (&number, blocks) in &mut self.buffer {
+            for (hash, buffered) in blocks {
+                let parent = buffered.block.parent_hash();
+                let held = match buffered.held {
+                    Some((found_at, held)) if found_at == facts_at => held,
+                    _ => {
+                        let held_now = |hash: &Hash| knows(hash) || pending.contains(hash);
+                        let held = Held { block: held_now(hash), parent: held_now(&parent) };
+                        buffered.held = Some((facts_at, held));
+                        held
+                    }
+                };
+                links.walk(number, *hash, parent, held);
+            }
+        }
+        links
+    }
+
+    /// `links`, every block looked up afresh (the check of what `links` kept).
+    pub(crate) fn links_afresh(&self, knows: impl Fn(&Hash) -> bool) -> BufferLinks {
+        let mut links = BufferLinks::default();
+        let held = |hash: &Hash| knows(hash) || self.pending.contains(hash);
+        for (&number, blocks) in &self.buffer {
+            for (hash, buffered) in blocks {
+                let parent = buffered.block.parent_hash();
+                links.walk(number, *hash, parent, Held { block: held(hash), parent: held(&parent) });
+            }
+        }
+        links
+    }
+
     pub(crate) fn take(&mut self, number: u32, hash: &Hash) -> Option<BufferedBlock> {
+        self.links_generation += 1;
         let at = self.buffer.get_mut(&number)?;
         let taken = at.remove(hash)?;
         if at.is_empty() {
@@ -181,6 +299,7 @@ impl BlockQueue {
     /// Buffers a block; the caller made room (`block_buffer_max`) and checked that it is not buffered yet.
     pub(crate) fn insert(&mut self, buffered: BufferedBlock, capacity: u32) {
         assert!(self.buffered < capacity as usize, "the caller made room in the block buffer");
+        self.links_generation += 1;
         let block = &buffered.block;
         let previous = self.buffer.entry(block.number()).or_default().insert(block.hash(), buffered);
         assert!(previous.is_none(), "callers check that the block is not buffered yet");

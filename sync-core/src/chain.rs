@@ -96,8 +96,7 @@ impl Chain {
         }
     }
 
-    /// How many times the chain may have changed (for tests of the skip in `check_invariants`).
-    #[cfg(test)]
+    /// How many times the chain may have changed (the skip in `check_invariants`, `SyncEngine::buffer_links`).
     pub(crate) fn generation(&self) -> u64 {
         self.generation
     }

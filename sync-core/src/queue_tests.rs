@@ -4,7 +4,7 @@
 //! that the simulator can only see indirectly (each test was written against a mutant that survived it).
 
 use crate::block::{body_root, Block, BlockInvalid, Header};
-use crate::block_queue::{BlockQueue, BufferedBlock, MissingFetch, VOUCHERS_MAX};
+use crate::block_queue::{BlockQueue, BufferLinks, BufferedBlock, MissingFetch, VOUCHERS_MAX};
 use crate::chain::{BlockOutcome, Chain};
 use crate::diff_queue::{DiffJob, DiffQueue, PushKind};
 use crate::hash::Hash;
@@ -114,7 +114,8 @@ fn the_block_buffer_counts_what_it_holds() {
     let mut queue = BlockQueue::new(1);
     let blocks: Vec<Block> = (0..3).map(|salt| bare(9, Hash([7; 32]), salt)).collect();
     for block in &blocks {
-        let buffered = BufferedBlock { block: block.clone(), requested: false, announcer: None, vouchers: Vec::new() };
+        let buffered =
+            BufferedBlock { block: block.clone(), requested: false, announcer: None, vouchers: Vec::new(), held: None };
         queue.insert(buffered, 3);
     }
     assert_eq!(queue.buffered_count(), 3);
@@ -278,10 +279,10 @@ fn a_block_is_held_when_pending_fetched_or_buffered() {
     let (pending, fetched, buffered) =
         (bare(3, Hash([7; 32]), 1), bare(4, Hash([7; 32]), 2), bare(5, Hash([7; 32]), 3));
     assert!(!queue.holds(&pending.hash()));
-    queue.pending.insert(pending.hash());
+    queue.mark_pending(pending.hash());
     queue.fetches.insert(fetched.hash(), MissingFetch::new(4, None, false, false));
     let block = buffered.clone();
-    queue.insert(BufferedBlock { block, requested: false, announcer: None, vouchers: Vec::new() }, 4);
+    queue.insert(BufferedBlock { block, requested: false, announcer: None, vouchers: Vec::new(), held: None }, 4);
     for block in [&pending, &fetched, &buffered] {
         assert!(queue.holds(&block.hash()), "#{}", block.number());
     }
@@ -366,7 +367,8 @@ fn the_buffered_descendants_of_a_root_go_together() {
     let grandchild = bare(12, child.hash(), 3);
     let stranger = bare(11, Hash([8; 32]), 4);
     for block in [&root, &child, &grandchild, &stranger] {
-        let buffered = BufferedBlock { block: block.clone(), requested: false, announcer: None, vouchers: Vec::new() };
+        let buffered =
+            BufferedBlock { block: block.clone(), requested: false, announcer: None, vouchers: Vec::new(), held: None };
         queue.insert(buffered, 8);
     }
     assert_eq!(queue.block(&child.hash()).map(Block::hash), Some(child.hash()));
@@ -374,4 +376,47 @@ fn the_buffered_descendants_of_a_root_go_together() {
     assert!(queue.block(&child.hash()).is_none() && queue.block(&grandchild.hash()).is_none());
     assert!(queue.block(&root.hash()).is_some() && queue.block(&stranger.hash()).is_some());
     assert_eq!(queue.buffered_count(), 2);
+}
+
+/// What the buffered blocks are to the chain: a chain of buffered blocks links through a pending parent, a block
+/// above a gap does not, and a walk at unchanged generations looks up only the block buffered since.
+#[test]
+fn buffer_links_follow_pending_parents_and_look_up_only_new_blocks() {
+    use std::cell::Cell;
+    let mut queue = BlockQueue::new(1);
+    let root = bare(3, Hash([1; 32]), 1);
+    let (a, gap) = (bare(4, root.hash(), 2), bare(6, Hash([9; 32]), 3));
+    let b = bare(5, a.hash(), 4);
+    let buffer = |queue: &mut BlockQueue, block: &Block| {
+        let buffered =
+            BufferedBlock { block: block.clone(), requested: false, announcer: None, vouchers: Vec::new(), held: None };
+        queue.insert(buffered, 8);
+    };
+    buffer(&mut queue, &a);
+    buffer(&mut queue, &gap);
+    let lookups = Cell::new(0);
+    let knows = |_: &Hash| {
+        lookups.set(lookups.get() + 1);
+        false
+    };
+    let walk = |queue: &mut BlockQueue, chain_generation| queue.links((chain_generation, 0), chain_generation, knows);
+    let unlinked = walk(&mut queue, 1);
+    assert!(unlinked.linked.is_empty() && unlinked.ready == 0, "nothing links before the root is pending");
+    assert_eq!(lookups.replace(0), 4, "each block and its parent looked up once");
+    queue.mark_pending(root.hash());
+    buffer(&mut queue, &b);
+    let linked = walk(&mut queue, 1);
+    assert_eq!(
+        linked.linked,
+        std::collections::BTreeSet::from([(4, a.hash()), (5, b.hash())]),
+        "a and b link through the root"
+    );
+    assert_eq!(linked.ready, 1, "only a's parent is held");
+    assert_eq!(lookups.replace(0), 6, "a new pending block: every block looked up again");
+    buffer(&mut queue, &bare(7, Hash([8; 32]), 5));
+    walk(&mut queue, 1);
+    assert_eq!(lookups.replace(0), 2, "the same generations: only the new block is looked up");
+    let again = walk(&mut queue, 2);
+    assert_eq!(lookups.get(), 8, "a new chain generation: every block looked up again");
+    assert_eq!(BufferLinks { at: again.at, ..queue.links_afresh(|_| false) }, again, "the walk afresh agrees");
 }

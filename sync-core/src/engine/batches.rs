@@ -39,7 +39,7 @@ impl SyncEngine {
             if room > self.config.block_buffer_max as usize {
                 return;
             }
-            let held = self.blocks.buffer.get(&first).is_some_and(|at| !at.is_empty());
+            let held = self.blocks.buffer().get(&first).is_some_and(|at| !at.is_empty());
             if !held && !self.blocks.batches.contains_key(&first) {
                 let batch = BatchFetch {
                     target,

@@ -23,13 +23,13 @@ impl SyncEngine {
         self.peers.note_head(peer, block.number(), block.hash());
         let hash = block.hash();
         // 3. Known, pending or buffered: nothing (a pending or buffered block gains a voucher); rejected: drop.
-        if self.blocks.pending.contains(&hash) {
+        if self.blocks.is_pending(&hash) {
             return self.diffs.vouch(&hash, peer);
         }
         if self.chain.knows(&hash) || self.blocks.rejected_set.contains(&hash) {
             return;
         }
-        if let Some(buffered) = self.blocks.buffer.get_mut(&block.number()).and_then(|at| at.get_mut(&hash)) {
+        if let Some(buffered) = self.blocks.buffered_mut(block.number(), &hash) {
             if !buffered.vouchers.contains(&peer) && buffered.vouchers.len() < VOUCHERS_MAX {
                 buffered.vouchers.push(peer);
             }
@@ -63,7 +63,7 @@ impl SyncEngine {
             return self.announced_far_ahead(peer, block);
         }
         // 8. Buffer it, within the per-peer-per-height and total bounds, and fetch its ancestors.
-        let at_height = self.blocks.buffer.get(&block.number());
+        let at_height = self.blocks.buffer().get(&block.number());
         let from_peer = at_height.map_or(0, |at| at.values().filter(|b| b.announcer == Some(peer)).count());
         if from_peer >= self.config.announced_per_peer_per_height as usize {
             return;
@@ -72,7 +72,8 @@ impl SyncEngine {
             return;
         }
         let number = block.number();
-        let buffered = BufferedBlock { block, requested: false, announcer: Some(peer), vouchers: vec![peer] };
+        let buffered =
+            BufferedBlock { block, requested: false, announcer: Some(peer), vouchers: vec![peer], held: None };
         self.blocks.insert(buffered, self.config.block_buffer_max);
         self.request_ancestors_of(number, hash);
     }
@@ -111,13 +112,13 @@ impl SyncEngine {
         if self.parent_known_or_pending(&block) && self.pipeline_has_room() {
             self.hand_down(block, PushKind::Missing, vec![peer]);
         } else if self.make_room_for(block.number(), hash, true) {
-            let buffered = BufferedBlock { block, requested: true, announcer: None, vouchers: vec![peer] };
+            let buffered = BufferedBlock { block, requested: true, announcer: None, vouchers: vec![peer], held: None };
             self.blocks.insert(buffered, self.config.block_buffer_max);
         }
     }
 
     pub(super) fn parent_known_or_pending(&self, block: &Block) -> bool {
-        self.chain.knows(&block.parent_hash()) || self.blocks.pending.contains(&block.parent_hash())
+        self.chain.knows(&block.parent_hash()) || self.blocks.is_pending(&block.parent_hash())
     }
 
     pub(super) fn pipeline_has_room(&self) -> bool {
@@ -126,7 +127,7 @@ impl SyncEngine {
 
     /// Marks a block pending and gives it to the DiffQueue; the caller checked `pipeline_has_room`.
     pub(super) fn hand_down(&mut self, block: Block, kind: PushKind, vouchers: Vec<PeerId>) {
-        self.blocks.pending.insert(block.hash());
+        self.blocks.mark_pending(block.hash());
         self.diffs.enqueue(block, kind, vouchers, self.config.pending_blocks_max);
     }
 
@@ -146,7 +147,7 @@ impl SyncEngine {
         let newcomer = (requested, heads(&hash).max(1), Reverse(number));
         let victim = self
             .blocks
-            .buffer
+            .buffer()
             .iter()
             .flat_map(|(&n, at)| at.values().map(move |b| (b, n)))
             .map(|(b, n)| ((b.requested, b.vouchers.len().max(heads(&b.block.hash())), Reverse(n)), b.block.hash()))
@@ -164,16 +165,16 @@ impl SyncEngine {
     /// ancestor's parent unless it is pending or already requested.
     pub(super) fn request_ancestors_of(&mut self, mut number: u32, mut hash: Hash) {
         loop {
-            let Some(buffered) = self.blocks.buffer.get(&number).and_then(|at| at.get(&hash)) else { return };
+            let Some(buffered) = self.blocks.buffer().get(&number).and_then(|at| at.get(&hash)) else { return };
             if self.blocks.fetches.contains_key(&hash) {
                 return; // The block itself is a target: its fetch brings its ancestors.
             }
             let (parent, source) = (buffered.block.parent_hash(), buffered.vouchers.first().copied());
             let parent_buffered =
-                number > 0 && self.blocks.buffer.get(&(number - 1)).is_some_and(|at| at.contains_key(&parent));
+                number > 0 && self.blocks.buffer().get(&(number - 1)).is_some_and(|at| at.contains_key(&parent));
             if !parent_buffered {
                 if self.chain.knows(&parent)
-                    || self.blocks.pending.contains(&parent)
+                    || self.blocks.is_pending(&parent)
                     || self.blocks.fetches.contains_key(&parent)
                 {
                     return;
@@ -193,12 +194,12 @@ impl SyncEngine {
     pub(crate) fn release_buffered_blocks(&mut self) {
         // A full pipeline takes nothing: the scan below would stop at the first ready block (a flood world calls
         // this with 64 buffered blocks and a full pipeline twice a drive pass).
-        if self.diffs.len() >= self.config.pending_blocks_max as usize {
+        if self.diffs.len() >= self.config.pending_blocks_max as usize || self.buffer_links().ready == 0 {
             return;
         }
-        let heights: Vec<u32> = self.blocks.buffer.keys().copied().collect();
+        let heights: Vec<u32> = self.blocks.buffer().keys().copied().collect();
         for number in heights {
-            let ready: Vec<Hash> = match self.blocks.buffer.get(&number) {
+            let ready: Vec<Hash> = match self.blocks.buffer().get(&number) {
                 Some(at) => {
                     at.values().filter(|b| self.parent_known_or_pending(&b.block)).map(|b| b.block.hash()).collect()
                 }
@@ -222,16 +223,16 @@ impl SyncEngine {
     /// chain already holds.
     pub(crate) fn prune_block_buffer(&mut self) {
         let latest_macro = self.chain.latest_macro();
-        let below: Vec<u32> = self.blocks.buffer.range(..=latest_macro).map(|(&n, _)| n).collect();
+        let below: Vec<u32> = self.blocks.buffer().range(..=latest_macro).map(|(&n, _)| n).collect();
         for number in below {
-            let hashes: Vec<Hash> = self.blocks.buffer[&number].keys().copied().collect();
+            let hashes: Vec<Hash> = self.blocks.buffer()[&number].keys().copied().collect();
             for hash in hashes {
                 self.blocks.take(number, &hash);
             }
         }
         let known: Vec<(u32, Hash)> = self
             .blocks
-            .buffer
+            .buffer()
             .iter()
             .flat_map(|(&n, at)| at.keys().map(move |h| (n, *h)))
             .filter(|(_, hash)| self.chain.knows(hash))

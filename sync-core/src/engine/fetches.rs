@@ -4,7 +4,7 @@
 
 use super::SyncEngine;
 use crate::block::Block;
-use crate::block_queue::{MissingFetch, DENIALS_MAX};
+use crate::block_queue::{BufferLinks, MissingFetch, DENIALS_MAX};
 use crate::hash::Hash;
 use crate::interface::{PeerId, Violation};
 use crate::peers::Kind;
@@ -86,7 +86,7 @@ impl SyncEngine {
             }
         }
         self.fetch_towards_announced_heads();
-        let linked = self.linked_buffered();
+        let linked = self.buffer_links().linked.clone();
         self.drop_moot_fetches(&linked);
         let linked = Linked { blocks: linked, buffered: self.blocks.buffered };
         // A request goes out only when the pipeline has room for a whole batch: blocks it cannot take would be
@@ -190,25 +190,31 @@ impl SyncEngine {
     /// Block `hash` at `number` is in the chain or pending, or buffered with every ancestor buffered down to one
     /// that is (`linked` holds the buffered ones: `linked_buffered`).
     fn linked(&self, linked: &BTreeSet<(u32, Hash)>, number: u32, hash: Hash) -> bool {
-        self.chain.knows(&hash) || self.blocks.pending.contains(&hash) || linked.contains(&(number, hash))
+        self.chain.knows(&hash) || self.blocks.is_pending(&hash) || linked.contains(&(number, hash))
     }
 
     /// The buffered blocks linked to the chain: in the chain or pending themselves, or with a parent that is, or
     /// with a linked buffered parent. One pass up the heights; a walk down from each block cost a flood world
     /// (hundreds of buffered blocks) most of its time.
     fn linked_buffered(&self) -> BTreeSet<(u32, Hash)> {
-        let mut linked = BTreeSet::new();
-        for (&number, at) in &self.blocks.buffer {
-            for (hash, buffered) in at {
-                let parent = buffered.block.parent_hash();
-                let held = |hash: &Hash| self.chain.knows(hash) || self.blocks.pending.contains(hash);
-                let parent_linked = number > 0 && (held(&parent) || linked.contains(&(number - 1, parent)));
-                if held(hash) || parent_linked {
-                    linked.insert((number, *hash));
-                }
-            }
+        self.blocks.links_afresh(|hash| self.chain.knows(hash)).linked
+    }
+
+    /// `BufferLinks` as of now: the one kept if neither the chain nor the buffered and pending blocks changed
+    /// since it was found, else a walk that looks up only the blocks buffered since the chain or the pending
+    /// blocks last changed. Checked against a walk afresh wherever debug assertions are on (every test).
+    pub(super) fn buffer_links(&mut self) -> &BufferLinks {
+        let chain_generation = self.chain.generation();
+        let at = (chain_generation, self.blocks.links_generation());
+        if self.links.at != Some(at) {
+            let chain = &self.chain;
+            self.links = self.blocks.links(at, chain_generation, |hash| chain.knows(hash));
         }
-        linked
+        debug_assert!(
+            BufferLinks { at: Some(at), ..self.blocks.links_afresh(|hash| self.chain.knows(hash)) } == self.links,
+            "the kept buffer links are current"
+        );
+        &self.links
     }
 
     /// One missing-blocks request for `target` (the caller checked room in the pipeline), if nothing in flight
@@ -277,7 +283,7 @@ impl SyncEngine {
 
     /// Peers that announced or sent the buffered children of block `hash` at `number`.
     fn child_vouchers(&self, number: u32, hash: &Hash) -> usize {
-        let children = self.blocks.buffer.get(&number.saturating_add(1)).into_iter().flat_map(|at| at.values());
+        let children = self.blocks.buffer().get(&number.saturating_add(1)).into_iter().flat_map(|at| at.values());
         let children = children.filter(|child| child.block.parent_hash() == *hash);
         children.map(|child| child.vouchers.len()).sum::<usize>()
     }
@@ -369,7 +375,8 @@ impl SyncEngine {
     /// until that peer announces another. Found by the ordering fuzzer: a server whose highest announcement was
     /// a block of an abandoned fork denied it, and the head fetch was made again at once, for ever.
     fn fetch_towards_announced_heads(&mut self) {
-        let lowest = self.blocks.buffer.iter().next().and_then(|(&number, at)| at.keys().next().map(|h| (number, *h)));
+        let lowest =
+            self.blocks.buffer().iter().next().and_then(|(&number, at)| at.keys().next().map(|h| (number, *h)));
         if let Some((number, hash)) = lowest {
             self.request_ancestors_of(number, hash);
         }
@@ -512,7 +519,7 @@ impl SyncEngine {
             if let Some(buffered) = self.blocks.take(block.number(), &hash) {
                 drop(buffered);
             }
-            if self.chain.knows(&hash) || self.blocks.pending.contains(&hash) {
+            if self.chain.knows(&hash) || self.blocks.is_pending(&hash) {
                 continue;
             }
             self.hand_down_or_buffer(block, peer);

@@ -66,6 +66,8 @@ pub struct SyncEngine {
     rate_limiter: RateLimiter,
     outputs: VecDeque<Output>,
     pub(crate) stats: EngineStats,
+    /// Kept between drive passes and inputs while nothing it rests on changes (`buffer_links`).
+    links: crate::block_queue::BufferLinks,
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -119,6 +121,7 @@ impl SyncEngine {
             rate_limiter: RateLimiter::default(),
             outputs: VecDeque::new(),
             stats: EngineStats::default(),
+            links: crate::block_queue::BufferLinks::default(),
         })
     }
 
@@ -295,7 +298,7 @@ impl SyncEngine {
 
     /// Whether `hash` is in the chain or on its way: pending or buffered.
     pub fn holds_block(&self, hash: &Hash) -> bool {
-        self.chain.knows(hash) || self.blocks.pending.contains(hash) || self.blocks.block(hash).is_some()
+        self.chain.knows(hash) || self.blocks.is_pending(hash) || self.blocks.block(hash).is_some()
     }
 
     /// Sizes of everything bounded, with their bounds: `(name, size, bound)`. The simulator checks each.
@@ -307,7 +310,7 @@ impl SyncEngine {
             ("chunk buffer", self.state.size as usize, config.buffer_max as usize),
             ("block buffer", self.blocks.buffered_count(), config.block_buffer_max as usize),
             ("pending blocks", self.diffs.len(), config.pending_blocks_max as usize),
-            ("pending set", self.blocks.pending.len(), config.pending_blocks_max as usize),
+            ("pending set", self.blocks.pending().len(), config.pending_blocks_max as usize),
             ("rejected hashes", self.blocks.rejected_count(), config.rejected_hashes_max as usize),
             ("peers", self.peers.len(), config.peers_max as usize),
             ("chunk requests", self.state_requests(), config.chunk_requests_in_flight as usize),
@@ -346,7 +349,7 @@ impl SyncEngine {
         self.blocks.check_invariants(&self.chain, self.config.bpb);
         self.diffs.check_invariants();
         assert!(
-            self.diffs.hashes().eq(self.blocks.pending.iter().copied()),
+            self.diffs.hashes().eq(self.blocks.pending().iter().copied()),
             "the pending-block set is exactly the DiffQueue's blocks"
         );
         for (name, size, bound) in self.bounds() {
