@@ -112,6 +112,11 @@ impl Requests {
         load
     }
 
+    /// How many requests in flight `counts` picks.
+    pub(crate) fn count_where(&self, counts: impl Fn(&Outstanding) -> bool) -> usize {
+        self.outstanding.values().filter(|outstanding| counts(outstanding)).count()
+    }
+
     /// Forgets requests `drop` picks: their answers will be dropped as unknown.
     pub(crate) fn forget(&mut self, drop: impl Fn(&Outstanding) -> bool) {
         let ids: Vec<RequestId> = self.outstanding.iter().filter(|(_, o)| drop(o)).map(|(&id, _)| id).collect();

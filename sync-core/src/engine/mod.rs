@@ -333,11 +333,11 @@ impl SyncEngine {
     }
 
     fn open_diff_requests(&self) -> usize {
-        self.requests.load_where(|o| matches!(o.purpose, Purpose::Diff { .. })).values().sum()
+        self.requests.count_where(|o| matches!(o.purpose, Purpose::Diff { .. }))
     }
 
     fn state_requests(&self) -> usize {
-        self.requests.load_where(|o| matches!(o.purpose, Purpose::Chunk { .. })).values().sum()
+        self.requests.count_where(|o| matches!(o.purpose, Purpose::Chunk { .. }))
     }
 
     /// Every internal invariant of §5.1 the engine can see (S1, S2, S4–S6, S8). Called by the simulator after
