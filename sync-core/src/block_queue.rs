@@ -27,7 +27,7 @@ pub(crate) struct BufferedBlock {
     pub(crate) announcer: Option<PeerId>,
     /// Distinct peers that announced or sent it (at most `VOUCHERS_MAX`): how credible fetching its ancestors is.
     pub(crate) vouchers: Vec<PeerId>,
-    /// Whether it and its parent are held (in the chain or pending), as found at `(chain generation,
+    /// Whether it and its parent are held (in the chain or pending), as found at `(chain blocks generation,
     /// pending_generation)`: one block is buffered per flood announcement, and the others are not looked up again.
     pub(crate) held: Option<((u64, u64), Held)>,
 }
@@ -41,7 +41,7 @@ pub(crate) struct Held {
 
 /// What the buffered blocks are to the chain: which are linked to it (in the chain or pending themselves, or with
 /// a parent that is, or with a linked buffered parent), and how many have a parent in the chain or pending
-/// (without one, `release_buffered_blocks` has nothing to release). Kept while the chain's generation and the
+/// (without one, `release_buffered_blocks` has nothing to release). Kept while the chain's blocks generation and the
 /// queue's `links_generation` stand still (`SyncEngine::buffer_links`): a flood world walked its 64 buffered
 /// blocks twice per drive pass, with four map lookups per block, at 30 % of its instructions (seed 1353).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -112,7 +112,7 @@ pub(crate) struct BlockQueue {
     /// Handed to the DiffQueue, not yet pushed.
     pending: BTreeSet<Hash>,
     /// Moved by every change to which blocks are buffered or pending: what the buffered blocks are to the chain
-    /// (`SyncEngine::buffer_links`) is kept while it and the chain's generation stand still.
+    /// (`SyncEngine::buffer_links`) is kept while it and the chain's blocks generation stand still.
     links_generation: u64,
     /// Moved by every change to which blocks are pending (`BufferedBlock::held`).
     pending_generation: u64,
@@ -242,7 +242,7 @@ impl BlockQueue {
         self.pending.remove(hash);
     }
 
-    /// `BufferLinks` at `at`, `knows` saying which hashes the chain (at generation `chain_generation`) holds;
+    /// `BufferLinks` at `at`, `knows` saying which hashes the chain (at blocks generation `chain_generation`) holds;
     /// what each block's `held` says is trusted when it was found at the same generations of the chain and of
     /// the pending blocks.
     pub(crate) fn links(

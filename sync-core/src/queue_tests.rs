@@ -289,26 +289,28 @@ fn a_block_is_held_when_pending_fetched_or_buffered() {
     assert!(!queue.holds(&Hash([9; 32])));
 }
 
-/// `check_invariants` skips a chain that did not change: every mutator must count as a change.
+/// `check_invariants` skips a chain that did not change: every mutator must count as a change, and every one
+/// that changes the blocks as a change of the blocks.
 #[test]
 fn every_change_of_the_chain_moves_its_generation() {
     let build = Builder { bpb: 100 };
     let (genesis, state) = build.genesis();
     let mut chain = Chain::new(genesis.clone(), Trie::fresh(), 100, 4, 10);
-    let mut last = chain.generation();
-    let mut moved = |chain: &Chain, what: &str| {
-        assert!(chain.generation() > last, "{what} moves the generation");
-        last = chain.generation();
+    let mut last = (chain.generation(), chain.blocks_generation());
+    let mut moved = |chain: &Chain, what: &str, blocks: bool| {
+        assert!(chain.generation() > last.0, "{what} moves the generation");
+        assert_eq!(chain.blocks_generation() > last.1, blocks, "{what} moves the blocks generation: {blocks}");
+        last = (chain.generation(), chain.blocks_generation());
     };
     let chunk = state.chunk(&Key::EMPTY, 10).unwrap();
     chain.commit_chunk(genesis.hash(), &Key::EMPTY, &chunk);
-    moved(&chain, "commit_chunk");
+    moved(&chain, "commit_chunk", false);
     let (a1, _) = build.child(&genesis, &state, 1);
     assert_eq!(chain.push(&a1, None), BlockOutcome::Extended);
-    moved(&chain, "push");
+    moved(&chain, "push", true);
     let (_, diff) = state.execute(a1.body().unwrap_or_default()).unwrap();
     chain.store_diff(&a1.hash(), diff);
-    moved(&chain, "store_diff");
+    moved(&chain, "store_diff", true);
     chain.check_invariants();
 }
 

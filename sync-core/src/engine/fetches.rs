@@ -204,7 +204,7 @@ impl SyncEngine {
     /// since it was found, else a walk that looks up only the blocks buffered since the chain or the pending
     /// blocks last changed. Checked against a walk afresh wherever debug assertions are on (every test).
     pub(super) fn buffer_links(&mut self) -> &BufferLinks {
-        let chain_generation = self.chain.generation();
+        let chain_generation = self.chain.blocks_generation();
         let at = (chain_generation, self.blocks.links_generation());
         if self.links.at != Some(at) {
             let chain = &self.chain;
