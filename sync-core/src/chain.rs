@@ -58,6 +58,8 @@ pub(crate) struct Chain {
     blocks: Arc<BTreeMap<Hash, StoredBlock>>,
     main: BTreeMap<u32, Hash>,
     head: Hash,
+    /// The trusted block the chain started at: the one block that never passed `Block::check_intrinsic` here.
+    checkpoint: Hash,
     /// The head block itself (read on every input: a lookup by hash each time cost a tenth of a flood world).
     head_block: Block,
     latest_macro: u32,
@@ -91,6 +93,7 @@ impl Chain {
             blocks: Arc::new(blocks),
             main: BTreeMap::from([(number, hash)]),
             head: hash,
+            checkpoint: hash,
             head_block,
             latest_macro: number,
             trie,
@@ -147,6 +150,11 @@ impl Chain {
 
     pub(crate) fn block(&self, hash: &Hash) -> Option<&Block> {
         self.blocks.get(hash).map(|stored| &stored.block)
+    }
+
+    /// A stored block that came in from a peer (any but the checkpoint), so through `Block::check_intrinsic`.
+    pub(crate) fn checked_block(&self, hash: &Hash) -> Option<&Block> {
+        self.block(hash).filter(|_| *hash != self.checkpoint)
     }
 
     pub(crate) fn diff(&self, hash: &Hash) -> Option<&TrieDiff> {

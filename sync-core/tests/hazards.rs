@@ -414,6 +414,29 @@ fn h24_an_invalid_announced_block_is_never_buffered() {
     assert!(!h.requests.iter().any(|(_, r)| matches!(r, Request::MissingBlocks { .. })));
 }
 
+/// H24 for a block the node holds already: an announcement of its header with another body is checked, and the
+/// sender penalised (the engine skips the check only for the very header and body it holds, which passed).
+#[test]
+fn h24_a_held_block_announced_with_another_body_is_a_violation() {
+    let mut h = Harness::new(config(), 30);
+    let genesis = h.chain.genesis;
+    let far = h.chain.extend(genesis, 4).pop().unwrap();
+    let (honest, liar) = (h.join(1, far.hash(), Behavior::Honest), h.join(2, far.hash(), Behavior::Honest));
+    h.input(Input::Announce { peer: honest, block: far.clone() });
+    assert!(h.engine.holds_block(&far.hash()), "the valid block is held");
+    h.input(Input::Announce { peer: honest, block: far.clone() });
+    let mut body = far.body().map(<[_]>::to_vec).unwrap_or_default();
+    body.pop();
+    let tampered = Block::new(far.header().clone(), Some(body));
+    assert_eq!(tampered.hash(), far.hash(), "the same header, so the same hash");
+    h.input(Input::Announce { peer: liar, block: tampered });
+    let violation = Violation::InvalidBlock(BlockInvalid::BodyRoot);
+    let penalised = |peer| {
+        h.count(|e| matches!(e, Event::PeerPenalized { peer: p, violation: v } if *p == peer && *v == violation))
+    };
+    assert_eq!((penalised(honest), penalised(liar)), (0, 1), "only the other body is a violation");
+}
+
 // ---- beyond the reference -----------------------------------------------------------------------------------
 
 /// Hedged chunk requests: two peers serve concurrently; the liar is evicted while the download completes.

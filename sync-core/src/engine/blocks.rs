@@ -16,7 +16,10 @@ impl SyncEngine {
             return;
         }
         // 2. Validated before buffering (H24).
-        if let Err(reason) = block.check_intrinsic(self.seals.as_ref(), self.config.bpb, self.config.include_body) {
+        let checked = || block.check_intrinsic(self.seals.as_ref(), self.config.bpb, self.config.include_body);
+        let held = self.held_as_checked(&block);
+        debug_assert!(!held || checked().is_ok(), "a held block passes its intrinsic check again");
+        if let Err(reason) = if held { Ok(()) } else { checked() } {
             self.penalize(peer, Violation::InvalidBlock(reason));
             return;
         }
@@ -115,6 +118,18 @@ impl SyncEngine {
             let buffered = BufferedBlock { block, requested: true, announcer: None, vouchers: vec![peer], held: None };
             self.blocks.insert(buffered, self.config.block_buffer_max);
         }
+    }
+
+    /// A block the node holds already with this very header and body (in the chain, pending or buffered), which
+    /// came in through `check_intrinsic` (every block but the trusted checkpoint did): it would pass again, the
+    /// check depending on the header, the body and the configuration alone. Every block is announced by each
+    /// peer that has it, and the check hashes the body (1.6 % of explore's time).
+    fn held_as_checked(&self, block: &Block) -> bool {
+        let hash = block.hash();
+        let pending = || self.diffs.entries.iter().map(|entry| &entry.block).find(|pending| pending.hash() == hash);
+        let buffered = || self.blocks.buffer().get(&block.number())?.get(&hash).map(|buffered| &buffered.block);
+        let held = self.chain.checked_block(&hash).or_else(pending).or_else(buffered);
+        held.is_some_and(|held| held.body() == block.body())
     }
 
     pub(super) fn parent_known_or_pending(&self, block: &Block) -> bool {
