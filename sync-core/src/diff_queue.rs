@@ -141,8 +141,20 @@ impl DiffQueue {
     }
 
     /// The hashes of the queued blocks, ascending.
+    /// The queued blocks' hashes, ascending, each once.
     pub(crate) fn hashes(&self) -> impl Iterator<Item = Hash> {
-        self.entries.iter().map(|entry| entry.block.hash()).collect::<BTreeSet<Hash>>().into_iter()
+        let mut hashes: Vec<Hash> = self.places().into_iter().map(|(hash, _)| hash).collect();
+        hashes.dedup();
+        hashes.into_iter()
+    }
+
+    /// Every queued block's hash with its place in the queue, ascending (a sorted list: the checks after every
+    /// input built a set and compared every pair of blocks).
+    fn places(&self) -> Vec<(Hash, usize)> {
+        let mut places: Vec<(Hash, usize)> =
+            self.entries.iter().enumerate().map(|(place, entry)| (entry.block.hash(), place)).collect();
+        places.sort_unstable();
+        places
     }
 
     pub(crate) fn in_flight(&self) -> usize {
@@ -187,14 +199,12 @@ impl DiffQueue {
             assert!(job.hedged.is_none() || job.hedged != job.request, "a hedge is another request");
         }
         assert!(self.jobs.values().filter(|job| job.hedged.is_some()).count() <= 1, "one hedged diff at a time");
-        let mut seen = BTreeSet::new();
-        for entry in &self.entries {
-            assert!(seen.insert(entry.block.hash()), "a block is queued once");
-        }
-        for (index, entry) in self.entries.iter().enumerate() {
+        let places = self.places();
+        assert!(places.windows(2).all(|pair| pair[0].0 != pair[1].0), "a block is queued once");
+        for (place, entry) in self.entries.iter().enumerate() {
             let parent = entry.block.parent_hash();
-            let parent_later = self.entries.iter().skip(index + 1).any(|later| later.block.hash() == parent);
-            assert!(!parent_later, "S6: a block never waits ahead of its parent (H20)");
+            let parent_place = places.binary_search_by(|(hash, _)| hash.cmp(&parent)).ok().map(|found| places[found].1);
+            assert!(parent_place.is_none_or(|at| at < place), "S6: a block never waits ahead of its parent (H20)");
         }
     }
 }
