@@ -2,7 +2,7 @@
 //! all or nothing (§2.8).
 
 use super::edit::{self, Entry};
-use super::node::{insert_child, Link};
+use super::node::{insert_child, HashedBytes, Link};
 use super::proof::{verify_proof, ProofError, ProofNode};
 use super::{walk_from, Trie, CHUNK_ITEMS_MAX, PROOF_NODES_MAX, VALUE_MAX};
 use crate::codec::{DecodeError, Reader, Writer};
@@ -136,7 +136,9 @@ impl Trie {
             return Ok(ChunkApplied::Ignored(Ignored::Gap));
         }
         let lane_end = self.lanes.end(lane);
-        check_structure(start, chunk, expected_root, lane_end.as_ref()).map_err(ChunkError::Invalid)?;
+        let mut proof_hashed = HashedBytes::default();
+        check_structure(start, chunk, expected_root, lane_end.as_ref(), &mut proof_hashed)
+            .map_err(ChunkError::Invalid)?;
         let target = &chunk.proof[0].key;
         let on_target = match (chunk.items.last(), self.predecessor(start)) {
             (Some((last, _)), _) => target == last,
@@ -149,7 +151,7 @@ impl Trie {
             return Err(ChunkError::Invalid(Invalid::ProofTarget));
         }
         let mut work = self.clone();
-        work.graft(lane, chunk).map_err(ChunkError::Invalid)?;
+        work.graft(lane, chunk, &proof_hashed).map_err(ChunkError::Invalid)?;
         if !work.root_slots_match(lane, &chunk.proof[chunk.proof.len() - 1]) {
             let actual = work.root_if_computable();
             return Err(ChunkError::RootMismatch { expected: expected_root, actual });
@@ -173,8 +175,9 @@ impl Trie {
 
     /// The apply step: drop the boundary stumps of the chunk's lane and every root stump, insert the items, hang
     /// the proof's stumps at and beyond `end` in the lane and in every wholly missing root slot of the other lanes,
-    /// move the lane's `s` to `end` (`None` at the lane's end), rehash. The caller checks the root.
-    fn graft(&mut self, lane: usize, chunk: &Chunk) -> Result<(), Invalid> {
+    /// move the lane's `s` to `end` (`None` at the lane's end), rehash (taking the hashes of nodes whose bytes are a
+    /// proof node's from `proof_hashed`). The caller checks the root.
+    fn graft(&mut self, lane: usize, chunk: &Chunk, proof_hashed: &HashedBytes) -> Result<(), Invalid> {
         let missing = self.lane_start(lane).cloned().unwrap_or_default();
         edit::drop_stumps(&mut self.root, 0, missing.nibbles());
         for (key, value) in &chunk.items {
@@ -201,7 +204,7 @@ impl Trie {
         let done = chunk.end.is_none() || chunk.end == lanes.end(lane);
         Arc::make_mut(&mut self.starts)[lane] = if done { None } else { chunk.end.clone() };
         self.fresh = false;
-        self.rehash();
+        self.rehash_knowing(proof_hashed);
         Ok(())
     }
 
@@ -240,7 +243,13 @@ impl Trie {
 
 /// The structural checks a–e of §2.8. They only give earlier and more precise errors: the root check
 /// alone would reject every lie.
-fn check_structure(start: &Key, chunk: &Chunk, expected_root: Hash, lane_end: Option<&Key>) -> Result<(), Invalid> {
+fn check_structure(
+    start: &Key,
+    chunk: &Chunk,
+    expected_root: Hash,
+    lane_end: Option<&Key>,
+    proof_hashed: &mut HashedBytes,
+) -> Result<(), Invalid> {
     let end = chunk.end.as_ref();
     if end.is_some_and(|end| end < start) {
         return Err(Invalid::EndBeforeStart);
@@ -270,7 +279,7 @@ fn check_structure(start: &Key, chunk: &Chunk, expected_root: Hash, lane_end: Op
             return Err(Invalid::ItemAtOrAfterEnd);
         }
     }
-    verify_proof(&chunk.proof, expected_root).map_err(Invalid::Proof)?;
+    verify_proof(&chunk.proof, expected_root, proof_hashed).map_err(Invalid::Proof)?;
     if let Some(end) = end {
         let anchored = chunk
             .proof

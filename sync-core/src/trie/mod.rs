@@ -31,7 +31,7 @@ pub use proof::{ProofNode, ProofSlot};
 use crate::hash::Hash;
 use crate::key::Key;
 use edit::Entry;
-use node::{rehash, Link, Node, NodeHash};
+use node::{rehash, HashedBytes, Link, Node, NodeHash};
 use std::fmt;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -228,9 +228,14 @@ impl Trie {
     }
 
     fn rehash(&mut self) {
+        self.rehash_knowing(&HashedBytes::default());
+    }
+
+    /// `rehash`, taking the hash of any node whose bytes `known` holds from there.
+    fn rehash_knowing(&mut self, known: &HashedBytes) {
         let mut key = Key::EMPTY;
         let mut scratch = Vec::with_capacity(1024);
-        rehash(&mut self.root, &mut key, &mut scratch);
+        rehash(&mut self.root, &mut key, &mut scratch, known);
     }
 
     /// The greatest value-bearing key below `key`, if any (§2.4). Searches the known part only.

@@ -197,7 +197,36 @@ pub(crate) fn leaf_hash(key: &[u8], value: &[u8]) -> Hash {
 }
 
 /// Recomputes every dirty hash below and including `node`, whose key is `key`. Returns the node's hash state.
-pub(crate) fn rehash(node: &mut Arc<Node>, key: &mut Key, scratch: &mut Vec<u8>) -> NodeHash {
+/// Node bytes hashed already, with their hashes: a chunk's proof nodes, which the proof check hashed. An honest
+/// chunk's boundary path, once grafted, is its proof's nodes byte for byte, so `rehash` looks each node's bytes
+/// up here before hashing them (hashing the proof twice was 3.7 % of explore's time). The same bytes, the same
+/// hash: nothing else changes.
+#[derive(Debug, Default)]
+pub(crate) struct HashedBytes {
+    bytes: Vec<u8>,
+    /// `(start, end, hash)` of each node's bytes in `bytes`.
+    spans: Vec<(usize, usize, Hash)>,
+}
+
+impl HashedBytes {
+    /// Hashes the bytes `write` appends, and keeps them with their hash.
+    pub(crate) fn hash(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Hash {
+        let start = self.bytes.len();
+        write(&mut self.bytes);
+        let hash = blake2b_256(&self.bytes[start..]);
+        self.spans.push((start, self.bytes.len(), hash));
+        hash
+    }
+
+    /// The hash of `bytes`, if they were hashed here.
+    fn find(&self, bytes: &[u8]) -> Option<Hash> {
+        let same =
+            |&&(start, end, _): &&(usize, usize, Hash)| end - start == bytes.len() && self.bytes[start..end] == *bytes;
+        self.spans.iter().find(same).map(|&(_, _, hash)| hash)
+    }
+}
+
+pub(crate) fn rehash(node: &mut Arc<Node>, key: &mut Key, scratch: &mut Vec<u8>, known: &HashedBytes) -> NodeHash {
     if node.hash != NodeHash::Dirty {
         return node.hash;
     }
@@ -212,7 +241,7 @@ pub(crate) fn rehash(node: &mut Arc<Node>, key: &mut Key, scratch: &mut Vec<u8>)
             Link::Node(grandchild) => {
                 let depth = key.len();
                 key.extend(child.suffix.nibbles());
-                unknown |= rehash(grandchild, key, scratch) == NodeHash::Unknown;
+                unknown |= rehash(grandchild, key, scratch, known) == NodeHash::Unknown;
                 key.truncate(depth);
             }
             Link::ProvenStump(_) => {}
@@ -229,7 +258,7 @@ pub(crate) fn rehash(node: &mut Arc<Node>, key: &mut Key, scratch: &mut Vec<u8>)
             (child.suffix.nibbles(), hash.unwrap_or_default())
         });
         encode_node(key.nibbles(), node.value.as_deref(), slots, scratch);
-        NodeHash::Known(blake2b_256(scratch))
+        NodeHash::Known(known.find(scratch).unwrap_or_else(|| blake2b_256(scratch)))
     };
     node.hash
 }

@@ -2,7 +2,7 @@
 //!
 //! A proof node travels as its `node_bytes` (§2.3), so its hash is the hash of the bytes received.
 
-use super::node::{encode_node, Link, Node};
+use super::node::{encode_node, HashedBytes, Link, Node};
 use super::{Trie, PROOF_NODES_MAX, VALUE_MAX};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::hash::{blake2b_256, Hash};
@@ -89,18 +89,19 @@ pub enum ProofError {
     },
 }
 
-/// Checks that `proof` is a path of full nodes from the root with hash `root` down to its first node.
-pub fn verify_proof(proof: &[ProofNode], root: Hash) -> Result<(), ProofError> {
+/// Checks that `proof` is a path of full nodes from the root with hash `root` down to its first node, keeping
+/// the bytes and hash of every node it hashed in `hashed` (for the graft's rehash).
+pub(crate) fn verify_proof(proof: &[ProofNode], root: Hash, hashed: &mut HashedBytes) -> Result<(), ProofError> {
     let Some(last) = proof.last() else { return Err(ProofError::Empty) };
     if proof.len() > PROOF_NODES_MAX {
         return Err(ProofError::TooLong);
     }
-    if !last.key.is_empty() || last.hash() != root {
+    if !last.key.is_empty() || hashed.hash(|out| last.write_node_bytes(out)) != root {
         return Err(ProofError::WrongRoot);
     }
     for index in (0..proof.len() - 1).rev() {
         let (child, parent) = (&proof[index], &proof[index + 1]);
-        let child_hash = child.hash();
+        let child_hash = hashed.hash(|out| child.write_node_bytes(out));
         let linked = parent.key.is_proper_prefix_of(&child.key) && {
             let nibble = child.key.nibbles()[parent.key.len()];
             parent.slots[nibble as usize]
