@@ -309,11 +309,19 @@ impl SyncEngine {
     /// Pushes the first queued block that may go: its parent is not queued, its diff is there or not needed,
     /// and the fork diffs it waits for have arrived. Returns whether a block was pushed.
     pub(crate) fn push_next_ready(&mut self) -> bool {
-        let queued: BTreeSet<Hash> = self.diffs.entries.iter().map(|entry| entry.block.hash()).collect();
+        // The queued hashes are sorted only once a block has its diffs (the drive asks twice a pass, and while
+        // the blocks wait for their diffs, none has).
+        let mut queued: Option<Vec<Hash>> = None;
         let ready = self.diffs.entries.iter().position(|entry| {
-            !queued.contains(&entry.block.parent_hash())
-                && !self.needs_own_diff(entry)
-                && self.missing_extras(entry).is_empty()
+            if self.needs_own_diff(entry) || !self.missing_extras(entry).is_empty() {
+                return false;
+            }
+            let queued = queued.get_or_insert_with(|| {
+                let mut hashes: Vec<Hash> = self.diffs.entries.iter().map(|entry| entry.block.hash()).collect();
+                hashes.sort_unstable();
+                hashes
+            });
+            queued.binary_search(&entry.block.parent_hash()).is_err()
         });
         let Some(index) = ready else { return false };
         let Some(entry) = self.diffs.entries.remove(index) else { return false };
