@@ -22,6 +22,17 @@ impl SyncEngine {
             .collect()
     }
 
+    /// `chunk_requests_outstanding` without the starts: the peer and lane generation of each (no key copied).
+    fn chunk_asks(&self) -> Vec<(PeerId, u64)> {
+        self.requests
+            .iter()
+            .filter_map(|(_, o)| match &o.purpose {
+                Purpose::Chunk { generation, .. } => Some((o.peer, *generation)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Issues chunk requests while the cursors want them.
     pub(crate) fn issue_chunk_requests(&mut self) {
         // While a catch-up from beyond the window brings blocks, every chunk would be cut at a block far ahead: wait.
@@ -58,9 +69,9 @@ impl SyncEngine {
     /// ones hedging on other peers.
     fn issue_hedged(&mut self, lane: usize) {
         let Some(start) = self.lane_request_start(lane) else { return };
-        let mut in_flight = self.chunk_requests_outstanding().len();
+        let mut in_flight = self.chunk_asks().len();
         while in_flight < self.config.chunk_requests_in_flight as usize {
-            let busy: Vec<PeerId> = self.chunk_requests_outstanding().into_iter().map(|(peer, ..)| peer).collect();
+            let busy: Vec<PeerId> = self.chunk_asks().into_iter().map(|(peer, _)| peer).collect();
             let Some(peer) = self.round_robin_chunk_peer(&busy) else { return };
             self.send_chunk_request(peer, lane, start.clone());
             in_flight += 1;
@@ -82,7 +93,7 @@ impl SyncEngine {
     /// beyond its free peer within its buffer share: sixteen lanes with a buffer of one chunk, a few blocks
     /// behind, wasted fifteen answers of every round as `BufferFull`, for ever (explore seed 230049073).
     fn issue_per_lane(&mut self) {
-        let outstanding = self.chunk_requests_outstanding();
+        let outstanding = self.chunk_asks();
         let mut in_flight = outstanding.len();
         let window_end = self.chain.head_number().saturating_add(self.config.window_ahead_max);
         let behind =
@@ -93,6 +104,10 @@ impl SyncEngine {
         } else {
             usize::from(self.config.chunk_requests_in_flight).min(room)
         };
+        // Full already: the loop below would stop at its first lane (most drive passes with lanes).
+        if in_flight >= in_flight_max {
+            return;
+        }
         let mut order: Vec<usize> = (0..self.state.lanes.len()).collect();
         order.sort_by_key(|&lane| std::cmp::Reverse(self.lane_left(lane)));
         for lane in order {
@@ -100,11 +115,11 @@ impl SyncEngine {
                 return;
             }
             let generation = self.state.lanes[lane].generation;
-            if outstanding.iter().any(|(_, _, g)| *g == generation) {
+            if outstanding.iter().any(|(_, g)| *g == generation) {
                 continue;
             }
             let Some(start) = self.lane_request_start(lane) else { continue };
-            let busy: Vec<PeerId> = self.chunk_requests_outstanding().into_iter().map(|(peer, ..)| peer).collect();
+            let busy: Vec<PeerId> = self.chunk_asks().into_iter().map(|(peer, _)| peer).collect();
             let Some(peer) = self.useful_chunk_peer(&busy, lane) else { return };
             self.send_chunk_request(peer, lane, start);
             in_flight += 1;
@@ -151,7 +166,7 @@ impl SyncEngine {
         // (explore seed 230019446, a calm world: four lanes on one 200 bytes/ms link, 2.3 times the state fetched).
         let queued = match lanes.count() {
             1 => 0,
-            _ => self.chunk_requests_outstanding().iter().filter(|(held, ..)| *held == peer).count() as u64,
+            _ => self.chunk_asks().iter().filter(|(held, _)| *held == peer).count() as u64,
         };
         self.send_queued(peer, purpose, Request::Chunk { start_key: start, limit, end_bound }, queued);
     }

@@ -29,19 +29,24 @@ impl SyncEngine {
 
     /// Jobs exist exactly for the diffs some queued block still needs; stale jobs and their requests go.
     fn sync_diff_jobs(&mut self) {
-        let mut wanted: BTreeMap<Hash, (u32, Hash)> = BTreeMap::new();
+        // A sorted list, not a map (every drive pass builds it): a hash wanted twice is the same block, with the
+        // same height and diff root, so which copy stays does not matter.
+        let mut wanted: Vec<(Hash, (u32, Hash))> = Vec::new();
         for entry in &self.diffs.entries {
             let header = entry.block.header();
             if self.needs_own_diff(entry) {
-                wanted.insert(entry.block.hash(), (header.number, header.diff_root));
+                wanted.push((entry.block.hash(), (header.number, header.diff_root)));
             }
             for extra in self.missing_extras(entry) {
                 if let Some(block) = self.chain.block(&extra) {
-                    wanted.insert(extra, (block.number(), block.header().diff_root));
+                    wanted.push((extra, (block.number(), block.header().diff_root)));
                 }
             }
         }
-        let stale: Vec<Hash> = self.diffs.jobs.keys().filter(|hash| !wanted.contains_key(hash)).copied().collect();
+        wanted.sort_unstable_by_key(|(hash, _)| *hash);
+        wanted.dedup_by_key(|(hash, _)| *hash);
+        let is_wanted = |hash: &Hash| wanted.binary_search_by_key(hash, |(wanted, _)| *wanted).is_ok();
+        let stale: Vec<Hash> = self.diffs.jobs.keys().filter(|hash| !is_wanted(hash)).copied().collect();
         for hash in stale {
             self.remove_diff_job(&hash);
         }
