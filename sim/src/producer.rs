@@ -43,6 +43,12 @@ impl ChainStore {
         self.blocks.get(hash).map(|produced| &produced.block)
     }
 
+    /// A stored block's diff, to tamper with in tests of the oracle.
+    #[cfg(test)]
+    pub(crate) fn diff_mut(&mut self, hash: &Hash) -> Option<&mut TrieDiff> {
+        self.blocks.get_mut(hash).map(|produced| &mut produced.diff)
+    }
+
     pub fn tip(&self) -> &Produced {
         &self.blocks[self.canonical.last().expect("the store holds genesis")]
     }
