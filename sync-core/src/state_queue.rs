@@ -9,6 +9,7 @@ use crate::peers::RoundRobin;
 use crate::trie::Chunk;
 use crate::wire::RequestId;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// `ChunkRequestState`: where a lane's next chunk request starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,7 +30,9 @@ pub(crate) struct BufferedChunk {
     /// The request it answered (for the waste event if it is never committed).
     pub(crate) request_id: RequestId,
     pub(crate) start: Key,
-    pub(crate) chunk: Chunk,
+    /// Shared, not copied, by a copy of the engine (a host's snapshot, the simulator's host-contract probe: its
+    /// copy of the chunk buffer was 0.6 % of explore's time).
+    pub(crate) chunk: Arc<Chunk>,
     pub(crate) peer: PeerId,
     /// It moved the cursor when it arrived: discarding it uncommitted leaves a hole (H8).
     pub(crate) advanced: bool,

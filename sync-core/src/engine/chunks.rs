@@ -10,6 +10,7 @@ use crate::requests::{Outstanding, Purpose};
 use crate::state_queue::{BufferedChunk, Cursor};
 use crate::trie::{Chunk, ChunkApplied, ChunkError, Ignored};
 use crate::wire::{RequestId, Response};
+use std::sync::Arc;
 
 impl SyncEngine {
     /// The lane holding `key`.
@@ -130,6 +131,7 @@ impl SyncEngine {
         if hash == self.chain.head_hash() {
             let advanced = self.advance_cursor(&start, chunk.end.as_ref(), number);
             let arrived = self.now;
+            let chunk = Arc::new(chunk);
             let buffered = BufferedChunk { request_id, start, chunk, peer, advanced, generation, arrived, bytes: 0 };
             self.commit_chunks(hash, vec![buffered]);
             self.update_completion();
@@ -152,6 +154,7 @@ impl SyncEngine {
         if self.state.size >= self.config.buffer_max || from_peer >= self.config.chunk_buffer_per_peer_max {
             return self.chunk_wasted(peer, request_id, number, ChunkWaste::BufferFull);
         }
+        let chunk = Arc::new(chunk);
         self.buffer_chunk(
             number,
             hash,
