@@ -127,6 +127,9 @@ pub(crate) struct BlockQueue {
     pub(crate) head_cursor: RoundRobin,
     /// Whose fetch goes next: every source in turn (`MissingFetch::source`).
     pub(crate) source_cursor: RoundRobin,
+    /// The last missing-blocks request sent was the reserved head fetch's: the next goes to an ordinary target,
+    /// if one waits (`SyncEngine::fetch_order`).
+    pub(crate) head_went_last: bool,
     /// The highest announcement beyond the window seen while a catch-up ran: announced again once it ends, so
     /// that blocks produced during the catch-up are not forgotten (found by the simulator, seed 646).
     pub(crate) deferred_ahead: Option<(Block, PeerId)>,
@@ -149,6 +152,7 @@ impl BlockQueue {
             cursor: RoundRobin::seeded(seed),
             head_cursor: RoundRobin::seeded(seed ^ 0x4ead),
             source_cursor: RoundRobin::seeded(seed ^ 0x5ce),
+            head_went_last: false,
             deferred_ahead: None,
             catch_up_progress: None,
         }

@@ -98,11 +98,18 @@ impl SyncEngine {
             if better {
                 self.blocks.deferred_ahead = Some((block, peer));
             }
-        } else if self.blocks.ordinary_targets() < self.config.block_buffer_max as usize
-            && !self.blocks.fetches.contains_key(&block.hash())
-        {
-            // (A fetch of the same target already runs: replacing it would lose its request, and fetch twice.)
-            self.blocks.fetches.insert(block.hash(), MissingFetch::new(block.number(), Some(peer), true, false));
+        } else {
+            // A buffered block's missing parent takes a free place in the table first: it lies within the window,
+            // and its block is here. Taken by whoever came first, the one place of a table of one went to a
+            // flooder's announcements beyond the window, one after another as each was given up, and the honest
+            // tip's parent never became a target (explore seed 610023748: two blocks short of the tip).
+            self.fetch_below_lowest_buffered();
+            if self.blocks.ordinary_targets() < self.config.block_buffer_max as usize
+                && !self.blocks.fetches.contains_key(&block.hash())
+            {
+                // (A fetch of the same target already runs: replacing it would lose its request, and fetch twice.)
+                self.blocks.fetches.insert(block.hash(), MissingFetch::new(block.number(), Some(peer), true, false));
+            }
         }
     }
 

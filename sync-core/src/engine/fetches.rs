@@ -124,8 +124,10 @@ impl SyncEngine {
             if !room(in_flight) || self.peers.is_empty() {
                 break;
             }
+            let head = self.blocks.fetches.get(&target).is_some_and(|fetch| fetch.head);
             if self.issue_missing_blocks(target, &mut round) {
                 in_flight += 1;
+                self.blocks.head_went_last = head;
             }
         }
         linked
@@ -139,7 +141,12 @@ impl SyncEngine {
     /// The reserved head fetch goes before them all: L2 rests on it, and it passes to the next peer's head only
     /// once it ends. Ranked among its source's targets, a flooder's stale head (no longer anyone's head, so no
     /// voucher) waited behind the flooder's fresh targets for good, and the honest head never had the reserved
-    /// fetch (explore seed 390037152: two blocks short of the tip when production stopped).
+    /// fetch (explore seed 390037152: two blocks short of the tip when production stopped). But not twice in a
+    /// row while an ordinary target waits: the requests in flight go to the two in turn. With one request in
+    /// flight, a flooder's heads took the reserved fetch one after another (the honest head was buffered, so
+    /// only the flooder's was wanted), every request went to them, and the one ordinary target never went; the
+    /// honest tip's parent could not become a target, the table being full (explore seed 610023748: two blocks
+    /// short of the tip when production stopped).
     fn fetch_order(&self, claims: &Claims) -> Vec<Hash> {
         use std::cmp::Reverse;
         /// Vouchers and holders (most first), then the height, then the target.
@@ -169,7 +176,12 @@ impl SyncEngine {
         let in_turn = (0..deepest)
             .flat_map(|round| turn.iter().map(move |source| (round, *source)))
             .filter_map(|(round, source)| by_source.get(&source).and_then(|targets| targets.get(round)).map(|t| t.3));
-        head.into_iter().chain(in_turn.filter(|target| Some(*target) != head)).collect()
+        let in_turn: Vec<Hash> = in_turn.filter(|target| Some(*target) != head).collect();
+        if self.blocks.head_went_last && !in_turn.is_empty() {
+            in_turn.into_iter().chain(head).collect()
+        } else {
+            head.into_iter().chain(in_turn).collect()
+        }
     }
 
     /// A fetch whose target is in the chain or pending (another fetch's answer brought it, with its ancestors),
@@ -380,11 +392,7 @@ impl SyncEngine {
     /// until that peer announces another. Found by the ordering fuzzer: a server whose highest announcement was
     /// a block of an abandoned fork denied it, and the head fetch was made again at once, for ever.
     fn fetch_towards_announced_heads(&mut self) {
-        let lowest =
-            self.blocks.buffer().iter().next().and_then(|(&number, at)| at.keys().next().map(|h| (number, *h)));
-        if let Some((number, hash)) = lowest {
-            self.request_ancestors_of(number, hash);
-        }
+        self.fetch_below_lowest_buffered();
         if self.blocks.fetches.values().any(|fetch| fetch.head) {
             return self.renew_head_fetch();
         }
@@ -404,6 +412,15 @@ impl SyncEngine {
         };
         let catch_up = number > our_head.saturating_add(self.config.window_ahead_max);
         self.blocks.fetches.insert(hash, MissingFetch::new(number, Some(peer), catch_up, true));
+    }
+
+    /// The lowest buffered block's missing ancestors become a target, if the table has room (`request_ancestors_of`).
+    pub(super) fn fetch_below_lowest_buffered(&mut self) {
+        let lowest =
+            self.blocks.buffer().iter().next().and_then(|(&number, at)| at.keys().next().map(|h| (number, *h)));
+        if let Some((number, hash)) = lowest {
+            self.request_ancestors_of(number, hash);
+        }
     }
 
     /// The head fetch, while not sent, follows its source's newest head within the window (and only if no peer
