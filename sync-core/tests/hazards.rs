@@ -414,14 +414,15 @@ fn h24_an_invalid_announced_block_is_never_buffered() {
     assert!(!h.requests.iter().any(|(_, r)| matches!(r, Request::MissingBlocks { .. })));
 }
 
-/// H24 for a block the node holds already: an announcement of its header with another body is checked, and the
-/// sender penalised (the engine skips the check only for the very header and body it holds, which passed).
+/// H24 for a block the node holds already: an announcement of its header with another body, or with another seal
+/// (the hash leaves the seal out), is checked, and its sender penalised (the engine skips the check only for the
+/// very header and body it holds, which passed).
 #[test]
-fn h24_a_held_block_announced_with_another_body_is_a_violation() {
+fn h24_a_held_block_announced_with_another_body_or_seal_is_a_violation() {
     let mut h = Harness::new(config(), 30);
     let genesis = h.chain.genesis;
     let far = h.chain.extend(genesis, 4).pop().unwrap();
-    let (honest, liar) = (h.join(1, far.hash(), Behavior::Honest), h.join(2, far.hash(), Behavior::Honest));
+    let [honest, body_liar, seal_liar] = [1, 2, 3].map(|peer| h.join(peer, far.hash(), Behavior::Honest));
     h.input(Input::Announce { peer: honest, block: far.clone() });
     assert!(h.engine.holds_block(&far.hash()), "the valid block is held");
     h.input(Input::Announce { peer: honest, block: far.clone() });
@@ -429,12 +430,19 @@ fn h24_a_held_block_announced_with_another_body_is_a_violation() {
     body.pop();
     let tampered = Block::new(far.header().clone(), Some(body));
     assert_eq!(tampered.hash(), far.hash(), "the same header, so the same hash");
-    h.input(Input::Announce { peer: liar, block: tampered });
-    let violation = Violation::InvalidBlock(BlockInvalid::BodyRoot);
-    let penalised = |peer| {
+    h.input(Input::Announce { peer: body_liar, block: tampered });
+    let mut header = far.header().clone();
+    header.seal = Hash([3; 32]);
+    let forged = Block::new(header, far.body().map(<[_]>::to_vec));
+    assert_eq!(forged.hash(), far.hash(), "the hash leaves the seal out");
+    h.input(Input::Announce { peer: seal_liar, block: forged });
+    let penalised = |peer, why| {
+        let violation = Violation::InvalidBlock(why);
         h.count(|e| matches!(e, Event::PeerPenalized { peer: p, violation: v } if *p == peer && *v == violation))
     };
-    assert_eq!((penalised(honest), penalised(liar)), (0, 1), "only the other body is a violation");
+    assert_eq!(h.count(|e| matches!(e, Event::PeerPenalized { peer, .. } if *peer == honest)), 0, "S10");
+    assert_eq!(penalised(body_liar, BlockInvalid::BodyRoot), 1, "another body is a violation");
+    assert_eq!(penalised(seal_liar, BlockInvalid::Seal), 1, "another seal is a violation");
 }
 
 // ---- beyond the reference -----------------------------------------------------------------------------------
