@@ -114,7 +114,8 @@ impl SimPeer {
             return false;
         }
         self.head = hash;
-        self.main.retain(|&number, _| number < block.number());
+        // Everything from the new block's height up goes (a split, not a walk of the whole main chain per block).
+        drop(self.main.split_off(&block.number()));
         let mut cursor = hash;
         while let Some(block) = store.block(&cursor) {
             if self.main.get(&block.number()) == Some(&cursor) {
