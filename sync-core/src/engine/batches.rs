@@ -18,8 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 impl SyncEngine {
     /// Sends batch requests towards the catch-up target, lowest heights first, while slots and buffer room
     /// last.
-    /// `linked`: the linked buffered blocks, if the fetch round just before handed them on.
-    pub(crate) fn issue_catch_up_batches(&mut self, linked: Option<super::fetches::Linked>) {
+    pub(crate) fn issue_catch_up_batches(&mut self) {
         let (bpb, max) = (self.config.bpb.max(1), self.config.catch_up_batches_in_flight as usize);
         let target = self.catch_up_target().filter(|_| max > 0 && bpb >= 2 && !self.peers.is_empty());
         let Some((target, target_number)) = target else {
@@ -28,7 +27,8 @@ impl SyncEngine {
         };
         // The fetch from the frontier (the highest height linked to the chain) brings the blocks up to the next
         // macro block; batches start after it. An idle batch the frontier has come near is the fetch's now.
-        let linked = self.linked_or_fresh(linked);
+        // Kept from the fetch round just before, unless that round changed the buffer (`buffer_links`).
+        let linked = self.buffer_links().linked.clone();
         let frontier = self.frontier_top(&linked).unwrap_or(0).max(self.chain.head_number());
         let lowest = (frontier / bpb + 1) * bpb + 1;
         self.blocks.batches.retain(|&first, batch| batch.request.is_some() || first >= lowest);

@@ -12,12 +12,6 @@ use crate::requests::Purpose;
 use crate::wire::{Request, RequestId, Response, LOCATORS_MAX};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The linked buffered blocks (`linked_buffered`) and the buffer count they were found at.
-pub(crate) struct Linked {
-    blocks: BTreeSet<(u32, Hash)>,
-    buffered: usize,
-}
-
 /// What one round of missing-block requests shares between its targets: nothing the round itself changes is
 /// recomputed per target (a flood world holds a hundred targets and as many buffered blocks).
 struct Round {
@@ -61,19 +55,8 @@ impl Claims {
 
 impl SyncEngine {
     /// Sends missing-block requests for targets that have none, at most `missing_block_requests_in_flight`.
-    /// First, once a catch-up has ended, the announcement held back during it is heard again. Returns the linked
-    /// buffered blocks (`linked_buffered`) if they are still what it found: for the catch-up batches, which
-    /// come next in the drive pass (a flood world's buffer was walked twice a pass).
-    pub(crate) fn issue_missing_block_requests(&mut self) -> Option<Linked> {
-        let linked = self.issue_missing_block_requests_with_linked();
-        // Nothing after the walk adds to the buffer, the chain or the pending blocks (the held-back announcement
-        // is heard before it), so an unchanged buffer count means nothing was dropped from it either
-        // (`remove_descendants` of a target given up, whose buffered descendants are not linked anyway: the
-        // check is cheap insurance).
-        (linked.buffered == self.blocks.buffered).then_some(linked)
-    }
-
-    fn issue_missing_block_requests_with_linked(&mut self) -> Linked {
+    /// First, once a catch-up has ended, the announcement held back during it is heard again.
+    pub(crate) fn issue_missing_block_requests(&mut self) {
         if !self.blocks.catching_up() {
             // Heard again only if still ahead: old news is no sign that its sender is behind (found by the
             // accounting oracle, seed 2008073: a deferred head, passed during the catch-up, called its sender
@@ -88,33 +71,32 @@ impl SyncEngine {
         self.fetch_towards_announced_heads();
         let linked = self.buffer_links().linked.clone();
         self.drop_moot_fetches(&linked);
-        let linked = Linked { blocks: linked, buffered: self.blocks.buffered };
         // A request goes out only when the pipeline has room for a whole batch: blocks it cannot take would be
         // dropped, and fetched again (found by the accounting oracle, explore seed 142). Nothing in the loop below
         // changes the pipeline, so without room no target goes.
         if self.diffs.len() + self.config.bpb as usize > self.config.pending_blocks_max as usize {
-            return linked;
+            return;
         }
         // Only a request sent changes the count in flight (the targets waiting have none).
         let mut in_flight = self.blocks.in_flight();
         let in_flight_max = self.config.missing_block_requests_in_flight as usize;
         let room = |in_flight: usize| in_flight < in_flight_max;
         if !room(in_flight) || self.peers.is_empty() {
-            return linked;
+            return;
         }
         // Without a target waiting for a request, `fetch_order` has nothing to rank: the peers' claims are not
         // gathered (most drive passes of a calm world).
         if self.blocks.fetches.values().all(|fetch| fetch.request.is_some()) {
-            return linked;
+            return;
         }
         let claims = Claims::of(&self.peers);
         let targets = self.fetch_order(&claims);
         if targets.is_empty() {
-            return linked;
+            return;
         }
         let asked = self.blocks.fetches.values().filter(|fetch| fetch.request.is_some());
         let mut round = Round {
-            frontier: self.frontier_path_with(&linked.blocks),
+            frontier: self.frontier_path_with(&linked),
             chain_locators: self.chain.locators(),
             load: self.requests.load(),
             spans: asked.filter_map(|fetch| fetch.span).collect(),
@@ -130,7 +112,6 @@ impl SyncEngine {
                 self.blocks.head_went_last = head;
             }
         }
-        linked
     }
 
     /// The waiting fetches in the order they may go. Sources take turns, from the one after the last served
@@ -205,16 +186,9 @@ impl SyncEngine {
     }
 
     /// Block `hash` at `number` is in the chain or pending, or buffered with every ancestor buffered down to one
-    /// that is (`linked` holds the buffered ones: `linked_buffered`).
+    /// that is (`linked` holds the buffered ones: `BufferLinks::linked`).
     fn linked(&self, linked: &BTreeSet<(u32, Hash)>, number: u32, hash: Hash) -> bool {
         self.chain.knows(&hash) || self.blocks.is_pending(&hash) || linked.contains(&(number, hash))
-    }
-
-    /// The buffered blocks linked to the chain: in the chain or pending themselves, or with a parent that is, or
-    /// with a linked buffered parent. One pass up the heights; a walk down from each block cost a flood world
-    /// (hundreds of buffered blocks) most of its time.
-    fn linked_buffered(&self) -> BTreeSet<(u32, Hash)> {
-        self.blocks.links_afresh(|hash| self.chain.knows(hash)).linked
     }
 
     /// `BufferLinks` as of now: the one kept if neither the chain nor the buffered and pending blocks changed
@@ -333,20 +307,8 @@ impl SyncEngine {
         pending.chain(linked.iter().map(|&(number, _)| number)).max()
     }
 
-    /// `linked_buffered`, handed from one step of a drive pass to the next (`issue_missing_block_requests`);
-    /// checked against a fresh walk wherever debug assertions are on (every test).
-    pub(super) fn linked_or_fresh(&self, handed: Option<Linked>) -> BTreeSet<(u32, Hash)> {
-        match handed {
-            Some(linked) => {
-                debug_assert!(linked.blocks == self.linked_buffered(), "the handed linked blocks are current");
-                linked.blocks
-            }
-            None => self.linked_buffered(),
-        }
-    }
-
     /// The frontier path, the blocks on their way, newest first: every pending block, and every buffered block
-    /// linked to the chain through pending or buffered ancestors (`linked`, from `linked_buffered`), on every
+    /// linked to the chain through pending or buffered ancestors (`linked`, from `BufferLinks::linked`), on every
     /// branch (one branch only missed the main chain's blocks behind a fork's higher one, and asked for them
     /// again: seed 1191). Blocks buffered above a gap are no locators: an answer from them would wait in the
     /// buffer, or be dropped and asked again; they link once the gap closes, and the frontier moves past them.

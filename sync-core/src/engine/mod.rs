@@ -516,8 +516,8 @@ impl SyncEngine {
             // seed 2002015).
             self.release_buffered_blocks();
             while self.push_next_ready() {}
-            let linked = self.issue_missing_block_requests();
-            self.issue_catch_up_batches(linked);
+            self.issue_missing_block_requests();
+            self.issue_catch_up_batches();
             self.issue_diff_requests();
             self.issue_chunk_requests();
             if self.drive_marker() == before {
