@@ -34,6 +34,9 @@ pub struct Config {
     pub include_body: bool,
     /// Items per chunk request; it counts items, not bytes.
     pub chunk_size_max: u32,
+    /// Ours (§4.5): the least the adaptive chunk limit shrinks to when chunks keep arriving after the head has
+    /// passed their tag (capped by `chunk_size_max`).
+    pub chunk_size_min: u32,
     /// Chunk requests outstanding at once; more than 1 hedges the same start on several peers.
     pub chunk_requests_in_flight: u8,
     /// Ours (§2.13, §4.12): key space split into this many lanes, 1, 2, 4, 8 or 16, each its own chain of chunks
@@ -126,6 +129,7 @@ impl Config {
             tolerate_past_max: bpb,
             include_body: true,
             chunk_size_max: 1000,
+            chunk_size_min: 16,
             chunk_requests_in_flight: 1,
             lanes: 1,
             chunk_requests_per_peer_max: 6,
@@ -181,6 +185,7 @@ impl Config {
         let checks = [
             (self.bpb >= 1 && self.bpb <= BPB_MAX, "bpb in 1..=BPB_MAX"),
             (self.chunk_size_max >= 1 && self.chunk_size_max as usize <= CHUNK_ITEMS_MAX, "chunk_size_max"),
+            (self.chunk_size_min >= 1, "chunk_size_min ≥ 1"),
             (self.chunk_requests_in_flight >= 1, "chunk_requests_in_flight ≥ 1"),
             (crate::trie::Lanes::new(self.lanes).is_ok(), "lanes is one of 1, 2, 4, 8, 16"),
             (self.chunk_requests_per_peer_max >= 1, "chunk_requests_per_peer_max ≥ 1"),

@@ -48,6 +48,8 @@ pub(crate) struct PeerState {
     /// Round-trip estimate of its answers (smoothed, and mean deviation), and timeouts since its last answer.
     srtt_ms: Option<u64>,
     rttvar_ms: u64,
+    /// Its quickest answer: the round trip of its link without the time a large answer spends on it (§4.5).
+    rtt_min_ms: Option<u64>,
     timeouts_in_row: u32,
     /// Diff requests of its that a hedge went out for (overdue, §4.4) since its last answer: each doubles the
     /// wait before the next hedge against it (`overdue_estimate_ms`).
@@ -93,6 +95,7 @@ impl PeerState {
         self.timeouts_in_row = 0;
         self.overdue_in_row = 0;
         self.answers = self.answers.saturating_add(1);
+        self.rtt_min_ms = Some(self.rtt_min_ms.map_or(rtt_ms, |least| least.min(rtt_ms)));
         match self.srtt_ms {
             None => {
                 self.srtt_ms = Some(rtt_ms);
@@ -126,6 +129,11 @@ impl PeerState {
     }
 
     /// It answered something once: a timeout since is more likely a lost message than a silent peer.
+    /// Its quickest answer so far, in ms; `None` before its first.
+    pub(crate) fn rtt_min_ms(&self) -> Option<u64> {
+        self.rtt_min_ms
+    }
+
     pub(crate) fn answered(&self) -> bool {
         self.srtt_ms.is_some()
     }
@@ -240,6 +248,7 @@ impl PeerSet {
             lanes_timed_out_until: Millis(0),
             srtt_ms: None,
             rttvar_ms: 0,
+            rtt_min_ms: None,
             timeouts_in_row: 0,
             overdue_in_row: 0,
             answers: 0,

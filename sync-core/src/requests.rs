@@ -10,11 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 /// What a request was for: which component gets its answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Purpose {
-    /// A chunk request at `start`, of the cursor generation it was issued in (H17).
+    /// A chunk request at `start`, of the cursor generation it was issued in (H17), sent while the head was
+    /// `head` (a late answer shrinks the chunk limit, §4.5).
     Chunk {
         start: Key,
         limit: u32,
         generation: u64,
+        head: u32,
     },
     Diff {
         block: Hash,

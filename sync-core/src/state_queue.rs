@@ -70,10 +70,16 @@ pub(crate) struct StateQueue {
     pub(crate) wasted_in_row: u32,
     pub(crate) retry_at: Option<Millis>,
     pub(crate) cursor_peers: RoundRobin,
+    /// Items the next chunk request asks for (§4.5): halved when an answer came after the head had passed its
+    /// tag, grown by an eighth at each commit, within `chunk_size_min..=chunk_size_max`.
+    pub(crate) chunk_limit: u32,
+    /// When the limit was last halved: answers to requests sent before then were asked at the old limit and do
+    /// not halve it again.
+    pub(crate) chunk_limit_cut_at: Millis,
 }
 
 impl StateQueue {
-    pub(crate) fn new(lanes: usize, complete: bool, seed: u64) -> StateQueue {
+    pub(crate) fn new(lanes: usize, complete: bool, chunk_size_max: u32, seed: u64) -> StateQueue {
         let cursor = if complete { Cursor::Complete } else { Cursor::Reset };
         StateQueue {
             lanes: (0..lanes as u64).map(|generation| LaneCursor { cursor: cursor.clone(), generation }).collect(),
@@ -86,7 +92,21 @@ impl StateQueue {
             wasted_in_row: 0,
             retry_at: None,
             cursor_peers: RoundRobin::seeded(seed ^ 0x57a7e),
+            chunk_limit: chunk_size_max,
+            chunk_limit_cut_at: Millis(0),
         }
+    }
+
+    /// A full answer spent too long on the link (§4.5): the next requests ask for half as many items, not below
+    /// `floor`.
+    pub(crate) fn chunk_came_late(&mut self, floor: u32, now: Millis) {
+        self.chunk_limit = (self.chunk_limit / 2).max(floor);
+        self.chunk_limit_cut_at = now;
+    }
+
+    /// A chunk was committed: the limit grows back by an eighth, up to `max`.
+    pub(crate) fn chunk_committed(&mut self, max: u32) {
+        self.chunk_limit = self.chunk_limit.saturating_add(self.chunk_limit / 8 + 1).min(max);
     }
 
     /// Buffers a chunk; the caller checked room in total (`buffer_max`) and for its peer (H14).

@@ -6,7 +6,7 @@ mod harness;
 use harness::{Behavior, Harness};
 use sync_core::block::{Block, BlockInvalid};
 use sync_core::wire::{Request, Response};
-use sync_core::{Chunk, Config, Cursor, Event, Hash, Input, PeerId, ResetReason, Violation};
+use sync_core::{Chunk, ChunkWaste, Config, Cursor, Event, Hash, Input, PeerId, ResetReason, Violation};
 
 fn config() -> Config {
     Config { chunk_size_max: 10, ..Config::scaled(8) }
@@ -772,4 +772,49 @@ fn a_lost_diff_that_holds_the_pipeline_is_asked_again_when_overdue() {
     assert_eq!(h.count(|e| matches!(e, Event::RequestTimedOut { .. })), 0, "no deadline passed");
     let open = h.engine.bounds().into_iter().find(|(name, _, _)| *name == "diff requests open").map(|(_, n, _)| n);
     assert_eq!(open, Some(0), "the lost request went with its job");
+}
+
+/// The limit of the chunk request that follows this script (§4.5, the adaptive chunk limit): a first chunk is
+/// answered 10 ms after it was asked (the peer's quickest round trip), a second is held while block 1 comes, and
+/// block 1's diff comes `wait` ms after it was asked, just before that second chunk, which is then tagged with a
+/// block the head has passed. With `accounts` = 74 the second chunk is the last, of 10 items.
+fn limit_after_a_passed_chunk(accounts: usize, wait: u64) -> (u32, Harness) {
+    let mut h = Harness::new(Config { chunk_size_max: 64, ..Config::scaled(8) }, accounts);
+    let genesis = h.chain.genesis;
+    h.holding = true;
+    h.join(1, genesis, Behavior::Honest);
+    h.advance(10);
+    h.release();
+    assert_eq!(h.engine.stats().chunks_committed, 1, "the first chunk commits at the genesis head");
+    h.grow(1);
+    h.advance(wait);
+    h.release_reversed();
+    assert_eq!(h.engine.head().number(), 1, "block 1's diff made it the head");
+    assert!(
+        h.events.iter().any(|e| matches!(e, Event::ChunkWasted { number: 0, waste: ChunkWaste::TagPassed, .. })),
+        "the second chunk came after its block was passed"
+    );
+    (last_chunk_limit(&h), h)
+}
+
+fn last_chunk_limit(h: &Harness) -> u32 {
+    let mut limits = h.requests.iter().rev().filter_map(|(_, request)| match request {
+        Request::Chunk { limit, .. } => Some(*limit),
+        _ => None,
+    });
+    limits.next().expect("a chunk request went out")
+}
+
+#[test]
+fn a_full_chunk_that_outlived_its_block_on_the_link_halves_the_chunk_limit() {
+    let (limit, _) = limit_after_a_passed_chunk(1_000, 15);
+    assert_eq!(limit, 64, "a round trip of 15 ms against the quickest 10 ms: latency lost the block, not size");
+    let (limit, _) = limit_after_a_passed_chunk(74, 50);
+    assert_eq!(limit, 64, "the late chunk held 10 items of 64: a smaller limit would not have shortened it");
+    let (limit, mut h) = limit_after_a_passed_chunk(1_000, 50);
+    assert_eq!(limit, 32, "a round trip of 50 ms against the quickest 10 ms: a smaller chunk would have made it");
+    h.advance(10);
+    h.release();
+    assert_eq!(h.engine.stats().chunks_committed, 2, "the next chunk, tagged with the head, commits");
+    assert_eq!(last_chunk_limit(&h), 32 + 32 / 8 + 1, "each commit grows the limit by an eighth");
 }

@@ -154,13 +154,13 @@ impl SyncEngine {
     /// from 2.22× to 2.44× (BENCHMARKS.md, "Lanes").
     fn send_chunk_request(&mut self, peer: PeerId, lane: usize, start: Key) {
         let lanes = self.chain.trie().lanes();
-        let limit = match self.config.chunk_size_max {
+        let limit = match self.state.chunk_limit {
             max if lanes.count() > 1 && lanes.start(lane) == start => (max / 2).max(1),
             max => max,
         };
         let generation = self.state.lanes[lane].generation;
         let end_bound = lanes.end(lane);
-        let purpose = Purpose::Chunk { start: start.clone(), limit, generation };
+        let purpose = Purpose::Chunk { start: start.clone(), limit, generation, head: self.chain.head_number() };
         // With lanes a peer may hold several chunk requests, and its link sends the answers one after another:
         // a deadline for this one alone timed out the last of four chunks queued on a thin link, again and again
         // (explore seed 230019446, a calm world: four lanes on one 200 bytes/ms link, 2.3 times the state fetched).

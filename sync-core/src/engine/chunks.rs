@@ -4,8 +4,10 @@
 
 use super::SyncEngine;
 use crate::hash::Hash;
+use crate::interface::Millis;
 use crate::interface::{ChunkWaste, Event, PeerId, ResetReason, Violation};
 use crate::key::Key;
+use crate::peers::PeerState;
 use crate::requests::{Outstanding, Purpose};
 use crate::state_queue::{BufferedChunk, Cursor};
 use crate::trie::{Chunk, ChunkApplied, ChunkError, Ignored};
@@ -97,6 +99,21 @@ impl SyncEngine {
         self.chunk_wasted(peer, request_id, number, ChunkWaste::TagAhead);
     }
 
+    /// The adaptive chunk limit (§4.5): a full answer that came after the head had passed its tag although it was
+    /// cut no earlier than the head we asked at, and whose round trip was more than twice the peer's quickest, lost
+    /// its block on the link; a smaller one would have made it. Once per round: an answer asked before the last
+    /// cut was asked at the old limit.
+    fn time_chunk_answer(&mut self, peer: PeerId, sent: Millis, full: bool, passed: bool) {
+        if !full || !passed || sent < self.state.chunk_limit_cut_at {
+            return;
+        }
+        let Some(quickest) = self.peers.get(peer).and_then(PeerState::rtt_min_ms) else { return };
+        if self.now.0.saturating_sub(sent.0) > 2 * quickest {
+            let floor = self.config.chunk_size_min.min(self.config.chunk_size_max);
+            self.state.chunk_came_late(floor, self.now);
+        }
+    }
+
     /// The chunk response ladder (§4.5), first match wins.
     pub(crate) fn on_chunk_response(
         &mut self,
@@ -105,7 +122,7 @@ impl SyncEngine {
         outstanding: Outstanding,
         response: Response,
     ) {
-        let Purpose::Chunk { start, limit, generation } = outstanding.purpose else { return };
+        let Purpose::Chunk { start, limit, generation, head: asked_at } = outstanding.purpose else { return };
         if matches!(response, Response::Chunk { .. }) {
             let lane = self.lane_of(&start);
             if let Some(state) = self.peers.get_mut(peer) {
@@ -117,6 +134,8 @@ impl SyncEngine {
             return;
         };
         let head_number = self.chain.head_number();
+        let full = chunk.items.len() == limit as usize;
+        self.time_chunk_answer(peer, outstanding.sent, full, (asked_at..head_number).contains(&number));
         // 5., 6. Far behind or far ahead: the peer is removed (not penalised).
         if number < head_number.saturating_sub(self.config.tolerate_past_max) {
             self.waste(peer, request_id, number, ChunkWaste::TagBehind);
@@ -315,6 +334,7 @@ impl SyncEngine {
                     self.stats.chunks_committed += 1;
                     self.stats.chunk_items_committed += buffered.chunk.items.len() as u64;
                     self.state.wasted_in_row = 0;
+                    self.state.chunk_committed(self.config.chunk_size_max);
                 }
                 Some(Ok(ChunkApplied::Ignored(Ignored::Stale))) => {
                     self.waste(peer, request_id, number, ChunkWaste::Stale)

@@ -107,7 +107,7 @@ impl SyncEngine {
         };
         let complete = trie.is_complete();
         let chain = Chain::new(checkpoint, trie, config.bpb, config.fork_blocks_max, config.chain_retention_blocks);
-        let state = StateQueue::new(lanes.count(), complete, seed);
+        let state = StateQueue::new(lanes.count(), complete, config.chunk_size_max, seed);
         Ok(SyncEngine {
             blocks: BlockQueue::new(seed),
             diffs: DiffQueue::new(seed),
