@@ -98,8 +98,10 @@ fn node_hash(key: &[u8], entries: &[(&[u8], &[u8])]) -> [u8; 32] {
         Some((first, value)) if first.len() == key.len() => (Some(*value), &entries[1..]),
         _ => (None, entries),
     };
-    // Room for the key, the value and sixteen slots of a short key and a hash each: one allocation per node.
-    let mut bytes = Vec::with_capacity(64 + value.map_or(0, <[u8]>::len) + 16 * 48);
+    // Room for the key, the value and sixteen slots (of a short key and a hash each, unless this is a leaf): one
+    // allocation per node.
+    let slots = if below.is_empty() { 16 } else { 16 * 48 };
+    let mut bytes = Vec::with_capacity(64 + value.map_or(0, <[u8]>::len) + slots);
     key_enc(key, &mut bytes);
     match value {
         None => bytes.push(0),
@@ -108,6 +110,11 @@ fn node_hash(key: &[u8], entries: &[(&[u8], &[u8])]) -> [u8; 32] {
             bytes.extend_from_slice(&(value.len() as u32).to_le_bytes());
             bytes.extend_from_slice(value);
         }
+    }
+    if below.is_empty() {
+        // A leaf: sixteen empty slots.
+        bytes.extend_from_slice(&[0; 16]);
+        return blake2b_256(&bytes);
     }
     // The entries are sorted, so each slot's keys follow one another: slot by slot, take the run of keys whose
     // next nibble is the slot.
