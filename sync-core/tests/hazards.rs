@@ -809,6 +809,8 @@ fn last_chunk_limit(h: &Harness) -> u32 {
 fn a_full_chunk_that_outlived_its_block_on_the_link_halves_the_chunk_limit() {
     let (limit, _) = limit_after_a_passed_chunk(1_000, 15);
     assert_eq!(limit, 64, "a round trip of 15 ms against the quickest 10 ms: latency lost the block, not size");
+    let (limit, _) = limit_after_a_passed_chunk(1_000, 20);
+    assert_eq!(limit, 64, "a round trip of twice the quickest is not more than twice");
     let (limit, _) = limit_after_a_passed_chunk(74, 50);
     assert_eq!(limit, 64, "the late chunk held 10 items of 64: a smaller limit would not have shortened it");
     let (limit, mut h) = limit_after_a_passed_chunk(1_000, 50);
@@ -817,4 +819,38 @@ fn a_full_chunk_that_outlived_its_block_on_the_link_halves_the_chunk_limit() {
     h.release();
     assert_eq!(h.engine.stats().chunks_committed, 2, "the next chunk, tagged with the head, commits");
     assert_eq!(last_chunk_limit(&h), 32 + 32 / 8 + 1, "each commit grows the limit by an eighth");
+}
+
+/// The limit halves once per round (§4.5): two late answers to requests sent before the first halving halve it
+/// once; a late answer to a request sent at the halving's own moment, at the new limit, halves it again.
+#[test]
+fn late_chunks_asked_before_a_halving_do_not_halve_the_limit_again() {
+    let config = Config { chunk_size_max: 64, chunk_requests_in_flight: 2, ..Config::scaled(8) };
+    let mut h = Harness::new(config, 1_000);
+    let genesis = h.chain.genesis;
+    h.holding = true;
+    h.join(1, genesis, Behavior::Honest);
+    h.join(2, genesis, Behavior::Honest);
+    h.advance(10);
+    h.release();
+    let limits = |h: &Harness| -> Vec<u32> {
+        let chunk_limit = |request: &Request| match request {
+            Request::Chunk { limit, .. } => Some(*limit),
+            _ => None,
+        };
+        h.requests.iter().filter_map(|(_, request)| chunk_limit(request)).collect()
+    };
+    let asked = limits(&h).len();
+    assert_eq!(h.held(), 2, "two chunk requests in flight, sent at 10 ms");
+    h.grow(1);
+    h.advance(50);
+    h.release_reversed();
+    let wasted = h.count(|e| matches!(e, Event::ChunkWasted { waste: ChunkWaste::TagPassed, .. }));
+    assert_eq!(wasted, 2, "both came after block 1 was the head");
+    let after = limits(&h)[asked..].to_vec();
+    assert!(!after.is_empty() && after.iter().all(|&limit| limit == 32), "halved once, not twice: {after:?}");
+    h.grow(1);
+    h.advance(50);
+    h.release_reversed();
+    assert_eq!(last_chunk_limit(&h), 16, "asked at the halving's moment, at 32: a late answer halves it again");
 }
