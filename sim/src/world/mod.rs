@@ -167,7 +167,13 @@ pub struct World {
     rate_limited_at: Option<u64>,
     /// The simulated instant of the last happening, and how many happened at it.
     instant: (u64, u64),
+    /// The last blocks announced to the node, with the announcement's bytes: every peer announces each block, and
+    /// encoding it once is enough (at most `ANNOUNCEMENTS_KEPT`).
+    announced: std::collections::VecDeque<(sync_core::block::Block, Arc<[u8]>)>,
 }
+
+/// Announcements whose bytes the world keeps, newest first.
+const ANNOUNCEMENTS_KEPT: usize = 8;
 
 /// Happenings at one simulated instant at most: more is a livelock (an engine that asks to be woken now, again
 /// and again, hangs a run without time passing), and the run fails instead of hanging `explore`.
@@ -231,6 +237,7 @@ impl World {
             producing: true,
             stopped: false,
             instant: (0, 0),
+            announced: std::collections::VecDeque::with_capacity(ANNOUNCEMENTS_KEPT),
             reached_tip: false,
             rate_limited_at: None,
         };

@@ -11,6 +11,7 @@ use crate::peer::PeerKind;
 use crate::svg::{Mark, RequestMark};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use sync_core::block::Block;
 use sync_core::wire::{Message, Request, Response};
 use sync_core::{Event, Input, Millis, Output, PeerId, SyncEngine};
 
@@ -93,8 +94,27 @@ impl World {
     /// A message from `peer` to the node: encoded once, its real size on the network, its bytes to the node.
     /// Returns what the network did with it (`None`: the node is not connected to the peer).
     pub(super) fn send_to_node(&mut self, peer: u32, message: Message, origin: Origin) -> Option<Fate> {
-        let bytes: Arc<[u8]> = message.encode().into();
+        let bytes = match &message {
+            Message::Announce(block) => self.announcement_bytes(block),
+            _ => message.encode().into(),
+        };
         self.send_bytes_to_node(peer, Delivery { message: Some(Arc::new(message)), bytes, origin })
+    }
+
+    /// The bytes of an announcement of `block`: kept from another peer's announcement of an equal block (the same
+    /// header, seal and body encode the same), or encoded and kept.
+    fn announcement_bytes(&mut self, block: &Block) -> Arc<[u8]> {
+        if let Some((_, bytes)) = self.announced.iter().find(|(kept, _)| kept == block) {
+            let encoded = || Message::Announce(block.clone()).encode();
+            debug_assert!(**bytes == *encoded(), "kept announcement bytes are the block's encoding");
+            return Arc::clone(bytes);
+        }
+        let bytes: Arc<[u8]> = Message::Announce(block.clone()).encode().into();
+        if self.announced.len() == super::ANNOUNCEMENTS_KEPT {
+            self.announced.pop_back();
+        }
+        self.announced.push_front((block.clone(), Arc::clone(&bytes)));
+        bytes
     }
 
     pub(super) fn send_bytes_to_node(&mut self, peer: u32, delivery: Delivery) -> Option<Fate> {
