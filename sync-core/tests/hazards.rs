@@ -854,3 +854,56 @@ fn late_chunks_asked_before_a_halving_do_not_halve_the_limit_again() {
     h.release_reversed();
     assert_eq!(last_chunk_limit(&h), 16, "asked at the halving's moment, at 32: a late answer halves it again");
 }
+
+/// Ours (§4.4): a hedge that fails (here a denial) leaves the earlier request, still open, with a new overdue
+/// moment: the diff is asked once more long before the earlier request's deadline. Without it the earlier
+/// request held the pipeline until its deadline (explore seed 680030436: 4.6 s, and the reference node fell
+/// beyond the window for good).
+#[test]
+fn a_diff_whose_hedge_is_denied_is_hedged_again_when_overdue() {
+    let config = Config { request_timeout_ms: 10_000, request_timeout_max_ms: 20_000, ..config() };
+    let mut h = Harness::new(config, 60);
+    let genesis = h.chain.genesis;
+    let first = h.chain.next(genesis);
+    let second = h.chain.next(first.hash());
+    let (early, target) = (first.hash(), second.hash());
+    // Peer 1 never serves the second block's diff; peer 2 denies the first block's diff (so it ranks after peer
+    // 1) and the second's once.
+    h.join(
+        1,
+        genesis,
+        Behavior::Rewrite(Box::new(move |request, response| match request {
+            Request::Chunk { .. } => None, // diff mode stays on
+            Request::TrieDiff { block_hash } if *block_hash == target => None,
+            _ => Some(response),
+        })),
+    );
+    let denied = std::rc::Rc::new(std::cell::Cell::new(0));
+    let denials = denied.clone();
+    h.join(
+        2,
+        genesis,
+        Behavior::Rewrite(Box::new(move |request, response| match request {
+            Request::Chunk { .. } => None,
+            Request::TrieDiff { block_hash } if *block_hash == early => Some(Response::UnknownBlockHash),
+            Request::TrieDiff { block_hash } if *block_hash == target && denials.get() == 0 => {
+                denials.set(1);
+                Some(Response::UnknownBlockHash)
+            }
+            _ => Some(response),
+        })),
+    );
+    h.produce(&first);
+    assert_eq!(h.engine.head().hash(), early, "peer 1 served the first diff");
+    h.produce(&second);
+    assert_eq!(h.engine.head().hash(), early, "the second block waits: peer 1 holds its diff request");
+    for _ in 0..2 {
+        let (at, _) = h.engine.poll_timeout().expect("the engine asks to be woken when the diff is overdue");
+        assert!(at.0 < 1_000, "overdue by the peer's answer estimate, long before the 10 s deadline: {at}");
+        h.now = at;
+        h.input(Input::Timeout);
+    }
+    assert_eq!(denied.get(), 1, "the first hedge was denied");
+    assert_eq!(h.engine.head().hash(), target, "the second hedge's answer let the block in");
+    assert_eq!(h.count(|e| matches!(e, Event::RequestTimedOut { .. })), 0, "no deadline passed");
+}

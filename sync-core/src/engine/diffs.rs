@@ -264,6 +264,7 @@ impl SyncEngine {
     /// on alone. Any other request of the job changes nothing (its current request is still in flight: asking
     /// again would fetch the same diff twice).
     pub(crate) fn diff_attempt_failed(&mut self, block: Hash, request_id: RequestId, peer: PeerId) {
+        let now = self.now;
         let Some(job) = self.diffs.jobs.get_mut(&block) else { return };
         if job.request == Some(request_id) {
             job.request = job.hedged.take();
@@ -271,6 +272,16 @@ impl SyncEngine {
         } else if job.hedged == Some(request_id) {
             job.hedged = None;
             job.tried.insert(peer);
+        } else {
+            return;
+        }
+        // The request left alone may be hedged again, one estimate from now: a hedge sets no moment for the
+        // request it leaves open, so after a failed hedge (a liar's denial) the earlier request, to a peer that
+        // never answered, held the pipeline until its deadline (explore seed 680030436: 4.6 s at a time, and
+        // the reference fell beyond the window for good).
+        let again = job.request.and_then(|current| self.overdue_at(current, Some(now)));
+        if let Some(job) = self.diffs.jobs.get_mut(&block) {
+            job.hedge_at = again;
         }
     }
 
