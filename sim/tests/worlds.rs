@@ -30,6 +30,19 @@ fn the_same_seed_replays_to_the_same_trace_hash() {
     assert_ne!(world::run(&Options::swarm(3)).trace_hash, world::run(&Options::swarm(4)).trace_hash);
 }
 
+/// The second run of a determinism check skips the checks that only observe: the same trace hash, without the
+/// naive model's roots.
+#[test]
+fn a_hash_only_run_has_the_full_runs_trace_hash() {
+    for seed in [3, 17] {
+        let options = Options::swarm(seed);
+        let full = world::run(&options);
+        let hash_only = world::run_with(&options, world::Recording { hash_only: true, ..Default::default() }).outcome;
+        assert_eq!(full.trace_hash, hash_only.trace_hash, "seed {seed}: checks leave the run alone");
+        assert!(full.stats.model_roots > 0 && hash_only.stats.model_roots == 0, "seed {seed}: the model ran once");
+    }
+}
+
 #[test]
 fn the_default_world_syncs_under_faults() {
     let outcome = world::run(&Options { seed: 9, ..Options::default() });

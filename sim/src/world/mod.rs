@@ -102,6 +102,10 @@ pub struct Recording {
     pub timeline: bool,
     /// The node's events with their times (named scenarios, golden traces).
     pub events: bool,
+    /// Only the trace hash is wanted: the second run of a determinism check. The checks that only observe (the
+    /// engine's invariants, the host probe, the deep trie checks and the naive model) are skipped; they ran on
+    /// the first run, and a second run that differs from it anywhere has another trace hash.
+    pub hash_only: bool,
 }
 
 impl PeerRecord {
@@ -167,6 +171,8 @@ pub struct World {
     rate_limited_at: Option<u64>,
     /// The simulated instant of the last happening, and how many happened at it.
     instant: (u64, u64),
+    /// The checks that only observe are skipped (`Recording::hash_only`).
+    hash_only: bool,
     /// The last blocks announced to the node, with the announcement's bytes: every peer announces each block, and
     /// encoding it once is enough (at most `ANNOUNCEMENTS_KEPT`).
     announced: std::collections::VecDeque<(sync_core::block::Block, Arc<[u8]>)>,
@@ -238,9 +244,11 @@ impl World {
             stopped: false,
             instant: (0, 0),
             announced: std::collections::VecDeque::with_capacity(ANNOUNCEMENTS_KEPT),
+            hash_only: recording.hash_only,
             reached_tip: false,
             rate_limited_at: None,
         };
+        world.oracle.deep = !recording.hash_only;
         world.stats.chunk_buffer_max = u64::from(world.config.buffer_max);
         world.stats.block_buffer_max = u64::from(world.config.block_buffer_max);
         world.stats.pending_blocks_max = u64::from(world.config.pending_blocks_max);

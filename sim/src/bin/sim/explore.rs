@@ -166,7 +166,7 @@ pub fn explore(args: &ExploreArgs) -> Result<ExitCode, String> {
         let wall_ms = run_started.elapsed().as_secs_f64() * 1000.0;
         let sampled = args.determinism_sample > 0 && seed % args.determinism_sample == 0;
         if (args.check_determinism || sampled) && outcome.failure.is_none() {
-            let again = world::run(&options);
+            let again = world::run_with(&options, world::Recording { hash_only: true, ..Default::default() }).outcome;
             if again.trace_hash != outcome.trace_hash {
                 let what = format!("trace hash {} then {}", outcome.trace_hash, again.trace_hash);
                 outcome.failure = Some(Failure { class: FailureClass::Determinism, at_ms: 0, what });

@@ -50,7 +50,7 @@ pub fn replay(args: &ReplayArgs) -> Result<ExitCode, String> {
     if args.pivot {
         return Ok(replay_pivot(&options));
     }
-    let recording = world::Recording { trace: args.trace, timeline: args.svg.is_some(), events: false };
+    let recording = world::Recording { trace: args.trace, timeline: args.svg.is_some(), ..Default::default() };
     let world::Recorded { outcome, timeline, trace: lines, .. } = world::run_with(&options, recording);
     if let Some(lines) = lines {
         use std::io::Write;
@@ -62,7 +62,8 @@ pub fn replay(args: &ReplayArgs) -> Result<ExitCode, String> {
         }
     }
     print_outcome(&options, &outcome, "pass".into());
-    let deterministic = world::run(&options).trace_hash == outcome.trace_hash;
+    let again = world::run_with(&options, world::Recording { hash_only: true, ..Default::default() });
+    let deterministic = again.outcome.trace_hash == outcome.trace_hash;
     println!(
         "determinism: {}",
         if deterministic { "same trace hash on a second run" } else { "DIFFERENT trace hash on a second run" }
