@@ -89,8 +89,8 @@ impl NaiveState {
         self.root_reusing(&mut Subtrees::default())
     }
 
-    /// The state root, taking the hash of each large subtree that no key changed since the last root from
-    /// `subtrees`, which then holds this root's.
+    /// The state root, taking from `subtrees` the hash of each node with children that no key changed since the
+    /// last root; `subtrees` then holds this root's.
     fn root_reusing(&self, subtrees: &mut Subtrees) -> [u8; 32] {
         let entries: Vec<(&[u8], &[u8])> =
             self.map.iter().map(|(key, value)| (key.as_slice(), value.as_slice())).collect();
@@ -126,7 +126,7 @@ impl Subtrees {
 
 /// The hash of the node with key `key` over `entries`: every entry's key starts with `key`, in order.
 fn node_hash(key: &[u8], entries: &[(&[u8], &[u8])], subtrees: &mut Subtrees) -> [u8; 32] {
-    if let Some(hash) = subtrees.unchanged(key).filter(|_| entries.len() > 1) {
+    if let Some(hash) = (entries.len() > 1).then(|| subtrees.unchanged(key)).flatten() {
         subtrees.next.insert(key.to_vec(), hash);
         return hash;
     }

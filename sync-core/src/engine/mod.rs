@@ -355,6 +355,9 @@ impl SyncEngine {
         for (name, size, bound) in self.bounds() {
             assert!(size <= bound, "S8: {name} holds {size}, over its bound {bound}");
         }
+        let (least, most) = (self.config.chunk_size_min.min(self.config.chunk_size_max), self.config.chunk_size_max);
+        let limit = self.state.chunk_limit;
+        assert!((least..=most).contains(&limit), "the chunk limit {limit} lies within {least}..={most} (§4.5)");
     }
 
     // ---- shared plumbing --------------------------------------------------------------------------------------
