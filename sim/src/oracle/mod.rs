@@ -53,8 +53,9 @@ pub struct Oracle {
     inputs_since_deep_check: u32,
     /// The trie nodes whose hashes the last deep check verified: the next one hashes only the rest.
     verified: VerifiedHashes,
-    /// The deep trie checks and the naive model run (not in a determinism check's second run).
-    pub deep: bool,
+    /// The checks that only observe run: the engine's invariants and the host probe (run by the world), the deep
+    /// trie checks and the naive model. Off in a determinism check's second run (`Recording::hash_only`).
+    pub observing: bool,
     /// The node is complete (between `StateComplete` and `StateReset`), and when it last completed.
     pub complete: bool,
     pub completed_at: Option<u64>,
@@ -78,7 +79,7 @@ impl Oracle {
             config: config.clone(),
             honest: kinds.iter().map(|kind| kind.is_honest()).collect(),
             deep_check_every: deep_check_every.max(1),
-            deep: true,
+            observing: true,
             inputs_since_deep_check: 0,
             verified: VerifiedHashes::default(),
             complete: false,
@@ -256,7 +257,7 @@ impl Oracle {
             return breach(FailureClass::Safety, format!("bound: the {what} reached {peak}, over its bound {max}"));
         }
         self.inputs_since_deep_check += 1;
-        if self.deep && self.inputs_since_deep_check >= self.deep_check_every {
+        if self.observing && self.inputs_since_deep_check >= self.deep_check_every {
             self.inputs_since_deep_check = 0;
             return deep_check(engine, store, &mut self.verified);
         }
@@ -279,7 +280,7 @@ impl Oracle {
         if !complete {
             return breach(FailureClass::Liveness, format!("not complete at the end: {}", stall_report(engine, store)));
         }
-        if self.deep {
+        if self.observing {
             deep_check(engine, store, &mut self.verified)?;
         }
         if root != Some(head.header().state_root) {
@@ -300,7 +301,7 @@ impl Oracle {
             return breach(FailureClass::Safety, what);
         }
         // The independent oracle: the producer's roots and diffs, recomputed without sync-core's trie.
-        if self.deep {
+        if self.observing {
             stats.model_roots = model::check_chain(store)?;
         }
         stats.state_bytes = state_bytes(&store.tip().state);

@@ -171,8 +171,6 @@ pub struct World {
     rate_limited_at: Option<u64>,
     /// The simulated instant of the last happening, and how many happened at it.
     instant: (u64, u64),
-    /// The checks that only observe are skipped (`Recording::hash_only`).
-    hash_only: bool,
     /// The last blocks announced to the node, with the announcement's bytes: every peer announces each block, and
     /// encoding it once is enough (at most `ANNOUNCEMENTS_KEPT`).
     announced: std::collections::VecDeque<(sync_core::block::Block, Arc<[u8]>)>,
@@ -244,11 +242,10 @@ impl World {
             stopped: false,
             instant: (0, 0),
             announced: std::collections::VecDeque::with_capacity(ANNOUNCEMENTS_KEPT),
-            hash_only: recording.hash_only,
             reached_tip: false,
             rate_limited_at: None,
         };
-        world.oracle.deep = !recording.hash_only;
+        world.oracle.observing = !recording.hash_only;
         world.stats.chunk_buffer_max = u64::from(world.config.buffer_max);
         world.stats.block_buffer_max = u64::from(world.config.block_buffer_max);
         world.stats.pending_blocks_max = u64::from(world.config.pending_blocks_max);

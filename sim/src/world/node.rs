@@ -196,13 +196,13 @@ impl World {
 
     /// After every input: the engine's own invariants, its outputs, then the oracle's checks.
     fn after_input(&mut self, cause: Cause) {
-        if !self.hash_only {
+        if self.oracle.observing {
             self.node.engine.check_invariants();
         }
         self.drain(cause);
         let verdict = self.oracle.after_input(&self.node.engine, &self.stage.store, &mut self.stats);
         self.judge(verdict);
-        if !self.hash_only {
+        if self.oracle.observing {
             let verdict = crate::oracle::host::probe(&self.node.engine, self.clock.now, self.stats.inputs);
             self.judge(verdict);
         }
