@@ -11,7 +11,7 @@ use crate::hash::Hash;
 use crate::key::Key;
 use crate::trie::{Chunk, ChunkApplied, ChunkError, Trie, TrieDiff};
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -327,6 +327,7 @@ impl Chain {
                 Err(ApplyError::NeedsDiff) => return Err(BlockOutcome::NeedsDiffs(vec![*hash])),
                 Err(ApplyError::Invalid(reason)) => {
                     self.blocks_mut().remove(hash);
+                    self.forget_unrooted_forks();
                     return Err(BlockOutcome::Invalid(reason));
                 }
             }
@@ -401,6 +402,7 @@ impl Chain {
             }
         });
         self.main.retain(|&n, _| n >= keep_from);
+        self.forget_unrooted_forks();
         for stored in self.blocks_mut().values_mut() {
             if stored.block.number() <= latest {
                 stored.before = None;
@@ -411,16 +413,63 @@ impl Chain {
         }
     }
 
-    /// At most `fork_blocks_max` fork blocks: the lowest go first.
+    /// At most `fork_blocks_max` fork blocks: the lowest fork tips go first (a tip is a fork block no stored fork
+    /// block builds on), so that every fork block kept still has its parent. Dropping the lowest fork blocks
+    /// instead kept their children, which could then never be adopted: found by the simulator (explore seed
+    /// 700019374), an honest branch reverted and then extended lost its lowest block, and the node rejected the
+    /// honest head's next block as a fork below the macro block.
     fn bound_forks(&mut self) {
-        let mut forks: Vec<(u32, Hash)> =
-            self.blocks.iter().filter(|(_, s)| !s.main).map(|(h, s)| (s.block.number(), *h)).collect();
-        if forks.len() <= self.fork_blocks_max as usize {
+        let forks: Vec<(u32, Hash, Hash)> = self
+            .blocks
+            .iter()
+            .filter(|(_, stored)| !stored.main)
+            .map(|(hash, stored)| (stored.block.number(), *hash, stored.block.parent_hash()))
+            .collect();
+        let Some(mut excess) = forks.len().checked_sub(self.fork_blocks_max as usize).filter(|&n| n > 0) else {
             return;
+        };
+        let mut children: BTreeMap<Hash, usize> = BTreeMap::new();
+        for (_, _, parent) in &forks {
+            *children.entry(*parent).or_default() += 1;
         }
-        forks.sort();
-        for (_, hash) in &forks[..forks.len() - self.fork_blocks_max as usize] {
-            self.blocks_mut().remove(hash);
+        let parents: BTreeMap<Hash, (u32, Hash)> =
+            forks.iter().map(|&(number, hash, parent)| (hash, (number, parent))).collect();
+        let mut tips: BTreeSet<(u32, Hash)> =
+            forks.iter().filter(|(_, hash, _)| !children.contains_key(hash)).map(|&(n, hash, _)| (n, hash)).collect();
+        while excess > 0 {
+            let Some((number, hash)) = tips.pop_first() else { break };
+            self.blocks_mut().remove(&hash);
+            excess -= 1;
+            let parent = parents.get(&hash).map(|&(_, parent)| parent);
+            let Some(parent) = parent else { continue };
+            let left = children.get_mut(&parent).map(|count| {
+                *count -= 1;
+                *count
+            });
+            if left == Some(0) {
+                if let Some(&(parent_number, _)) = parents.get(&parent) {
+                    assert!(parent_number + 1 == number, "a stored fork block is its parent's height plus one");
+                    tips.insert((parent_number, parent));
+                }
+            }
+        }
+        assert!(excess == 0, "every fork block chain ends in a tip");
+    }
+
+    /// Forgets the fork blocks whose parent is no longer stored, and their descendants: they can never be
+    /// adopted (their branch forks below the latest macro block, or passes a block given up as invalid).
+    fn forget_unrooted_forks(&mut self) {
+        let mut forks: Vec<(u32, Hash, Hash)> = self
+            .blocks
+            .iter()
+            .filter(|(_, stored)| !stored.main)
+            .map(|(hash, stored)| (stored.block.number(), *hash, stored.block.parent_hash()))
+            .collect();
+        forks.sort_unstable();
+        for (_, hash, parent) in forks {
+            if !self.blocks.contains_key(&parent) {
+                self.blocks_mut().remove(&hash);
+            }
         }
     }
 
@@ -456,6 +505,10 @@ impl Chain {
             }
             let forks = self.blocks.values().filter(|stored| !stored.main).count();
             assert!(forks <= self.fork_blocks_max as usize, "fork blocks within fork_blocks_max");
+            for stored in self.blocks.values().filter(|stored| !stored.main) {
+                let parent = stored.block.parent_hash();
+                assert!(self.blocks.contains_key(&parent), "a stored fork block's parent is stored (it can be adopted)");
+            }
             self.blocks_checked.set(Some(self.blocks_generation));
         }
         if let Some(root) = self.trie.root_if_computable() {

@@ -94,6 +94,41 @@ fn h4_h11_a_rebranch_out_of_complete_fetches_fork_diffs_first() {
     assert_eq!(penalties(&h), 0);
 }
 
+/// Ours (§4.7): over `fork_blocks_max`, the lowest fork *tip* goes, never a fork block that another stored fork
+/// block builds on. Dropping the lowest fork block instead (explore seed 700019374) kept a reverted branch
+/// without its first block: when the honest chain went on from that branch, its next block was rejected as a
+/// fork below the macro block, and the node never followed the chain again.
+#[test]
+fn a_reverted_branch_keeps_its_first_block_when_forks_overflow() {
+    let mut h = Harness::new(Config { fork_blocks_max: 4, ..Config::scaled(16) }, 30);
+    let genesis = h.chain.genesis;
+    h.join(1, genesis, Behavior::Honest);
+    assert!(h.engine.is_complete());
+    let first = h.chain.extend(genesis, 3);
+    for block in &first {
+        h.produce(block);
+    }
+    let second = h.chain.extend(genesis, 4);
+    for block in &second {
+        h.produce(block);
+    }
+    assert_eq!(h.count(|e| matches!(e, Event::Rebranched { .. })), 1, "the first branch became three forks");
+    // Two stubs at #2: five fork blocks, one over the bound. The lowest fork block is the first branch's #1.
+    for _ in 0..2 {
+        let stub = h.chain.next(second[0].hash());
+        h.input(Input::Announce { peer: PeerId(1), block: stub });
+    }
+    assert_eq!(h.count(|e| matches!(e, Event::StoredFork { number: 2, .. })), 3);
+    let onwards = h.chain.extend(first[2].hash(), 2);
+    for block in &onwards {
+        h.produce(block);
+    }
+    assert_eq!(h.engine.head().hash(), onwards[1].hash(), "the first branch is the main chain again");
+    assert_eq!(h.count(|e| matches!(e, Event::Rebranched { .. })), 2);
+    assert_eq!(h.count(|e| matches!(e, Event::RejectedBlock { .. })), 0);
+    assert_eq!(penalties(&h), 0);
+}
+
 /// H5 + H22: the buffer is full of chunks for a block that is not ours, yet chunks for our head are committed.
 /// The flooder's chunk advanced the cursor, so the honest head chunk after it is a gap: reset at once.
 #[test]
