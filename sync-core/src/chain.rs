@@ -507,7 +507,10 @@ impl Chain {
             assert!(forks <= self.fork_blocks_max as usize, "fork blocks within fork_blocks_max");
             for stored in self.blocks.values().filter(|stored| !stored.main) {
                 let parent = stored.block.parent_hash();
-                assert!(self.blocks.contains_key(&parent), "a stored fork block's parent is stored (it can be adopted)");
+                assert!(
+                    self.blocks.contains_key(&parent),
+                    "a stored fork block's parent is stored (it can be adopted)"
+                );
             }
             self.blocks_checked.set(Some(self.blocks_generation));
         }

@@ -102,7 +102,7 @@ impl Oracle {
     }
 
     /// Event-level checks: S10 (no honest peer penalised, evicted, or Behind/Ahead while within the window),
-    /// StateComplete at most once per incompleteness period, macro blocks never reverted, chunks accepted only
+    /// StateComplete at most once per incompleteness period, macro blocks never reverted, no block the producer made rejected, chunks accepted only
     /// for the head the events imply.
     pub fn event(
         &mut self,
@@ -146,6 +146,12 @@ impl Oracle {
                 if let Some(hash) = reverted.iter().find(is_macro) {
                     return breach(FailureClass::Safety, format!("S6: macro block {hash:?} reverted"));
                 }
+            }
+            // Every block the producer stored is valid, and no branch of it forks below a macro block: a rejection
+            // is the node's own error (seed 700019374 rejected the honest chain's next block after forgetting
+            // the first block of its branch).
+            Event::RejectedBlock { hash, reason } if store.get(hash).is_some() => {
+                return breach(FailureClass::Safety, format!("the honest block {hash:?} rejected as {reason:?}"));
             }
             Event::AcceptedAnnouncedBlock { hash, .. } | Event::AcceptedBufferedBlock { hash, .. } => {
                 self.implied_head = *hash;
@@ -405,4 +411,34 @@ fn rebranched_lanes_reset(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Options;
+    use crate::producer::Producer;
+    use sync_core::block::BlockInvalid;
+
+    /// A rejected block is a breach if and only if the producer made it.
+    #[test]
+    fn rejecting_a_block_the_producer_made_is_a_breach() {
+        let (mut producer, mut store) = Producer::new(&Options { accounts: 40, ..Options::default() });
+        producer.step(&mut store, false);
+        let genesis = store.canonical_at(0).map(|produced| produced.block.hash()).unwrap_or_default();
+        let made = store.canonical_at(1).map(|produced| produced.block.hash()).unwrap_or_default();
+        let mut oracle = Oracle::new(&Config::scaled(8), &[PeerKind::Honest], 512, genesis);
+        let cause = Cause { from: Some(PeerId(1)), head_before: 0, tagged: Some(1) };
+        let mut stats = RunStats::default();
+        let mut rejected = |hash| {
+            let event = Event::RejectedBlock { hash, reason: BlockInvalid::ForkBelowMacro };
+            oracle.event(0, &event, cause, &store, &mut stats).map_err(|breach| (breach.class, breach.what))
+        };
+        assert_eq!(rejected(Hash([7; 32])), Ok(()), "a block nobody made may be invalid");
+        let verdict = rejected(made);
+        assert!(
+            matches!(verdict, Err((FailureClass::Safety, ref what)) if what.contains("honest block")),
+            "{verdict:?}"
+        );
+    }
 }
