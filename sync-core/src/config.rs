@@ -91,7 +91,8 @@ pub struct Config {
     pub penalty_evict_threshold: u32,
     /// Rejected block hashes remembered.
     pub rejected_hashes_max: u32,
-    /// Fork blocks stored above the latest macro block.
+    /// Fork blocks stored above the latest macro block; at least `bpb`, so that any one fork branch fits (a
+    /// branch never spans a macro height, so it has fewer than `bpb` blocks, and a rebranch needs all of them).
     pub fork_blocks_max: u32,
     /// Main-chain blocks kept below the latest macro block (for locators and serving missing blocks).
     pub chain_retention_blocks: u32,
@@ -199,6 +200,7 @@ impl Config {
             (self.buffer_max >= 1 && self.chunk_buffer_per_peer_max >= 1, "chunk buffer bounds ≥ 1"),
             (self.block_buffer_max >= 1, "block_buffer_max ≥ 1"),
             (self.pending_blocks_max >= self.bpb, "pending_blocks_max ≥ bpb: a catch-up batch must fit"),
+            (self.fork_blocks_max >= self.bpb, "fork_blocks_max ≥ bpb: any one fork branch must fit"),
             (self.window_ahead_max >= 1, "window_ahead_max ≥ 1"),
             (self.peers_max >= 1, "peers_max ≥ 1"),
         ];

@@ -182,10 +182,11 @@ impl Builder {
     }
 }
 
+/// Over `fork_blocks_max`, the lowest fork tip goes, then the next: never a fork block another one builds on.
 #[test]
-fn fork_blocks_over_the_bound_go_lowest_first() {
+fn fork_blocks_over_the_bound_go_lowest_tip_first() {
     let build = Builder { bpb: 100 };
-    let (mut chain, genesis, state) = build.chain(1);
+    let (mut chain, genesis, state) = build.chain(2);
     let (a1, s1) = build.child(&genesis, &state, 1);
     let (a2, s2) = build.child(&a1, &s1, 2);
     let (a3, _) = build.child(&a2, &s2, 3);
@@ -194,11 +195,13 @@ fn fork_blocks_over_the_bound_go_lowest_first() {
     }
     let (b2, t2) = build.child(&a1, &s1, 20);
     let (b3, _) = build.child(&b2, &t2, 30);
-    assert_eq!(chain.push(&b2, None), BlockOutcome::Forked);
-    assert_eq!(chain.push(&b3, None), BlockOutcome::Forked);
+    let (c2, _) = build.child(&a1, &s1, 40);
+    for block in [&b2, &b3, &c2] {
+        assert_eq!(chain.push(block, None), BlockOutcome::Forked);
+    }
     chain.check_invariants();
-    assert!(!chain.knows(&b2.hash()), "the lowest fork block goes");
-    assert!(chain.knows(&b3.hash()), "fork_blocks_max fork blocks stay");
+    assert!(!chain.knows(&c2.hash()), "the lowest fork tip goes");
+    assert!(chain.knows(&b2.hash()) && chain.knows(&b3.hash()), "the branch stays whole");
 }
 
 /// A macro block adopted by a rebranch finalizes its height: the block it displaced at that height goes.

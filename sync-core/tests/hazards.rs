@@ -100,7 +100,7 @@ fn h4_h11_a_rebranch_out_of_complete_fetches_fork_diffs_first() {
 /// fork below the macro block, and the node never followed the chain again.
 #[test]
 fn a_reverted_branch_keeps_its_first_block_when_forks_overflow() {
-    let mut h = Harness::new(Config { fork_blocks_max: 4, ..Config::scaled(16) }, 30);
+    let mut h = Harness::new(Config { fork_blocks_max: 8, ..Config::scaled(8) }, 30);
     let genesis = h.chain.genesis;
     h.join(1, genesis, Behavior::Honest);
     assert!(h.engine.is_complete());
@@ -113,12 +113,12 @@ fn a_reverted_branch_keeps_its_first_block_when_forks_overflow() {
         h.produce(block);
     }
     assert_eq!(h.count(|e| matches!(e, Event::Rebranched { .. })), 1, "the first branch became three forks");
-    // Two stubs at #2: five fork blocks, one over the bound. The lowest fork block is the first branch's #1.
-    for _ in 0..2 {
+    // Six stubs at #2: nine fork blocks, one over the bound. The lowest fork block is the first branch's #1.
+    for _ in 0..6 {
         let stub = h.chain.next(second[0].hash());
         h.input(Input::Announce { peer: PeerId(1), block: stub });
     }
-    assert_eq!(h.count(|e| matches!(e, Event::StoredFork { number: 2, .. })), 3);
+    assert_eq!(h.count(|e| matches!(e, Event::StoredFork { number: 2, .. })), 7);
     let onwards = h.chain.extend(first[2].hash(), 2);
     for block in &onwards {
         h.produce(block);
