@@ -47,15 +47,20 @@ impl Pace<'_> {
     }
 
     /// The block interval: as drawn during the safety phase; in the liveness phase no faster than the
-    /// "sustainable rate" of §7.5, which is the slowest of three limits. The diff pipeline: twice the time
+    /// "sustainable rate" of §7.5, the slowest of five limits. The diff pipeline: twice the time
     /// `diff_requests_in_flight` diffs take per round trip (L1's own assumption). The responders: half the diffs
     /// the honest peers serve under their rate limit (one honest peer serves 100 diffs per 10 s: a block every
     /// 100 ms outran it for ever, explore seed 119). The download: a block may add at most half as many accounts
     /// as the download fetches meanwhile. The block fetch: twice the time one missing-blocks answer of `bpb`
     /// blocks takes per block (a node behind learns the blocks it must push a batch per round trip; with the
     /// diffs of sixteen lanes at once, a block every 57 ms outran four blocks per 330 ms round trip for ever:
-    /// explore seeds 200004525 and 210020679, and 27 more in 200 M..+50 000 and 210 M..+50 000). Otherwise no
-    /// strategy finishes (H12). A faster chain is a different experiment; the efficiency sweep explores it, L1
+    /// explore seeds 200004525 and 210020679, and 27 more in 200 M..+50 000 and 210 M..+50 000). The block
+    /// buffer: one small missing-blocks round trip per `block_buffer_max + 1` blocks. A node a few blocks behind
+    /// follows by fetching up to the head announced when it asks, and keeps at most `block_buffer_max` blocks
+    /// announced meanwhile; unless an answer lands before more blocks than that come, the next announcement's
+    /// parent is never held, and the node stays a round trip behind for good (explore seed 700034738: a buffer
+    /// of one, 385 ms round trips, a block every 100 ms; no margin here, so that seed 260002152, which sits at
+    /// this limit, still fails without its own fix). Otherwise no strategy finishes (H12). A faster chain is a different experiment; the efficiency sweep explores it, L1
     /// does not promise it.
     pub fn block_time_ms(&self, liveness: bool) -> u64 {
         let (options, config) = (self.options, self.config);
@@ -64,12 +69,14 @@ impl Pace<'_> {
         }
         let diff_limit = 2 * self.diff_round_trip_ms() / self.diffs_parallel();
         let fetch_limit = 2 * self.block_fetch_round_trip_ms() / u64::from(config.bpb.max(1));
+        let buffer_limit = self.diff_round_trip_ms() / (u64::from(config.block_buffer_max) + 1);
         let honest = u64::from(options.honest_peers.max(1) + options.slow_peers);
         let served = u64::from(config.served_diffs_per_window_max.max(1)) * honest;
         let rate_limit = (2 * config.rate_window_ms).div_ceil(served);
         let items_per_second = self.download_items_per_second();
         let growth_limit = (2.0 * f64::from(options.ops_per_block_max) / items_per_second * 1000.0) as u64;
-        options.block_time_ms.max(diff_limit).max(fetch_limit).max(rate_limit).max(growth_limit)
+        let limits = [diff_limit, fetch_limit, buffer_limit, rate_limit, growth_limit];
+        limits.into_iter().fold(options.block_time_ms, u64::max)
     }
 
     /// The worst round trip of a diff request to an honest peer: slow peers answer after up to 90 % of the
