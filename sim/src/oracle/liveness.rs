@@ -69,6 +69,7 @@ impl Pace<'_> {
         }
         let diff_limit = 2 * self.diff_round_trip_ms() / self.diffs_parallel();
         let fetch_limit = 2 * self.block_fetch_round_trip_ms() / u64::from(config.bpb.max(1));
+        // A missing-blocks answer of a few blocks is as small as a diff: it takes a diff's round trip.
         let buffer_limit = self.diff_round_trip_ms() / (u64::from(config.block_buffer_max) + 1);
         let honest = u64::from(options.honest_peers.max(1) + options.slow_peers);
         let served = u64::from(config.served_diffs_per_window_max.max(1)) * honest;
