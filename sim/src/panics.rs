@@ -20,12 +20,23 @@ fn install() {
         std::panic::set_hook(Box::new(move |info| {
             let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
             let text = payload_text(info.payload());
+            let quiet = QUIET.with(Cell::get);
+            if !quiet && text.starts_with("failed printing to stdout") && text.contains("Broken pipe") {
+                // The reader went away (`sim explore | head`): stop as a process killed by SIGPIPE would.
+                std::process::exit(141);
+            }
             LAST.with(|last| *last.borrow_mut() = Some(format!("{text}{location}")));
-            if !QUIET.with(Cell::get) {
+            if !quiet {
                 default(info);
             }
         }));
     });
+}
+
+/// Installs the hook for the whole process: besides recording panics, it ends the process quietly when the
+/// CLI's standard output is a pipe whose reader has gone.
+pub fn install_for_cli() {
+    install();
 }
 
 /// Runs `f` with panics recorded instead of printed.

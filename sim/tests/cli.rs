@@ -70,3 +70,18 @@ fn a_sweep_prints_its_table() {
     let output = Command::new(env!("CARGO_BIN_EXE_sim")).args(["sweep", "nonsense"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// A reader that has gone (`sim explore | head`) ends the command as SIGPIPE would: exit code 141, no panic.
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["explore", "--seeds", "2", "--quiet"])
+        .stdout(writer)
+        .output()
+        .expect("the sim binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -61,6 +61,7 @@ struct TrieArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    sim::panics::install_for_cli();
     let result = match cli.command.unwrap_or(Command::Explore(explore::ExploreArgs::default())) {
         Command::Explore(args) => explore::explore(&args),
         Command::Replay(args) => replay::replay(&args),
