@@ -204,6 +204,38 @@ fn fork_blocks_over_the_bound_go_lowest_tip_first() {
     assert!(chain.knows(&b2.hash()) && chain.knows(&b3.hash()), "the branch stays whole");
 }
 
+/// A stored fork block found invalid in a rebranch goes with the fork blocks built on it: kept, they could never
+/// be adopted (their branch passes a forgotten block).
+#[test]
+fn an_invalid_fork_block_takes_its_stored_descendants_with_it() {
+    let build = Builder { bpb: 100 };
+    let (mut chain, genesis, state) = build.chain(8);
+    let (a1, s1) = build.child(&genesis, &state, 1);
+    let (a2, s2) = build.child(&a1, &s1, 2);
+    let (a3, s3) = build.child(&a2, &s2, 3);
+    let (a4, _) = build.child(&a3, &s3, 4);
+    for block in [&a1, &a2, &a3, &a4] {
+        assert_eq!(chain.push(block, None), BlockOutcome::Extended);
+    }
+    let (b2, t2) = build.child(&a1, &s1, 20);
+    let mut header = b2.header().clone();
+    header.state_root = Hash([9; 32]);
+    let bad = Block::new(header, b2.body().map(<[Op]>::to_vec));
+    let (b3, t3) = build.child(&bad, &t2, 30);
+    let (b4, t4) = build.child(&b3, &t3, 40);
+    let (c4, _) = build.child(&b3, &t3, 44);
+    let (b5, _) = build.child(&b4, &t4, 50);
+    for block in [&bad, &b3, &b4, &c4] {
+        assert_eq!(chain.push(block, None), BlockOutcome::Forked);
+    }
+    assert!(matches!(chain.push(&b5, None), BlockOutcome::Invalid(_)));
+    chain.check_invariants();
+    for gone in [&bad, &b3, &b4, &c4] {
+        assert!(!chain.knows(&gone.hash()), "#{} built on the invalid block goes", gone.number());
+    }
+    assert_eq!(chain.head_number(), 4);
+}
+
 /// A macro block adopted by a rebranch finalizes its height: the block it displaced at that height goes.
 #[test]
 fn finalization_drops_fork_blocks_at_the_macro_height() {
