@@ -87,7 +87,8 @@ pub struct Options {
     pub buffer_max: u32,
     /// Blocks the node may buffer (0: the default for `bpb`); pending blocks follow it.
     pub block_buffer_max: u32,
-    /// Fork blocks the node may store (0: the default for `bpb`, four batches); at least `bpb`.
+    /// Fork blocks the node may store (0: the default for `bpb`, four batches); raised to `bpb` when lower (a
+    /// rebranch needs every block of its branch, and the engine refuses less), so one value suits every `bpb`.
     pub fork_blocks_max: u32,
     /// Catch-up batches asked by height at once (0: none, as the reference).
     pub catch_up_batches: u8,
@@ -334,7 +335,7 @@ impl Options {
             config.chunk_buffer_per_peer_max = config.chunk_buffer_per_peer_max.max(self.lanes).min(config.buffer_max);
         }
         if self.fork_blocks_max > 0 {
-            config.fork_blocks_max = self.fork_blocks_max;
+            config.fork_blocks_max = self.fork_blocks_max.max(config.bpb);
         }
         config.catch_up_batches_in_flight = self.catch_up_batches;
         config.ahead_catch_up = self.ahead_catch_up;

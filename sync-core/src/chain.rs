@@ -22,6 +22,9 @@ struct StoredBlock {
     main: bool,
     /// The trie before this block was applied: its revert record (main chain, above the latest macro).
     before: Option<Trie>,
+    /// The blocks generation at which it was stored or, reverted, became a fork block: over `fork_blocks_max`,
+    /// the fork tip untouched longest goes first.
+    since: u64,
 }
 
 /// What pushing one block did (§4.6).
@@ -88,7 +91,7 @@ impl Chain {
         let number = checkpoint.number();
         let head_block = checkpoint.clone();
         let mut blocks = BTreeMap::new();
-        blocks.insert(hash, StoredBlock { block: checkpoint, diff: None, main: true, before: None });
+        blocks.insert(hash, StoredBlock { block: checkpoint, diff: None, main: true, before: None, since: 0 });
         Chain {
             blocks: Arc::new(blocks),
             main: BTreeMap::from([(number, hash)]),
@@ -221,8 +224,9 @@ impl Chain {
         if block.number() > self.head_number() {
             return self.rebranch(ancestor, branch, block, diff);
         }
+        let since = self.blocks_generation;
         self.blocks_mut()
-            .insert(hash, StoredBlock { block: block.clone(), diff: diff.cloned(), main: false, before: None });
+            .insert(hash, StoredBlock { block: block.clone(), diff: diff.cloned(), main: false, before: None, since });
         self.bound_forks();
         BlockOutcome::Forked
     }
@@ -233,9 +237,14 @@ impl Chain {
         match apply_state(&mut trie, block, diff) {
             Ok(applied_diff) => {
                 self.trie = trie;
-                let hash = block.hash();
-                let stored =
-                    StoredBlock { block: block.clone(), diff: Some(applied_diff), main: true, before: Some(before) };
+                let (hash, since) = (block.hash(), self.blocks_generation);
+                let stored = StoredBlock {
+                    block: block.clone(),
+                    diff: Some(applied_diff),
+                    main: true,
+                    before: Some(before),
+                    since,
+                };
                 self.blocks_mut().insert(hash, stored);
                 self.main.insert(block.number(), hash);
                 self.set_head(hash);
@@ -350,10 +359,12 @@ impl Chain {
         head: Hash,
         trie: Trie,
     ) {
+        let since = self.blocks_generation;
         for hash in reverted {
             let stored = self.blocks_mut().get_mut(hash).map(|stored| {
                 stored.main = false;
                 stored.before = None;
+                stored.since = since;
             });
             assert!(stored.is_some(), "reverted blocks are stored");
         }
@@ -366,7 +377,7 @@ impl Chain {
                 macro_number = Some(block.number());
             }
             self.blocks_mut()
-                .insert(hash, StoredBlock { block, diff: Some(applied), main: true, before: Some(before) });
+                .insert(hash, StoredBlock { block, diff: Some(applied), main: true, before: Some(before), since });
         }
         self.set_head(head);
         self.trie = trie;
@@ -413,23 +424,26 @@ impl Chain {
         }
     }
 
-    /// At most `fork_blocks_max` fork blocks: the lowest fork tips go first (a tip is a fork block no stored fork
-    /// block builds on), so that every fork block kept still has its parent. Dropping the lowest fork blocks
-    /// instead kept their children, which could then never be adopted: found by the simulator (explore seed
-    /// 700019374), an honest branch reverted and then extended lost its lowest block, and the node rejected the
-    /// honest head's next block as a fork below the macro block.
+    /// At most `fork_blocks_max` fork blocks: fork *tips* go (a tip is a fork block no stored fork block builds
+    /// on), so that every fork block kept still has its parent, the tip stored (or reverted) longest ago first.
+    /// Dropping the lowest fork blocks instead kept their children, which could then never be adopted: found by
+    /// the simulator (explore seed 700019374), an honest branch reverted and then extended lost its lowest
+    /// block, and the node rejected the honest head's next block as a fork below the macro block. Dropping the
+    /// lowest tip instead, with the bound at one batch, dropped each block of a branch the node was fetching as
+    /// it came, while stale forks above it stayed: the node never followed again (`--set fork_blocks_max=1`,
+    /// seeds 5000165 and more).
     fn bound_forks(&mut self) {
         // A push stores one fork block at a time and a rebranch swaps as many, so this removes one block, rarely
         // more: the fork blocks are listed again for each.
         while self.blocks.values().filter(|stored| !stored.main).count() > self.fork_blocks_max as usize {
             let forks = || self.blocks.iter().filter(|(_, stored)| !stored.main);
             let parents: BTreeSet<Hash> = forks().map(|(_, stored)| stored.block.parent_hash()).collect();
-            let lowest_tip = forks()
+            let oldest_tip = forks()
                 .filter(|(hash, _)| !parents.contains(*hash))
-                .map(|(hash, stored)| (stored.block.number(), *hash))
+                .map(|(hash, stored)| (stored.since, stored.block.number(), *hash))
                 .min();
             // Fork blocks always have a tip (the highest); without one, `check_invariants` finds the bound broken.
-            let Some((_, tip)) = lowest_tip else { break };
+            let Some((_, _, tip)) = oldest_tip else { break };
             self.blocks_mut().remove(&tip);
         }
     }

@@ -182,9 +182,10 @@ impl Builder {
     }
 }
 
-/// Over `fork_blocks_max`, the lowest fork tip goes, then the next: never a fork block another one builds on.
+/// Over `fork_blocks_max`, the fork tip stored longest ago goes: never a fork block another one builds on, and
+/// not the branch the node is adding to.
 #[test]
-fn fork_blocks_over_the_bound_go_lowest_tip_first() {
+fn fork_blocks_over_the_bound_go_oldest_tip_first() {
     let build = Builder { bpb: 100 };
     let (mut chain, genesis, state) = build.chain(2);
     let (a1, s1) = build.child(&genesis, &state, 1);
@@ -196,12 +197,17 @@ fn fork_blocks_over_the_bound_go_lowest_tip_first() {
     let (b2, t2) = build.child(&a1, &s1, 20);
     let (b3, _) = build.child(&b2, &t2, 30);
     let (c2, _) = build.child(&a1, &s1, 40);
-    for block in [&b2, &b3, &c2] {
+    for block in [&c2, &b2, &b3] {
         assert_eq!(chain.push(block, None), BlockOutcome::Forked);
     }
     chain.check_invariants();
-    assert!(!chain.knows(&c2.hash()), "the lowest fork tip goes");
+    assert!(!chain.knows(&c2.hash()), "the oldest fork tip goes");
     assert!(chain.knows(&b2.hash()) && chain.knows(&b3.hash()), "the branch stays whole");
+    let (d2, _) = build.child(&a1, &s1, 50);
+    assert_eq!(chain.push(&d2, None), BlockOutcome::Forked);
+    chain.check_invariants();
+    assert!(chain.knows(&d2.hash()), "the newest fork block stays");
+    assert!(!chain.knows(&b3.hash()) && chain.knows(&b2.hash()), "the branch loses its top, not its first block");
 }
 
 /// A stored fork block found invalid in a rebranch goes with the fork blocks built on it: kept, they could never
