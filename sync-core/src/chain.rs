@@ -198,7 +198,19 @@ impl Chain {
 
     /// Pushes one block (§4.6): parent known → fork choice → state → revert record. `diff` is the verified
     /// diff the DiffQueue obtained, if any. The chain and trie changes of one block are atomic.
+    #[cfg(test)]
     pub(crate) fn push(&mut self, block: &Block, diff: Option<&TrieDiff>) -> BlockOutcome {
+        self.push_awaited(block, diff, &|_| false)
+    }
+
+    /// `push`, where `awaited` names the blocks that blocks waiting in the pipeline build on: over
+    /// `fork_blocks_max`, such a fork tip goes only when every fork tip is one.
+    pub(crate) fn push_awaited(
+        &mut self,
+        block: &Block,
+        diff: Option<&TrieDiff>,
+        awaited: &dyn Fn(&Hash) -> bool,
+    ) -> BlockOutcome {
         self.generation += 1;
         self.blocks_generation += 1;
         let hash = block.hash();
@@ -227,7 +239,7 @@ impl Chain {
         let since = self.blocks_generation;
         self.blocks_mut()
             .insert(hash, StoredBlock { block: block.clone(), diff: diff.cloned(), main: false, before: None, since });
-        self.bound_forks();
+        self.bound_forks(awaited);
         BlockOutcome::Forked
     }
 
@@ -384,7 +396,7 @@ impl Chain {
         if let Some(number) = macro_number {
             self.finalize(number);
         }
-        self.bound_forks();
+        self.bound_forks(&|_| false);
     }
 
     /// Moves the head. Ours: the head number never decreases; an extension adds one, a rebranch needs a strictly
@@ -431,8 +443,8 @@ impl Chain {
     /// block, and the node rejected the honest head's next block as a fork below the macro block. Dropping the
     /// lowest tip instead, with the bound at one batch, dropped each block of a branch the node was fetching as
     /// it came, while stale forks above it stayed: the node never followed again (`--set fork_blocks_max=1`,
-    /// seeds 5000165 and more).
-    fn bound_forks(&mut self) {
+    /// seeds 5000165 and more). A tip `awaited` names goes last: see `push_awaited`.
+    fn bound_forks(&mut self, awaited: &dyn Fn(&Hash) -> bool) {
         // A push stores one fork block at a time and a rebranch swaps as many, so this removes one block, rarely
         // more: the fork blocks are listed again for each.
         while self.blocks.values().filter(|stored| !stored.main).count() > self.fork_blocks_max as usize {
@@ -440,10 +452,10 @@ impl Chain {
             let parents: BTreeSet<Hash> = forks().map(|(_, stored)| stored.block.parent_hash()).collect();
             let oldest_tip = forks()
                 .filter(|(hash, _)| !parents.contains(*hash))
-                .map(|(hash, stored)| (stored.since, stored.block.number(), *hash))
+                .map(|(hash, stored)| (awaited(hash), stored.since, stored.block.number(), *hash))
                 .min();
             // Fork blocks always have a tip (the highest); without one, `check_invariants` finds the bound broken.
-            let Some((_, _, tip)) = oldest_tip else { break };
+            let Some((_, _, _, tip)) = oldest_tip else { break };
             self.blocks_mut().remove(&tip);
         }
     }
