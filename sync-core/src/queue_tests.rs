@@ -208,6 +208,11 @@ fn fork_blocks_over_the_bound_go_oldest_tip_first() {
     chain.check_invariants();
     assert!(chain.knows(&d2.hash()), "the newest fork block stays");
     assert!(!chain.knows(&b3.hash()) && chain.knows(&b2.hash()), "the branch loses its top, not its first block");
+    // A tip a waiting block builds on goes last: b2 (now a tip, the oldest) stays, d2 goes.
+    let (e2, _) = build.child(&a1, &s1, 60);
+    assert_eq!(chain.push_awaited(&e2, None, &|hash| *hash == b2.hash()), BlockOutcome::Forked);
+    chain.check_invariants();
+    assert!(chain.knows(&b2.hash()) && chain.knows(&e2.hash()) && !chain.knows(&d2.hash()));
 }
 
 /// A stored fork block found invalid in a rebranch goes with the fork blocks built on it: kept, they could never
