@@ -60,7 +60,8 @@ impl Pace<'_> {
     /// announced meanwhile; unless an answer lands before more blocks than that come, the next announcement's
     /// parent is never held, and the node stays a round trip behind for good (explore seed 700034738: a buffer
     /// of one, 385 ms round trips, a block every 100 ms; no margin here, so that seed 260002152, which sits at
-    /// this limit, still fails without its own fix). Otherwise no strategy finishes (H12). A faster chain is a different experiment; the efficiency sweep explores it, L1
+    /// this limit, still fails without its own fix). Otherwise no strategy finishes (H12). A faster chain is a
+    /// different experiment; the efficiency sweep explores it, L1
     /// does not promise it.
     pub fn block_time_ms(&self, liveness: bool) -> u64 {
         let (options, config) = (self.options, self.config);
