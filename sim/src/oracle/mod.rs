@@ -102,8 +102,8 @@ impl Oracle {
     }
 
     /// Event-level checks: S10 (no honest peer penalised, evicted, or Behind/Ahead while within the window),
-    /// StateComplete at most once per incompleteness period, macro blocks never reverted, no block the producer made rejected, chunks accepted only
-    /// for the head the events imply.
+    /// StateComplete at most once per incompleteness period, macro blocks never reverted, no block the producer
+    /// made rejected, chunks accepted only for the head the events imply.
     pub fn event(
         &mut self,
         now: u64,
