@@ -318,6 +318,7 @@ fn event_kind(event: &Event) -> &'static str {
         Event::PeerPenalized { .. } => "peer_penalized",
         Event::PeerEvicted { .. } => "peer_evicted",
         Event::DiffUnavailable { .. } => "diff_unavailable",
+        Event::ForkForgotten { .. } => "fork_forgotten",
         Event::ChunkWasted { .. } => "chunk_wasted",
         Event::RequestTimedOut { .. } => "request_timed_out",
     }
@@ -345,6 +346,7 @@ fn event_details(event: &Event) -> String {
         Event::Rebranched { reverted, adopted } => format!("{} reverted, {} adopted", reverted.len(), adopted.len()),
         Event::PeerPenalized { peer, violation } => format!("{peer} {violation:?}"),
         Event::DiffUnavailable { hash } => format!("{hash:?}"),
+        Event::ForkForgotten { number, orphaned, .. } => format!("#{number}, {} orphaned", orphaned.len()),
         Event::ChunkWasted { peer, request_id, number, waste } => format!("{peer} r{request_id} #{number} {waste:?}"),
         Event::RequestTimedOut { peer, request_id } => format!("{peer} r{request_id}"),
     }

@@ -112,3 +112,25 @@ fn macro_block_prunes_buffered_chunks() {
     run.expect(pruned_at_macro, "the buffer shrank when a macro block became the head");
     golden(&run, completion);
 }
+
+/// §4.7, the fork bound (explore seed 730003862, a swarm world with a bound of four fork blocks, bpb 4, and three
+/// competing branches): over the bound, a tip the pipeline reaches highest on stays, and the pipeline blocks that
+/// waited on a forgotten tip leave with `ForkForgotten`, which names them. Before, the tip under eleven waiting
+/// blocks went, each was pushed as an orphan with the diff fetched for it, and a diff was asked again unexplained.
+#[test]
+fn forks_over_the_fork_bound_take_their_waiting_blocks_along() {
+    let run = Scenario::new("forks_over_the_fork_bound_take_their_waiting_blocks_along")
+        .with(|o| *o = sim::Options::swarm(730_003_862))
+        .run();
+    run.expect_synced();
+    run.expect(run.count(|e| matches!(e, Event::ForkForgotten { .. })) == 2, "the bound forgot two fork blocks");
+    run.expect_event(
+        "a forgotten tip with a waiting block",
+        |e| matches!(e, Event::ForkForgotten { orphaned, .. } if !orphaned.is_empty()),
+    );
+    run.expect(
+        run.outcome.stats.waste.get("pipeline block orphaned: bound") == Some(&1),
+        "one pipeline block orphaned, not the eleven of the tip under the branch being fetched",
+    );
+    golden(&run, |e| matches!(e, Event::ForkForgotten { orphaned, .. } if !orphaned.is_empty()));
+}

@@ -291,6 +291,11 @@ fn encode_event(event: &Event, out: &mut Vec<u8>) {
         }
         Event::PeerEvicted { peer } => out.extend_from_slice(&[14, peer.0 as u8]),
         Event::DiffUnavailable { hash: h } => tagged(out, 15, h),
+        Event::ForkForgotten { hash: h, number, orphaned } => {
+            tagged(out, 19, h);
+            out.extend_from_slice(&number.to_le_bytes());
+            orphaned.iter().for_each(|h| hash(out, h));
+        }
         Event::ChunkWasted { peer, request_id, number, waste } => {
             out.extend_from_slice(&[16, peer.0 as u8, *waste as u8]);
             out.extend_from_slice(&request_id.to_le_bytes());

@@ -82,6 +82,9 @@ pub(crate) struct Chain {
     /// The blocks generation at which `check_invariants` last walked the main chain and the stored blocks: a
     /// chunk committed changes neither, and chunks are the most frequent change.
     blocks_checked: Cell<Option<u64>>,
+    /// The fork blocks the last push forgot at `fork_blocks_max`, with their numbers: the caller takes them
+    /// (`take_forgotten`) and drops the pipeline blocks that built on them.
+    forgotten: Vec<(Hash, u32)>,
 }
 
 impl Chain {
@@ -107,6 +110,7 @@ impl Chain {
             blocks_generation: 0,
             checked: Cell::new(None),
             blocks_checked: Cell::new(None),
+            forgotten: Vec::new(),
         }
     }
 
@@ -200,17 +204,21 @@ impl Chain {
     /// diff the DiffQueue obtained, if any. The chain and trie changes of one block are atomic.
     #[cfg(test)]
     pub(crate) fn push(&mut self, block: &Block, diff: Option<&TrieDiff>) -> BlockOutcome {
-        self.push_awaited(block, diff, &|_| false)
+        let outcome = self.push_awaited(block, diff, &|_| 0);
+        self.forgotten.clear();
+        outcome
     }
 
-    /// `push`, where `awaited` names the blocks that blocks waiting in the pipeline build on: over
-    /// `fork_blocks_max`, such a fork tip goes only when every fork tip is one.
+    /// `push`, where `reach` tells, of a block, the highest number that blocks waiting in the pipeline reach
+    /// building on it (0 when none does): over `fork_blocks_max`, the fork tip of the lowest reach goes first.
+    /// The fork blocks forgotten at the bound wait in `take_forgotten`.
     pub(crate) fn push_awaited(
         &mut self,
         block: &Block,
         diff: Option<&TrieDiff>,
-        awaited: &dyn Fn(&Hash) -> bool,
+        reach: &dyn Fn(&Hash) -> u32,
     ) -> BlockOutcome {
+        assert!(self.forgotten.is_empty(), "the caller takes the forgotten fork blocks after every push");
         self.generation += 1;
         self.blocks_generation += 1;
         let hash = block.hash();
@@ -234,13 +242,18 @@ impl Chain {
             return BlockOutcome::Invalid(BlockInvalid::ForkBelowMacro);
         };
         if block.number() > self.head_number() {
-            return self.rebranch(ancestor, branch, block, diff);
+            return self.rebranch(ancestor, branch, block, diff, reach);
         }
         let since = self.blocks_generation;
         self.blocks_mut()
             .insert(hash, StoredBlock { block: block.clone(), diff: diff.cloned(), main: false, before: None, since });
-        self.bound_forks(awaited);
+        self.bound_forks(reach);
         BlockOutcome::Forked
+    }
+
+    /// The fork blocks the last push forgot at `fork_blocks_max` (hash and number), lowest reach first.
+    pub(crate) fn take_forgotten(&mut self) -> Vec<(Hash, u32)> {
+        std::mem::take(&mut self.forgotten)
     }
 
     fn extend(&mut self, block: &Block, diff: Option<&TrieDiff>) -> BlockOutcome {
@@ -291,7 +304,14 @@ impl Chain {
 
     /// Reverts the main chain down to `ancestor` and adopts `branch` then `block` (§4.9). Works on copies:
     /// a failure anywhere leaves chain and trie as they were.
-    fn rebranch(&mut self, ancestor: Hash, branch: Vec<Hash>, block: &Block, diff: Option<&TrieDiff>) -> BlockOutcome {
+    fn rebranch(
+        &mut self,
+        ancestor: Hash,
+        branch: Vec<Hash>,
+        block: &Block,
+        diff: Option<&TrieDiff>,
+        reach: &dyn Fn(&Hash) -> u32,
+    ) -> BlockOutcome {
         let ancestor_number = self.blocks[&ancestor].block.number();
         let reverted: Vec<Hash> = self.main.range(ancestor_number + 1..).rev().map(|(_, hash)| *hash).collect();
         let base = match reverted.last() {
@@ -323,7 +343,7 @@ impl Chain {
             Ok(applied) => applied,
             Err(outcome) => return outcome,
         };
-        self.adopt(ancestor_number, &reverted, adopted, block.hash(), trie);
+        self.adopt(ancestor_number, &reverted, adopted, block.hash(), trie, reach);
         let adopted = self.main.range(ancestor_number + 1..).map(|(_, hash)| *hash).collect();
         BlockOutcome::Rebranched { reverted, adopted }
     }
@@ -370,6 +390,7 @@ impl Chain {
         adopted: Vec<(Block, TrieDiff, Trie)>,
         head: Hash,
         trie: Trie,
+        reach: &dyn Fn(&Hash) -> u32,
     ) {
         let since = self.blocks_generation;
         for hash in reverted {
@@ -396,7 +417,7 @@ impl Chain {
         if let Some(number) = macro_number {
             self.finalize(number);
         }
-        self.bound_forks(&|_| false);
+        self.bound_forks(reach);
     }
 
     /// Moves the head. Ours: the head number never decreases; an extension adds one, a rebranch needs a strictly
@@ -443,8 +464,10 @@ impl Chain {
     /// block, and the node rejected the honest head's next block as a fork below the macro block. Dropping the
     /// lowest tip instead, with the bound at one batch, dropped each block of a branch the node was fetching as
     /// it came, while stale forks above it stayed: the node never followed again (`--set fork_blocks_max=1`,
-    /// seeds 5000165 and more). A tip `awaited` names goes last: see `push_awaited`.
-    fn bound_forks(&mut self, awaited: &dyn Fn(&Hash) -> bool) {
+    /// seeds 5000165 and more). Tips that blocks in the pipeline build on go last, the one they reach least
+    /// high first (`push_awaited`): such a tip dropped orphans its waiting descendants, and the branch the node
+    /// is fetching is the one that reaches highest (seeds 720044401 and 730003862).
+    fn bound_forks(&mut self, reach: &dyn Fn(&Hash) -> u32) {
         // A push stores one fork block at a time and a rebranch swaps as many, so this removes one block, rarely
         // more: the fork blocks are listed again for each.
         while self.blocks.values().filter(|stored| !stored.main).count() > self.fork_blocks_max as usize {
@@ -452,11 +475,12 @@ impl Chain {
             let parents: BTreeSet<Hash> = forks().map(|(_, stored)| stored.block.parent_hash()).collect();
             let oldest_tip = forks()
                 .filter(|(hash, _)| !parents.contains(*hash))
-                .map(|(hash, stored)| (awaited(hash), stored.since, stored.block.number(), *hash))
+                .map(|(hash, stored)| (reach(hash), stored.since, stored.block.number(), *hash))
                 .min();
             // Fork blocks always have a tip (the highest); without one, `check_invariants` finds the bound broken.
-            let Some((_, _, _, tip)) = oldest_tip else { break };
+            let Some((_, _, number, tip)) = oldest_tip else { break };
             self.blocks_mut().remove(&tip);
+            self.forgotten.push((tip, number));
         }
     }
 

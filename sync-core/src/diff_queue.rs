@@ -117,6 +117,20 @@ impl DiffQueue {
         }
     }
 
+    /// The highest number the queued blocks reach building on `tip` (0 when none does): one pass, since every
+    /// queued parent precedes its queued children. Asked only over the fork bound, once per fork tip.
+    pub(crate) fn reach(&self, tip: &Hash) -> u32 {
+        let mut line = BTreeSet::from([*tip]);
+        let mut top = 0;
+        for entry in &self.entries {
+            if line.contains(&entry.block.parent_hash()) {
+                line.insert(entry.block.hash());
+                top = top.max(entry.block.number());
+            }
+        }
+        top
+    }
+
     /// Puts a block back at the front (the chain asked for diffs first, H4/H11).
     pub(crate) fn requeue_front(&mut self, entry: PendingBlock) {
         self.entries.push_front(entry);

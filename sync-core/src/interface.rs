@@ -238,6 +238,13 @@ pub enum Event {
     DiffUnavailable {
         hash: Hash,
     },
+    /// Ours (§4.7): fork block `hash` (#`number`) was forgotten at `fork_blocks_max`; the blocks that waited in
+    /// the pipeline building on it (`orphaned`, at most `pending_blocks_max`) left the pipeline with it.
+    ForkForgotten {
+        hash: Hash,
+        number: u32,
+        orphaned: Vec<Hash>,
+    },
     /// A chunk answer that will never be committed, and why (Ours).
     ChunkWasted {
         peer: PeerId,

@@ -43,6 +43,24 @@ fn a_parent_enqueued_after_its_descendants_goes_first() {
     assert_eq!(order, [parent.hash(), child.hash(), grandchild.hash(), other.hash()]);
 }
 
+/// How high the queued blocks reach on a fork tip: through every generation queued, on no other branch.
+#[test]
+fn the_pipeline_reach_of_a_tip_follows_its_queued_descendants() {
+    let mut queue = DiffQueue::new(1);
+    let tip = Hash([9; 32]);
+    let child = bare(6, tip, 1);
+    let grandchild = bare(7, child.hash(), 2);
+    let other = bare(9, Hash([8; 32]), 3);
+    for block in [&other, &grandchild, &child] {
+        queue.enqueue(block.clone(), PushKind::Buffered, Vec::new(), 8);
+    }
+    assert_eq!(queue.reach(&tip), 7, "the grandchild, queued before its parent, counts");
+    assert_eq!(queue.reach(&child.hash()), 7);
+    assert_eq!(queue.reach(&grandchild.hash()), 0, "nothing builds on the top block");
+    assert_eq!(queue.reach(&Hash([8; 32])), 9);
+    assert_eq!(queue.reach(&Hash([7; 32])), 0);
+}
+
 #[test]
 #[should_panic(expected = "S6")]
 fn the_diff_queue_check_sees_a_child_ahead_of_its_parent() {
@@ -210,9 +228,21 @@ fn fork_blocks_over_the_bound_go_oldest_tip_first() {
     assert!(!chain.knows(&b3.hash()) && chain.knows(&b2.hash()), "the branch loses its top, not its first block");
     // A tip a waiting block builds on goes last: b2 (now a tip, the oldest) stays, d2 goes.
     let (e2, _) = build.child(&a1, &s1, 60);
-    assert_eq!(chain.push_awaited(&e2, None, &|hash| *hash == b2.hash()), BlockOutcome::Forked);
+    assert_eq!(chain.push_awaited(&e2, None, &|hash| if *hash == b2.hash() { 3 } else { 0 }), BlockOutcome::Forked);
     chain.check_invariants();
     assert!(chain.knows(&b2.hash()) && chain.knows(&e2.hash()) && !chain.knows(&d2.hash()));
+    assert_eq!(chain.take_forgotten(), vec![(d2.hash(), 2)], "the caller learns what the bound forgot");
+    // Every tip awaited: the one the pipeline reaches least high goes (b2's waiting blocks reach #3, e2's #4).
+    let (f2, _) = build.child(&a1, &s1, 70);
+    let reach = |hash: &Hash| match hash {
+        hash if *hash == b2.hash() => 3,
+        hash if *hash == e2.hash() => 4,
+        hash if *hash == f2.hash() => 5,
+        _ => 0,
+    };
+    assert_eq!(chain.push_awaited(&f2, None, &reach), BlockOutcome::Forked);
+    assert_eq!(chain.take_forgotten(), vec![(b2.hash(), 2)], "the lowest reach goes, not the oldest tip");
+    assert!(chain.knows(&e2.hash()) && chain.knows(&f2.hash()));
 }
 
 /// A stored fork block found invalid in a rebranch goes with the fork blocks built on it: kept, they could never

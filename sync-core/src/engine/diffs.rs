@@ -243,20 +243,29 @@ impl SyncEngine {
     fn give_up_diff(&mut self, hash: Hash) {
         self.remove_diff_job(&hash);
         self.emit(Event::DiffUnavailable { hash });
-        let mut dropped = BTreeSet::from([hash]);
+        self.drop_pipeline_from(hash);
+    }
+
+    /// Drops `root` (if it waits in the pipeline) and every waiting block that builds on it, or needs its diff;
+    /// returns the hashes dropped, in pipeline order. Their diff jobs go at the next `sync_diff_jobs`.
+    pub(crate) fn drop_pipeline_from(&mut self, root: Hash) -> Vec<Hash> {
+        let mut dropped = BTreeSet::from([root]);
+        let mut order = Vec::new();
         let entries = std::mem::take(&mut self.diffs.entries);
         for entry in entries {
             let entry_hash = entry.block.hash();
             if dropped.contains(&entry_hash)
                 || dropped.contains(&entry.block.parent_hash())
-                || entry.extra.contains(&hash)
+                || entry.extra.contains(&root)
             {
                 dropped.insert(entry_hash);
+                order.push(entry_hash);
                 self.blocks.finish_pending(&entry_hash);
             } else {
                 self.diffs.entries.push_back(entry);
             }
         }
+        order
     }
 
     /// Request `request_id` of the job failed. Its current one: the earlier request of a hedge, still open,

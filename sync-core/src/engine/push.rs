@@ -4,6 +4,7 @@
 use super::SyncEngine;
 use crate::chain::BlockOutcome;
 use crate::diff_queue::{PendingBlock, PushKind};
+use crate::hash::Hash;
 use crate::interface::{ChunkWaste, Event};
 
 impl SyncEngine {
@@ -13,13 +14,12 @@ impl SyncEngine {
         let hash = block.hash();
         let diff = entry.diff.clone().or_else(|| self.chain.diff(&hash).cloned());
         let starts_before = self.chain.trie().lane_starts().to_vec();
-        // Fork blocks that blocks still in the pipeline build on: over the fork bound they go last (dropped, each
-        // waiting child was pushed as an orphan with its diff and dropped too; explore seed 720044401).
-        // (Asked only over the bound, once per fork tip: a scan of at most `pending_blocks_max` blocks.)
-        let waiting = &self.diffs.entries;
-        let awaited = |hash: &crate::hash::Hash| waiting.iter().any(|entry| entry.block.parent_hash() == *hash);
-        let outcome = self.chain.push_awaited(&block, diff.as_ref(), &awaited);
+        // Over the fork bound, the tips the pipeline reaches highest on go last (dropped, each waiting child was
+        // pushed as an orphan with its diff and dropped too; explore seed 720044401).
+        let outcome = self.chain.push_awaited(&block, diff.as_ref(), &|tip| self.diffs.reach(tip));
+        let forgotten = self.chain.take_forgotten();
         if let BlockOutcome::NeedsDiffs(needed) = outcome {
+            assert!(forgotten.is_empty(), "a push that waits for diffs changes no stored block");
             // H4, H11: not an error. The block goes back, first, with the diffs it waits for; nobody is penalised.
             let force_diff = needed.contains(&hash);
             let extra = needed.into_iter().filter(|needed| *needed != hash).collect();
@@ -64,11 +64,22 @@ impl SyncEngine {
             }
             BlockOutcome::NeedsDiffs(_) => unreachable!("handled above"),
         }
+        self.forget_pipeline_on(forgotten);
         if head_moved {
             self.prune_chunk_buffer();
             self.prune_block_buffer();
         }
         self.update_completion();
         self.release_buffered_blocks();
+    }
+
+    /// Ours (§4.7): the blocks waiting on a fork block the bound forgot could only be pushed as orphans, each
+    /// with the diff fetched for it (explore seed 730003862): they leave the pipeline now, and the event names
+    /// them, so that a host (and the simulator's accounting) knows why they may be fetched again.
+    fn forget_pipeline_on(&mut self, forgotten: Vec<(Hash, u32)>) {
+        for (fork, number) in forgotten {
+            let orphaned = self.drop_pipeline_from(fork);
+            self.emit(Event::ForkForgotten { hash: fork, number, orphaned });
+        }
     }
 }

@@ -26,6 +26,14 @@ impl Accounting {
             Event::PeerPenalized { peer, violation } => self.penalty(*peer, *violation),
             Event::PeerBehind { peer } => self.behind(*peer),
             Event::DiffUnavailable { hash } => self.given_up(now, *hash),
+            Event::ForkForgotten { hash, orphaned, .. } => {
+                self.forgotten.insert(*hash, now);
+                for hash in orphaned {
+                    self.forgotten.insert(*hash, now);
+                    self.count("pipeline block orphaned", Cause::Bound);
+                }
+                Ok(())
+            }
             Event::Rebranched { .. } => {
                 self.rebranches.push(now);
                 self.input_causes.push(Cause::Rebranch);

@@ -165,6 +165,9 @@ pub struct Accounting {
     /// The last `RECENT_RESETS` chunk-chain resets: when, and whether a liar's lie caused them.
     recent_resets: std::collections::VecDeque<(u64, bool)>,
     given_up: Vec<u64>,
+    /// Fork blocks forgotten at the fork bound, and the pipeline blocks that built on them and went with them
+    /// (`ForkForgotten`), and when last: their diffs may be asked again, for cause `Bound`.
+    forgotten: BTreeMap<Hash, u64>,
     completions: Vec<u64>,
     rebranches: Vec<u64>,
     /// Blocks some announcement to the node named.
@@ -216,6 +219,7 @@ impl Accounting {
             resets: Vec::new(),
             recent_resets: std::collections::VecDeque::new(),
             given_up: Vec::new(),
+            forgotten: BTreeMap::new(),
             completions: Vec::new(),
             rebranches: Vec::new(),
             announced: std::collections::BTreeSet::new(),
@@ -315,6 +319,9 @@ impl Accounting {
             Some(Cause::Rebranch)
         } else if since(&self.completions) {
             Some(Cause::Completion)
+        } else if matches!(asked, Asked::Diff { block } if self.forgotten.get(block).is_some_and(|&at| since(&[at]))) {
+            // Its block was forgotten at the fork bound, or left the pipeline with the fork block it built on (§4.7).
+            Some(Cause::Bound)
         } else if arrived && before.blocks.iter().any(|hash| !holds(hash)) {
             // Its blocks came and are gone: dropped at a bound (a full buffer, a fetch given up below them).
             Some(Cause::Bound)
