@@ -222,6 +222,10 @@ impl Accounting {
         let cause = ask
             .unheard
             .or(ask.answer_fate)
+            // The request itself held back (explore seed 750032553: four requests in a row to one peer, each
+            // reordered, each answer late; the deadline was the node's own three times and "late in a row" the
+            // fourth).
+            .or(ask.reordered.then_some(Cause::Reorder))
             .or(inflated)
             .or_else(|| self.slow[peer].then_some(Cause::Slow))
             .or_else(|| (unanswered_is_away && ask.answered_at.is_none()).then_some(Cause::Away))

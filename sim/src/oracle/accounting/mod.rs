@@ -120,6 +120,8 @@ struct Ask {
     sent_at: u64,
     /// The request was lost or cut, or reached a peer that was away.
     unheard: Option<Cause>,
+    /// The request was reordered on its way (held back up to `reorder_ms`): its answer comes that much later.
+    reordered: bool,
     /// The peer's answer: when it was sent, the lie it told, whether it was a chunk (its tag and end).
     answered_at: Option<u64>,
     lie: Option<ByzantineClass>,
@@ -277,6 +279,7 @@ impl Accounting {
             asked: asked.clone(),
             sent_at: now,
             unheard,
+            reordered: matches!(fate, Fate::Arrives { reordered: true, .. }),
             answered_at: None,
             lie: None,
             chunk: None,
