@@ -473,12 +473,12 @@ impl Chain {
         while self.blocks.values().filter(|stored| !stored.main).count() > self.fork_blocks_max as usize {
             let forks = || self.blocks.iter().filter(|(_, stored)| !stored.main);
             let parents: BTreeSet<Hash> = forks().map(|(_, stored)| stored.block.parent_hash()).collect();
-            let oldest_tip = forks()
+            let first_to_go = forks()
                 .filter(|(hash, _)| !parents.contains(*hash))
                 .map(|(hash, stored)| (reach(hash), stored.since, stored.block.number(), *hash))
                 .min();
             // Fork blocks always have a tip (the highest); without one, `check_invariants` finds the bound broken.
-            let Some((_, _, number, tip)) = oldest_tip else { break };
+            let Some((_, _, number, tip)) = first_to_go else { break };
             self.blocks_mut().remove(&tip);
             self.forgotten.push((tip, number));
         }
