@@ -61,8 +61,7 @@ impl Pace<'_> {
     /// parent is never held, and the node stays a round trip behind for good (explore seed 700034738: a buffer
     /// of one, 385 ms round trips, a block every 100 ms; no margin here, so that seed 260002152, which sits at
     /// this limit, still fails without its own fix). Otherwise no strategy finishes (H12). A faster chain is a
-    /// different experiment; the efficiency sweep explores it, L1
-    /// does not promise it.
+    /// different experiment: the efficiency sweep explores it, and L1 does not promise it.
     pub fn block_time_ms(&self, liveness: bool) -> u64 {
         let (options, config) = (self.options, self.config);
         if !liveness {
